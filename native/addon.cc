@@ -1,3 +1,16 @@
+// gateway_native: the gateway's own addon. This file only registers the classes; each lives in
+// its own translation unit (router.cc; token buckets to come).
 #include <napi.h>
-Napi::Object Init(Napi::Env env, Napi::Object exports) { return exports; }
+
+#include "router.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  gateway::Router::Init(env, exports);
+  return exports;
+}
+
+}  // namespace
+
 NODE_API_MODULE(gateway_native, Init)
