@@ -30,6 +30,46 @@
  *
  * Paths given to match() are already normalized by the caller (no "//", "." or ".."), and hosts
  * are already lower-cased with any ":port" removed.
+ *
+ * Resolutions of what the rules above leave open (both engines implement exactly these; the
+ * shared suite test/native/router.test.ts pins them):
+ *   - Matching is exact on UTF-16 code units, case-sensitive for paths and methods: no percent
+ *     decoding ("%2F" is not a separator, "caf%C3%A9" is not "café"), no Unicode normalization.
+ *     Param offsets are UTF-16 indexes into the looked-up path: `path.slice(start, end)`.
+ *   - Segments are `path.slice(1).split("/")`: "/" is one empty segment, "/a/" is "a" then "".
+ *     So a trailing slash is significant (as in nginx): "/a/" does not match "/a" and "/a" does
+ *     not match "/a/" unless a pattern says so. ":param" never matches an empty segment. A final
+ *     "*" needs its segment to exist but it may be empty: "/a/*" matches "/a/" (empty tail,
+ *     start = end = path.length) and "/a/b/c" (tail "b/c"), not "/a"; "/*" matches "/".
+ *     Static beats :param beats * is decided per segment, so "/a/:x/c" beats "/a/*" for "/a/b/c".
+ *   - A path that does not start with "/" (e.g. "" or "*") is MATCH_NOT_FOUND.
+ *   - hosts: null, undefined, [] and any list containing "*" put the pattern in the any-host
+ *     tree (an empty list means "no host restriction", as in Kong). A wildcard host is exactly
+ *     "*." + a suffix without "*"; "*.example.com" matches "a.example.com" and
+ *     "a.b.example.com", never "example.com". Hosts must be non-empty and contain no "A"-"Z".
+ *     A pattern may sit in several host trees (["a.com", "*.com"]); duplicates are ignored.
+ *   - methods: null, undefined and [] mean any method. Names must be RFC 9110 tokens without
+ *     lower-case letters. No implicit HEAD for GET or OPTIONS (the config compiler adds HEAD).
+ *     A request method no pattern names is served by the methods=null patterns only, and can
+ *     get a 405. Duplicate names are ignored.
+ *   - 405: `allow` is every method M for which that first host tree would have yielded a match
+ *     (= the methods of all its patterns matching the path, whatever their shape), sorted by
+ *     UTF-16 code units (Array.prototype.sort) and unique.
+ *   - priority must be a finite integer (Number.isInteger); -0 is 0.
+ *   - Output: every call writes candidateCount and paramCount (0 unless MATCH_FOUND). `allow` is
+ *     a fresh array on 405; otherwise it is set to a fresh [] only if it was non-empty (a hit
+ *     allocates nothing). candidates/params beyond the counts are unspecified.
+ *   - Limits, checked when the table is built so that match() never truncates:
+ *       a pattern path longer than 8192 UTF-16 code units: RangeError;
+ *       a pattern with more than MAX_PARAMS captures (":x" and "*"): RangeError;
+ *       more than MAX_CANDIDATES patterns in one leaf for one method (same host tree, same
+ *       shape, methods=null ones counting for every method): RangeError.
+ *     Request strings have no length limit: a path over 8 KiB gets the same answer (the native
+ *     engine reads it into a reused heap buffer instead of the stack).
+ *   - Bad input: a malformed table is a TypeError whose message starts "pattern <index>: " (the
+ *     first bad pattern in index order; fields read in the order hosts, methods, path,
+ *     priority); "*" not last and ":" alone are TypeErrors; other segments ("a*", "x:y") are
+ *     static. match() with a non-string method, host or path throws a TypeError.
  */
 export interface RoutePattern {
   hosts: string[] | null;
