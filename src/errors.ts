@@ -1,0 +1,59 @@
+/**
+ * The one registry of errors the gateway itself answers with. Every code has a fixed status
+ * and a fixed, client-safe message; details go to the log, never to the client.
+ * docs/errors.md lists the same table; test/unit/errors.test.ts keeps the two in step.
+ *
+ * Body shape (CONFIG.md): { "error": { "status", "code", "message", "requestId" } }
+ */
+export const GATEWAY_ERRORS = {
+  bad_request: { status: 400, message: 'The request is malformed.' },
+  bad_path: { status: 400, message: 'The request path is invalid.' },
+  unauthorized: { status: 401, message: 'Missing or invalid credentials.' },
+  forbidden: { status: 403, message: 'Access to this resource is not allowed.' },
+  not_found: { status: 404, message: 'No route matches this request.' },
+  method_not_allowed: { status: 405, message: 'The route does not accept this method.' },
+  request_timeout: { status: 408, message: 'The request took too long to arrive.' },
+  body_too_large: { status: 413, message: 'The request body is larger than allowed.' },
+  headers_too_large: { status: 431, message: 'The request headers are larger than allowed.' },
+  rate_limited: { status: 429, message: 'Too many requests.' },
+  internal_error: { status: 500, message: 'The gateway failed to handle the request.' },
+  upstream_unavailable: { status: 502, message: 'The upstream service could not be reached.' },
+  upstream_bad_response: { status: 502, message: 'The upstream service sent an invalid response.' },
+  no_healthy_upstream: { status: 503, message: 'No healthy upstream target is available.' },
+  shutting_down: { status: 503, message: 'The gateway is shutting down.' },
+  upstream_timeout: { status: 504, message: 'The upstream service did not answer in time.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type GatewayErrorCode = keyof typeof GATEWAY_ERRORS;
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 206: 'Partial Content',
+  301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 304: 'Not Modified',
+  307: 'Temporary Redirect', 308: 'Permanent Redirect',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
+  405: 'Method Not Allowed', 408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large',
+  415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+};
+
+const statusLineCache = new Map<number, string>();
+
+/** "404 Not Found": built once per status code, then reused (uWS writeStatus wants the whole line). */
+export function statusLine(status: number, reason?: string): string {
+  if (reason) return `${status} ${reason}`;
+  let line = statusLineCache.get(status);
+  if (line === undefined) {
+    line = `${status} ${STATUS_TEXT[status] ?? 'Unknown'}`;
+    statusLineCache.set(status, line);
+  }
+  return line;
+}
+
+/** The JSON body of a gateway error. */
+export function errorBody(code: GatewayErrorCode, requestId?: string, message?: string): string {
+  const def = GATEWAY_ERRORS[code];
+  return JSON.stringify({
+    error: { status: def.status, code, message: message ?? def.message, ...(requestId ? { requestId } : {}) },
+  });
+}

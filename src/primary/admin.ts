@@ -1,0 +1,99 @@
+/**
+ * Admin API, served by the primary on admin.host:admin.port (node:http: it is not the hot path).
+ * Every call but GET /healthz needs `Authorization: Bearer <admin.token>`; the token is compared
+ * in constant time. Errors use the gateway's JSON error shape.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { Supervisor } from './supervisor.js';
+import { redactConfig } from '../config/index.js';
+import { log } from '../observability/log.js';
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2) + '\n';
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, status: number, code: string, message: string): void {
+  sendJson(res, status, { error: { status, code, message } });
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+function authorized(req: IncomingMessage, token: string | undefined): boolean {
+  if (!token) return false; // no token configured: only /healthz is served
+  const header = req.headers.authorization ?? '';
+  const given = header.startsWith('Bearer ') ? header.slice(7) : '';
+  return timingSafeEqual(digest(given), digest(token));
+}
+
+function metricsText(sup: Supervisor): string {
+  const lines = [
+    '# HELP gateway_workers Worker processes by state.',
+    '# TYPE gateway_workers gauge',
+    `gateway_workers{state="ready"} ${sup.slots.filter((s) => s.ready).length}`,
+    `gateway_workers{state="down"} ${sup.slots.filter((s) => !s.ready).length}`,
+    '# HELP gateway_worker_restarts_total Workers restarted after dying.',
+    '# TYPE gateway_worker_restarts_total counter',
+    `gateway_worker_restarts_total ${sup.workerRestarts}`,
+    '# HELP gateway_config_version Version of the config in force (1 at start, +1 per reload).',
+    '# TYPE gateway_config_version gauge',
+    `gateway_config_version ${sup.version}`,
+  ];
+  return lines.join('\n') + '\n';
+}
+
+export function startAdmin(sup: Supervisor): Promise<Server | null> {
+  const admin = sup.config.admin;
+  if (!admin) return Promise.resolve(null);
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const route = `${req.method} ${url.pathname}`;
+    if (route === 'GET /healthz') return sendJson(res, 200, { status: 'ok' });
+    if (!authorized(req, sup.config.admin?.token)) {
+      res.setHeader('www-authenticate', 'Bearer');
+      return sendError(res, 401, 'unauthorized', 'Missing or invalid admin token.');
+    }
+    switch (route) {
+      case 'GET /readyz':
+        return sup.allReady
+          ? sendJson(res, 200, { status: 'ready', workers: sup.slots.length })
+          : sendJson(res, 503, { status: 'starting', ready: sup.slots.filter((s) => s.ready).length, workers: sup.slots.length });
+      case 'GET /config':
+        return sendJson(res, 200, { version: sup.version, config: redactConfig(sup.config) });
+      case 'POST /reload':
+        return void sup.reload().then(
+          (r) => (r.ok ? sendJson(res, 200, { version: r.version }) : sendJson(res, 400, { version: sup.version, errors: r.errors })),
+          (err) => sendError(res, 500, 'internal_error', String(err)),
+        );
+      case 'GET /upstreams':
+        return sendJson(
+          res,
+          200,
+          Object.fromEntries(
+            Object.entries(sup.config.upstreams).map(([name, up]) => [
+              name,
+              { balancer: up.balancer ?? 'round-robin', targets: up.targets.map((t) => ({ url: t.url, weight: t.weight ?? 1 })) },
+            ]),
+          ),
+        );
+      case 'GET /metrics': {
+        const text = metricsText(sup);
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+        return void res.end(text);
+      }
+      default:
+        return sendError(res, 404, 'not_found', 'No such admin endpoint.');
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(admin.port, admin.host ?? '127.0.0.1', () => {
+      log('info', 'admin API listening', { host: admin.host ?? '127.0.0.1', port: (server.address() as { port: number }).port });
+      resolve(server);
+    });
+  });
+}

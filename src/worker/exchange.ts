@@ -1,0 +1,394 @@
+/**
+ * One proxied request: the bridge between a uWS HttpResponse (client side) and an undici
+ * dispatch (upstream side). One object per request, and it is itself the undici handler
+ * (methods on the prototype, no per-request closures).
+ *
+ * uWS rules this code lives by (docs/research/style-anchors.md §4):
+ *   - `res` is dead after onAborted or after end/tryEnd completes: every write checks `ended`;
+ *   - every write made outside the synchronous request handler is corked;
+ *   - request-body chunks are ArrayBuffers neutered on return: copied before keeping;
+ *   - `write()` returning false means "buffered, wait for onWritable": never resend;
+ *     `tryEnd()` returning !ok means "not taken": retry the rest from onWritable.
+ */
+import type { HttpResponse } from 'uWebSockets.js';
+import { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { errorBody, statusLine, GATEWAY_ERRORS, type GatewayErrorCode } from '../errors.js';
+import type { CompiledRoute } from '../config/compile.js';
+import type { Target } from '../upstream/balancer.js';
+
+export const VIA_VALUE = '1.1 gateway';
+
+/** Request bodies up to this size (with a Content-Length) are collected, then sent in one go. */
+export const BUFFERED_BODY_LIMIT = 64 * 1024;
+
+/** Response bodies up to this size are held until the end so status+headers+body go in one write. */
+const COALESCE_LIMIT = 16 * 1024;
+
+/** Worker-wide hooks the exchange reports to (in-flight count for drain, the access log). */
+export interface ExchangeHost {
+  inflight: number;
+  draining: boolean;
+  onFinished(ex: ProxyExchange): void;
+}
+
+/** Streams a client request body into undici with backpressure on the client socket. */
+class RequestBodyStream extends Readable {
+  constructor(private readonly res: HttpResponse, private readonly ex: ProxyExchange) {
+    super({ highWaterMark: 256 * 1024 });
+  }
+  override _read(): void {
+    if (this.ex.clientPaused && !this.ex.ended) {
+      this.ex.clientPaused = false;
+      this.res.resume();
+    }
+  }
+}
+
+function nameIs(buf: Buffer, lower: string): boolean {
+  if (buf.length !== lower.length) return false;
+  for (let i = 0; i < buf.length; i++) if ((buf[i] | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
+/** Hop-by-hop and framing headers of an upstream response that are not passed to the client. */
+function dropResponseHeader(name: Buffer): boolean {
+  switch (name.length) {
+    case 2: return nameIs(name, 'te');
+    case 4: return nameIs(name, 'date'); // uWS writes its own Date
+    case 7: return nameIs(name, 'trailer') || nameIs(name, 'upgrade');
+    case 10: return nameIs(name, 'connection') || nameIs(name, 'keep-alive');
+    case 14: return nameIs(name, 'content-length');
+    case 17: return nameIs(name, 'transfer-encoding');
+    default:
+      return name.length > 6 && (name[0] | 0x20) === 0x70 && nameIs(name.subarray(0, 6), 'proxy-');
+  }
+}
+
+function parseContentLength(buf: Buffer): number {
+  let n = 0;
+  if (buf.length === 0 || buf.length > 15) return -1;
+  for (let i = 0; i < buf.length; i++) {
+    const d = buf[i] - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+export class ProxyExchange implements Dispatcher.DispatchHandler {
+  // --- request side
+  ended = false; // res is finished or aborted: never touch it again
+  aborted = false;
+  clientPaused = false;
+  requestBytes = 0;
+  bodyBuffer: Buffer | null = null;
+  bodyStream: RequestBodyStream | null = null;
+  startedAt = 0;
+  clientPath = ''; // the normalized path the client asked for (path is what the upstream gets)
+  client = ''; // peer address, copied at the start (res may not be touched once ended)
+
+  // --- upstream side
+  target: Target | null = null;
+  abortUpstream: ((err?: Error) => void) | null = null;
+  upstreamStatus = 0;
+  status = 0; // what the client got
+  private rawHeaders: Buffer[] | null = null;
+  private contentLength = -1; // of the upstream response, -1 = unknown (chunked/close-delimited)
+  private headersWritten = false;
+  private pending: Buffer | null = null; // coalesced body or a chunk waiting for onWritable
+  private pendingOffset = 0; // write offset when `pending` was tried (tryEnd mode)
+  private resumeUpstream: (() => void) | null = null;
+  private writableHooked = false;
+  private upstreamPaused = false;
+  responseBytes = 0;
+
+  constructor(
+    readonly res: HttpResponse,
+    readonly host: ExchangeHost,
+    readonly route: CompiledRoute,
+    readonly method: string,
+    readonly path: string,
+    readonly headers: string[],
+    readonly requestContentLength: number, // -1 = chunked request body, 0 = none
+    readonly maxBodyBytes: number,
+    readonly headOnly: boolean,
+  ) {
+    host.inflight++;
+  }
+
+  // ---------------------------------------------------------------- client request body
+
+  /** Attaches onData (must run synchronously inside the uWS handler). */
+  readBody(): void {
+    if (this.requestContentLength > 0 && this.requestContentLength <= BUFFERED_BODY_LIMIT) {
+      this.bodyBuffer = Buffer.allocUnsafe(this.requestContentLength);
+    } else {
+      this.bodyStream = new RequestBodyStream(this.res, this);
+    }
+    this.res.onData((chunk, isLast) => this.onClientData(chunk, isLast));
+  }
+
+  private onClientData(chunk: ArrayBuffer, isLast: boolean): void {
+    if (this.ended) return; // e.g. a body still arriving after an error answer
+    const len = chunk.byteLength;
+    this.requestBytes += len;
+    if (this.requestBytes > this.maxBodyBytes) {
+      // Only reachable for chunked bodies (a Content-Length over the limit is refused up front).
+      this.bodyStream?.destroy();
+      this.abortUpstream?.(new Error('request body too large'));
+      this.replyError('body_too_large', true);
+      return;
+    }
+    if (this.bodyBuffer !== null) {
+      if (this.requestBytes > this.bodyBuffer.length) {
+        this.replyError('bad_request', true);
+        return;
+      }
+      this.bodyBuffer.set(new Uint8Array(chunk), this.requestBytes - len);
+      if (isLast) this.dispatch();
+      return;
+    }
+    const stream = this.bodyStream!;
+    // The ArrayBuffer is neutered when this callback returns: copy it.
+    if (len > 0 && !stream.push(Buffer.from(Buffer.from(chunk)))) {
+      this.clientPaused = true;
+      this.res.pause();
+    }
+    if (isLast) stream.push(null);
+  }
+
+  // ---------------------------------------------------------------- upstream dispatch
+
+  /** Sends the request upstream. Called once the body (if buffered) is complete, or at once. */
+  dispatch(): void {
+    if (this.ended) return;
+    const route = this.route;
+    const up = route.upstream!;
+    const target = up.balancer.pick();
+    this.target = target;
+    if (!route.preserveHost) this.headers.push('host', target.hostHeader);
+    target.pool.inflight++;
+    let body: Buffer | Readable | null = null;
+    if (this.bodyBuffer !== null) body = this.bodyBuffer;
+    else if (this.bodyStream !== null) body = this.bodyStream;
+    target.pool.pool.dispatch(
+      {
+        path: this.path,
+        method: this.method,
+        headers: this.headers,
+        body,
+        headersTimeout: route.headersTimeoutMs,
+        bodyTimeout: route.bodyTimeoutMs,
+      },
+      this,
+    );
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.ended) {
+      abort();
+      return;
+    }
+    this.abortUpstream = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx informational: not relayed (uWS handles 100-continue)
+    this.upstreamStatus = statusCode;
+    this.resumeUpstream = resume;
+    this.rawHeaders = rawHeaders;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      if (nameIs(rawHeaders[i], 'content-length')) this.contentLength = parseContentLength(rawHeaders[i + 1]);
+    }
+    if (this.ended) return false;
+    // No body will follow for these: answer on onComplete.
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.ended) return false;
+    this.responseBytes += chunk.length;
+    if (!this.headersWritten) {
+      // Small bodies are held so the whole answer goes out in one corked write.
+      if (this.pending === null && chunk.length <= COALESCE_LIMIT && this.contentLength === chunk.length) {
+        this.pending = chunk;
+        return true;
+      }
+      this.res.cork(() => this.writeHead());
+    }
+    return this.writeChunk(chunk);
+  }
+
+  onComplete(): void {
+    if (this.ended) return this.finish();
+    const res = this.res;
+    res.cork(() => {
+      if (!this.headersWritten) {
+        this.writeHead();
+        if (this.headOnly || this.upstreamStatus === 204 || this.upstreamStatus === 304) {
+          // HEAD keeps the upstream's Content-Length; 204/304 carry none.
+          if (this.headOnly && this.contentLength >= 0) res.endWithoutBody(this.contentLength, this.host.draining);
+          else res.endWithoutBody(undefined, this.host.draining);
+        } else {
+          res.end(this.pending ?? '', this.host.draining);
+          this.pending = null;
+        }
+        this.ended = true;
+      } else if (this.contentLength < 0) {
+        res.end(undefined, this.host.draining); // closes the chunked body
+        this.ended = true;
+      } else if (this.pending === null) {
+        this.ended = true; // tryEnd already sent the last byte
+      }
+      // else: the last chunk waits for onWritable, which ends the response.
+    });
+    if (this.ended) this.finish();
+  }
+
+  onError(err: Error): void {
+    if (this.ended) return this.finish();
+    if (this.headersWritten) {
+      // Mid-body failure: the status is gone; cut the connection so the client sees the truncation.
+      this.ended = true;
+      this.res.close();
+      this.finish();
+      return;
+    }
+    this.replyError(classifyUpstreamError(err));
+  }
+
+  // ---------------------------------------------------------------- client response
+
+  private writeHead(): void {
+    const res = this.res;
+    const raw = this.rawHeaders!;
+    this.headersWritten = true;
+    this.status = this.upstreamStatus;
+    res.writeStatus(statusLine(this.upstreamStatus));
+    for (let i = 0; i < raw.length; i += 2) {
+      if (!dropResponseHeader(raw[i])) res.writeHeader(raw[i], raw[i + 1]);
+    }
+    res.writeHeader('via', VIA_VALUE);
+  }
+
+  /** Writes one body chunk with backpressure; returns false to pause undici. */
+  private writeChunk(chunk: Buffer): boolean {
+    const res = this.res;
+    let ok = true;
+    res.cork(() => {
+      if (this.contentLength >= 0) {
+        const offset = res.getWriteOffset();
+        const [accepted, done] = res.tryEnd(chunk, this.contentLength);
+        if (done) {
+          this.ended = true;
+        } else if (!accepted) {
+          // Not taken in full: keep a copy (undici reuses nothing we hold, but be safe), retry later.
+          this.pending = Buffer.from(chunk);
+          this.pendingOffset = offset;
+          ok = false;
+        }
+      } else {
+        ok = res.write(chunk); // false = buffered by uWS; wait for drain, never resend
+      }
+    });
+    if (this.ended) {
+      return true;
+    }
+    if (!ok) {
+      this.upstreamPaused = true;
+      this.hookWritable();
+    }
+    return ok;
+  }
+
+  private hookWritable(): void {
+    if (this.writableHooked) return;
+    this.writableHooked = true;
+    this.res.onWritable((offset) => this.onClientWritable(offset));
+  }
+
+  private onClientWritable(offset: number): boolean {
+    if (this.ended) return true;
+    if (this.pending !== null && this.contentLength >= 0) {
+      const [accepted, done] = this.res.tryEnd(this.pending.subarray(offset - this.pendingOffset), this.contentLength);
+      if (done) {
+        this.ended = true;
+        this.pending = null;
+        this.finish();
+        return true;
+      }
+      if (!accepted) return false;
+      this.pending = null;
+    }
+    if (this.upstreamPaused) {
+      this.upstreamPaused = false;
+      this.resumeUpstream?.();
+    }
+    return true;
+  }
+
+  // ---------------------------------------------------------------- errors and end
+
+  /** A gateway error as the whole answer (only before any upstream header was written). */
+  replyError(code: GatewayErrorCode, closeConnection = false, extraHeaders?: ReadonlyArray<readonly [string, string]>): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.status = GATEWAY_ERRORS[code].status;
+    const res = this.res;
+    res.cork(() => writeGatewayError(res, code, closeConnection || this.host.draining, extraHeaders));
+    this.abortUpstream?.();
+    this.finish();
+  }
+
+  /** Client went away: stop the upstream side and release everything. */
+  onClientAborted(): void {
+    this.aborted = true;
+    this.ended = true;
+    this.abortUpstream?.(new Error('client aborted'));
+    this.bodyStream?.destroy();
+    this.finish();
+  }
+
+  private finished = false;
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.target !== null) this.target.pool.inflight--;
+    this.host.inflight--;
+    this.host.onFinished(this);
+  }
+}
+
+/** Writes a complete JSON gateway error (caller corks when outside the uWS handler). */
+export function writeGatewayError(
+  res: HttpResponse,
+  code: GatewayErrorCode,
+  closeConnection: boolean,
+  extraHeaders?: ReadonlyArray<readonly [string, string]>,
+  requestId?: string,
+): void {
+  res.writeStatus(statusLine(GATEWAY_ERRORS[code].status));
+  res.writeHeader('content-type', 'application/json');
+  if (extraHeaders) for (const [k, v] of extraHeaders) res.writeHeader(k, v);
+  res.writeHeader('via', VIA_VALUE);
+  res.end(errorBody(code, requestId), closeConnection);
+}
+
+/** Maps undici errors to the gateway's codes: timeouts 504, everything else 502. */
+export function classifyUpstreamError(err: Error & { code?: string }): GatewayErrorCode {
+  switch (err.code) {
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'upstream_timeout';
+    case 'HPE_INVALID_CONSTANT':
+    case 'HPE_INVALID_HEADER_TOKEN':
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+    case 'UND_ERR_INFO':
+      return 'upstream_bad_response';
+    default:
+      if (typeof err.code === 'string' && err.code.startsWith('HPE_')) return 'upstream_bad_response';
+      return 'upstream_unavailable';
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * The worker's HTTP front: one uWS catch-all handler that copies what it needs from the
+ * stack-allocated request, normalizes the path, routes, checks framing, and either answers
+ * (errors, `respond` routes) or hands the request to a ProxyExchange.
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { CompiledConfig, CompiledPattern } from '../config/compile.js';
+import { upstreamPath } from '../config/compile.js';
+import { newMatchOutput, MATCH_FOUND, MATCH_METHOD_NOT_ALLOWED } from '../native/router-types.js';
+import { normalizePath } from './normalize-path.js';
+import { ProxyExchange, VIA_VALUE, writeGatewayError, type ExchangeHost } from './exchange.js';
+import type { AccessLog } from '../observability/access-log.js';
+
+export interface ServerState extends ExchangeHost {
+  config: CompiledConfig;
+  tls: boolean;
+  accessLog: AccessLog | null;
+}
+
+const matchOut = newMatchOutput();
+
+// Per-request header scan state. req.forEach is synchronous, so one module-level scratch
+// object replaces a closure per request.
+const scan = {
+  out: [] as string[],
+  contentLengthCount: 0,
+  contentLength: '',
+  chunked: false,
+  xff: '',
+  xfProto: '',
+  xfHost: '',
+  via: '',
+  connectionTokens: null as string[] | null,
+};
+
+// hot path: change with care.
+function collectHeader(k: string, v: string): void {
+  switch (k) {
+    case 'host':
+    case 'connection':
+    case 'keep-alive':
+    case 'te':
+    case 'trailer':
+    case 'upgrade':
+    case 'expect': // uWS already answered "100 Continue"; the upstream must not wait for it
+      return;
+    case 'transfer-encoding':
+      scan.chunked = true;
+      return;
+    case 'content-length':
+      scan.contentLengthCount++;
+      scan.contentLength = v;
+      return;
+    case 'x-forwarded-for':
+      scan.xff = scan.xff ? scan.xff + ', ' + v : v;
+      return;
+    case 'x-forwarded-proto':
+      scan.xfProto = v;
+      return;
+    case 'x-forwarded-host':
+      scan.xfHost = v;
+      return;
+    case 'via':
+      scan.via = scan.via ? scan.via + ', ' + v : v;
+      return;
+  }
+  if (k.length > 6 && k.startsWith('proxy-')) return;
+  if (scan.connectionTokens !== null && scan.connectionTokens.includes(k)) return;
+  scan.out.push(k, v);
+}
+
+function hostWithoutPort(host: string): string {
+  if (host.length === 0) return host;
+  let end = host.length;
+  if (host.charCodeAt(0) === 0x5b) {
+    // [v6]:port
+    const close = host.indexOf(']');
+    end = close === -1 ? host.length : close + 1;
+  } else {
+    const colon = host.indexOf(':');
+    if (colon !== -1) end = colon;
+  }
+  const h = end === host.length ? host : host.slice(0, end);
+  // Lower-casing allocates only when there is an upper-case letter.
+  for (let i = 0; i < h.length; i++) {
+    const c = h.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return h.toLowerCase();
+  }
+  return h;
+}
+
+function remoteAddress(res: HttpResponse): string {
+  return Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+}
+
+/** Picks the first candidate whose header matches hold. */
+function pickCandidate(cfg: CompiledConfig, req: HttpRequest): CompiledPattern | null {
+  for (let i = 0; i < matchOut.candidateCount; i++) {
+    const pattern = cfg.patterns[matchOut.candidates[i]];
+    const hm = pattern.route.headerMatch;
+    if (hm === null) return pattern;
+    let ok = true;
+    for (const [name, value] of hm) {
+      if (req.getHeader(name).toLowerCase() !== value) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) return pattern;
+  }
+  return null;
+}
+
+function parseDecimal(s: string): number {
+  if (s.length === 0 || s.length > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const d = s.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+// hot path: change with care.
+export function handleRequest(state: ServerState, res: HttpResponse, req: HttpRequest): void {
+  const cfg = state.config;
+  const method = req.getCaseSensitiveMethod();
+  const rawPath = req.getUrl();
+  const query = req.getQuery();
+  const hostHeader = req.getHeader('host');
+
+  const path = normalizePath(rawPath);
+  if (path === null) return answerError(state, res, 'bad_path', method, rawPath, true);
+
+  const code = cfg.router.match(method, hostWithoutPort(hostHeader), path, matchOut);
+  if (code !== MATCH_FOUND) {
+    if (code === MATCH_METHOD_NOT_ALLOWED) {
+      return answerError(state, res, 'method_not_allowed', method, path, false, [['allow', matchOut.allow.join(', ')]]);
+    }
+    return answerError(state, res, 'not_found', method, path, false);
+  }
+  const pattern = pickCandidate(cfg, req);
+  if (pattern === null) return answerError(state, res, 'not_found', method, path, false);
+  const route = pattern.route;
+
+  // Header scan (one pass): framing checks and the upstream header list.
+  const connection = req.getHeader('connection');
+  scan.out = [];
+  scan.contentLengthCount = 0;
+  scan.contentLength = '';
+  scan.chunked = false;
+  scan.xff = scan.xfProto = scan.xfHost = scan.via = '';
+  scan.connectionTokens = connection.length > 0 && connection.length !== 10 && connection.length !== 5
+    ? connection.toLowerCase().split(',').map((t) => t.trim())
+    : null;
+  req.forEach(collectHeader);
+
+  // uWS refuses CL+TE itself; two Content-Length headers it would accept (first wins, the rest
+  // of the body becomes the next request): refuse them here, and close the connection.
+  if (scan.contentLengthCount > 1) return answerError(state, res, 'bad_request', method, path, true);
+  let contentLength = 0;
+  if (scan.contentLengthCount === 1) {
+    contentLength = parseDecimal(scan.contentLength);
+    if (contentLength < 0) return answerError(state, res, 'bad_request', method, path, true);
+    if (contentLength > cfg.maxBodyBytes) return answerError(state, res, 'body_too_large', method, path, true);
+  } else if (scan.chunked) {
+    contentLength = -1;
+  }
+
+  if (route.respond !== null) {
+    const r = route.respond;
+    if (state.accessLog !== null) state.accessLog.record(remoteAddress(res), method, path, route.id, r.status, r.body.length);
+    res.writeStatus(r.statusLine);
+    for (const [k, v] of r.headers) res.writeHeader(k, v);
+    res.writeHeader('via', VIA_VALUE);
+    // The body of such a request is not needed; close if one is still on the wire.
+    res.end(r.body, contentLength !== 0 || state.draining);
+    return;
+  }
+
+  // Forwarding headers. Client-sent X-Forwarded-* count only from trusted proxies.
+  const peer = remoteAddress(res);
+  const trusted = cfg.trustsAnyProxy && cfg.isTrustedProxy(peer);
+  const headers = scan.out;
+  headers.push(
+    'x-forwarded-for', trusted && scan.xff ? scan.xff + ', ' + peer : peer,
+    'x-forwarded-proto', trusted && scan.xfProto ? scan.xfProto : state.tls ? 'https' : 'http',
+    'x-forwarded-host', trusted && scan.xfHost ? scan.xfHost : hostHeader,
+    'via', scan.via ? scan.via + ', ' + VIA_VALUE : VIA_VALUE,
+  );
+  if (contentLength > 0) headers.push('content-length', scan.contentLength);
+  if (route.preserveHost && hostHeader) headers.push('host', hostHeader);
+
+  let target = upstreamPath(pattern, path, matchOut.params);
+  if (query) target = target + '?' + query;
+
+  const ex = new ProxyExchange(res, state, route, method, target, headers, contentLength, cfg.maxBodyBytes, method === 'HEAD');
+  ex.client = peer;
+  ex.clientPath = path;
+  if (state.accessLog !== null) ex.startedAt = performance.now();
+  res.onAborted(() => ex.onClientAborted());
+  if (contentLength !== 0) {
+    ex.readBody();
+    // A buffered body dispatches once complete; a streamed one dispatches now.
+    if (ex.bodyStream !== null) ex.dispatch();
+  } else {
+    ex.dispatch();
+  }
+}
+
+function answerError(
+  state: ServerState,
+  res: HttpResponse,
+  code: Parameters<typeof writeGatewayError>[1],
+  method: string,
+  path: string,
+  close: boolean,
+  extra?: ReadonlyArray<readonly [string, string]>,
+): void {
+  if (state.accessLog !== null) state.accessLog.recordError(remoteAddress(res), method, path, code);
+  writeGatewayError(res, code, close || state.draining, extra);
+}
+
+export function installHandler(app: TemplatedApp, state: ServerState): void {
+  // One catch-all: the gateway's router decides, not uWS's.
+  app.any('/*', (res, req) => handleRequest(state, res, req));
+}

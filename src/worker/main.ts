@@ -1,0 +1,129 @@
+/**
+ * Worker process entry (forked by the primary through node:cluster). Waits for its config,
+ * loads uWS (after setting the header-size limit uWS reads at load time), listens on the
+ * shared port with SO_REUSEPORT, and then serves until told to drain.
+ *
+ * Config reload: a new version is compiled next to the old one and swapped in by one
+ * assignment between requests; requests in flight keep the objects they started with.
+ */
+import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { PrimaryToWorker, WorkerToPrimary } from '../ipc.js';
+import { decodeConfig } from '../ipc.js';
+import type { GatewayConfig } from '../config/schema.js';
+import { compileConfig } from '../config/compile.js';
+import { PoolRegistry } from '../upstream/pools.js';
+import { installHandler, type ServerState } from './http-server.js';
+import { AccessLog } from '../observability/access-log.js';
+import { log } from '../observability/log.js';
+import { loadUws } from '../uws.js';
+
+const pools = new PoolRegistry();
+let state: ServerState | null = null;
+let app: TemplatedApp | null = null;
+let listenSocket: us_listen_socket | null = null;
+
+function send(msg: WorkerToPrimary): void {
+  process.send?.(msg);
+}
+
+function accessLogFor(config: GatewayConfig): AccessLog | null {
+  const al = config.accessLog;
+  if (al === undefined || al === false) return null;
+  return new AccessLog(al.path ?? 'stdout');
+}
+
+function start(config: GatewayConfig, version: number): void {
+  // uWS reads its request-head limit from the environment when the module loads.
+  process.env.UWS_HTTP_MAX_HEADERS_SIZE = String(config.limits?.maxHeaderBytes ?? 16384);
+  const uws = loadUws();
+  const compiled = compileConfig(config, version, pools);
+  const tls = config.tls !== undefined;
+  app = tls ? uws.SSLApp({ cert_file_name: config.tls!.certFile, key_file_name: config.tls!.keyFile }) : uws.App();
+  const accessLog = accessLogFor(config);
+  const s: ServerState = {
+    config: compiled,
+    tls,
+    accessLog,
+    inflight: 0,
+    draining: false,
+    onFinished(ex) {
+      if (s.accessLog !== null) s.accessLog.recordExchange(ex);
+      if (s.draining && s.inflight === 0) finishDrain();
+    },
+  };
+  state = s;
+  installHandler(app, s);
+  const host = config.listen.host ?? '0.0.0.0';
+  app.listen(host, config.listen.port, (token) => {
+    if (!token) {
+      send({ type: 'fatal', error: `cannot listen on ${host}:${config.listen.port} (address in use or not permitted)` });
+      setTimeout(() => process.exit(78), 50);
+      return;
+    }
+    listenSocket = token;
+    send({ type: 'ready', version });
+  });
+}
+
+function reload(config: GatewayConfig, version: number): void {
+  if (state === null) return start(config, version);
+  try {
+    const compiled = compileConfig(config, version, pools);
+    const oldLog = state.accessLog;
+    state.config = compiled;
+    state.accessLog = accessLogFor(config);
+    oldLog?.flush();
+    // Pools the new config does not use close once their in-flight requests finish.
+    pools.retainOnly(compiled.poolKeys);
+    send({ type: 'reloaded', version });
+  } catch (err) {
+    send({ type: 'reload-failed', version, error: (err as Error).message });
+  }
+}
+
+let drainTimer: NodeJS.Timeout | null = null;
+
+function drain(deadlineMs: number): void {
+  if (state === null) process.exit(0);
+  state.draining = true;
+  const uws = loadUws();
+  if (listenSocket !== null) {
+    uws.us_listen_socket_close(listenSocket);
+    listenSocket = null;
+  }
+  if (state.inflight === 0) return finishDrain();
+  drainTimer = setTimeout(() => {
+    log('warn', 'drain deadline reached with requests in flight', { inflight: state?.inflight });
+    finishDrain();
+  }, deadlineMs);
+}
+
+let finishing = false;
+function finishDrain(): void {
+  if (finishing) return;
+  finishing = true;
+  if (drainTimer !== null) clearTimeout(drainTimer);
+  state?.accessLog?.flush();
+  app?.close(); // closes idle keep-alive connections too
+  send({ type: 'drained' });
+  void pools.closeAll().finally(() => setTimeout(() => process.exit(0), 10));
+}
+
+process.on('message', (msg: PrimaryToWorker) => {
+  if (msg.type === 'config') {
+    const config = decodeConfig(msg.config);
+    reload(config, msg.version);
+  } else if (msg.type === 'drain') {
+    drain(msg.deadlineMs);
+  }
+});
+
+// The primary handles signals; a worker ignores Ctrl-C's SIGINT (sent to the whole process
+// group) and waits for the primary's drain message instead.
+process.on('SIGINT', () => {});
+send({ type: 'hello' });
+process.on('SIGTERM', () => drain(10_000));
+process.on('disconnect', () => {
+  // Primary gone: stop serving rather than linger as an orphan.
+  if (!finishing) drain(1000);
+});

@@ -1,0 +1,151 @@
+/**
+ * The process model: workers share the port with SO_REUSEPORT, a killed worker comes back,
+ * SIGHUP swaps configs under load without a failed request, a bad reload keeps the old
+ * config, SIGTERM drains in-flight requests and exits 0.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { Agent, request } from 'undici';
+import { echoUpstream, sleep, startGateway, startUpstream, type Gateway, type Upstream } from '../helpers/gateway.js';
+import { childPids, establishedOnPort } from '../helpers/procs.js';
+
+const cleanup: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanup.length) await cleanup.pop()!();
+});
+
+async function gatewayWith(config: Record<string, unknown>): Promise<Gateway> {
+  const gw = await startGateway(config);
+  cleanup.push(() => gw.stop());
+  return gw;
+}
+
+async function upstream(): Promise<Upstream> {
+  const up = await echoUpstream();
+  cleanup.push(() => up.close());
+  return up;
+}
+
+function baseConfig(up: Upstream, body = 'v1') {
+  return {
+    upstreams: { app: { targets: [{ url: up.url }] } },
+    routes: [
+      { id: 'app', paths: ['/app/*'], upstream: 'app' },
+      { id: 'version', paths: ['/version'], respond: { status: 200, body } },
+    ],
+  };
+}
+
+async function getText(url: string, dispatcher?: Agent): Promise<{ status: number; text: string }> {
+  const res = await request(url, { dispatcher });
+  return { status: res.statusCode, text: await res.body.text() };
+}
+
+describe('workers', () => {
+  it('runs the configured number of workers and the kernel spreads connections over them', async () => {
+    const up = await upstream();
+    const gw = await gatewayWith(baseConfig(up));
+    const workers = childPids(gw.proc.pid!);
+    expect(workers).toHaveLength(2);
+    // 32 kept-alive connections held open at once: with SO_REUSEPORT both workers get some.
+    const agent = new Agent({ connections: 32, keepAliveTimeout: 30_000 });
+    await Promise.all(Array.from({ length: 32 }, () => getText(gw.url + '/app/x', agent)));
+    const perWorker = workers.map((pid) => establishedOnPort(pid, gw.port));
+    expect(perWorker.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(16);
+    expect(perWorker.every((n) => n > 0)).toBe(true);
+    await agent.close();
+  });
+
+  it('restarts a worker killed with SIGKILL and keeps serving', async () => {
+    const up = await upstream();
+    const gw = await gatewayWith(baseConfig(up));
+    const [victim, survivor] = childPids(gw.proc.pid!);
+    process.kill(victim, 'SIGKILL');
+    await gw.waitForLog('"worker died; restarting"');
+    let workers: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      workers = childPids(gw.proc.pid!);
+      if (workers.length === 2 && !workers.includes(victim)) break;
+      await sleep(100);
+    }
+    expect(workers).toContain(survivor);
+    expect(workers).not.toContain(victim);
+    expect(workers).toHaveLength(2);
+    await sleep(300); // the new worker's listen
+    for (let i = 0; i < 20; i++) expect((await getText(gw.url + '/app/x')).status).toBe(200);
+  });
+});
+
+describe('reload', () => {
+  it('SIGHUP swaps a new config into every worker under load with zero failed requests', async () => {
+    const up = await upstream();
+    const gw = await gatewayWith(baseConfig(up, 'v1'));
+    const agent = new Agent({ connections: 16 });
+    let failures = 0;
+    let served = 0;
+    let running = true;
+    const seen = new Set<string>();
+    const loop = async () => {
+      while (running) {
+        try {
+          const [a, b] = await Promise.all([getText(gw.url + '/app/x', agent), getText(gw.url + '/version', agent)]);
+          if (a.status !== 200 || b.status !== 200) failures++;
+          seen.add(b.text);
+          served += 2;
+        } catch {
+          failures++;
+        }
+      }
+    };
+    const loops = Array.from({ length: 8 }, loop);
+    for (const v of ['v2', 'v3', 'v4']) {
+      await sleep(300);
+      writeFileSync(gw.configPath, JSON.stringify({ workers: 2, listen: { host: '127.0.0.1', port: gw.port }, ...baseConfig(up, v) }));
+      gw.proc.kill('SIGHUP');
+      await gw.waitForLog(`"config reloaded"`);
+      gw.stderr = gw.stderr.replace(/"config reloaded"/g, '"config-reloaded-seen"');
+    }
+    await sleep(300);
+    running = false;
+    await Promise.all(loops);
+    await agent.close();
+    expect(failures).toBe(0);
+    expect(served).toBeGreaterThan(100);
+    expect(seen.has('v1')).toBe(true);
+    expect(seen.has('v4')).toBe(true);
+    expect((await getText(gw.url + '/version')).text).toBe('v4');
+    // Same workers throughout: a reload restarts nothing.
+    expect(gw.stderr).not.toContain('worker died');
+  });
+
+  it('a bad config on SIGHUP is refused with its errors and the old config keeps serving', async () => {
+    const up = await upstream();
+    const gw = await gatewayWith(baseConfig(up, 'good'));
+    writeFileSync(
+      gw.configPath,
+      JSON.stringify({ workers: 2, listen: { host: '127.0.0.1', port: gw.port }, upstreams: {}, routes: [{ id: 'x', paths: ['/x'], upstream: 'nope' }] }),
+    );
+    gw.proc.kill('SIGHUP');
+    const logText = await gw.waitForLog('reload refused');
+    expect(logText).toContain('/routes/0/upstream');
+    expect((await getText(gw.url + '/version')).text).toBe('good');
+  });
+});
+
+describe('shutdown', () => {
+  it('SIGTERM finishes in-flight requests, stops accepting, and exits 0', async () => {
+    const slow = await startUpstream((_req, res) => setTimeout(() => res.end('slow-done'), 1500));
+    cleanup.push(() => slow.close());
+    const gw = await gatewayWith({ upstreams: { slow: { targets: [{ url: slow.url }] } }, routes: [{ id: 's', paths: ['/slow'], upstream: 'slow' }] });
+    const inflight = getText(gw.url + '/slow');
+    await sleep(300);
+    gw.proc.kill('SIGTERM');
+    await sleep(300);
+    // New connections are refused while the old request drains.
+    await expect(getText(gw.url + '/slow')).rejects.toThrow();
+    const done = await inflight;
+    expect(done).toEqual({ status: 200, text: 'slow-done' });
+    const exit = await gw.exited;
+    expect(exit.code).toBe(0);
+  });
+});
