@@ -1,0 +1,918 @@
+/**
+ * The gateway configuration, written once in TypeBox. Everything else derives from this file:
+ * - the TypeScript types (`GatewayConfig` and the sub-types below, as the config looks after
+ *   defaults are applied; `GatewayConfigInput` as the user writes it),
+ * - runtime validation (src/config/load.ts compiles `gatewaySchemaDocument()` with Ajv),
+ * - the published JSON Schema `config/gateway.schema.json` (src/config/write-schema.ts).
+ *
+ * The user-facing contract is /work/shared/docs/CONFIG.md; the reference is docs/configuration.md.
+ *
+ * Conventions:
+ * - every object is closed (`additionalProperties: false`): unknown keys are errors;
+ * - `withDefault(schema)` marks an optional field that always has a value after loading (the
+ *   JSON Schema `default`, applied by the loader); plain `Type.Optional` fields stay absent
+ *   when the user leaves them out (a feature whose object is absent is off);
+ * - `computed(schema)` marks an optional field whose default depends on other fields; the
+ *   loader fills it in (documented in its description);
+ * - string syntax that JSON Schema cannot express well (paths, hosts, CIDRs, ...) is checked by
+ *   the loader's semantic pass, not here.
+ */
+import {
+  Type,
+  type Static,
+  type TArray,
+  type TObject,
+  type TOptional,
+  type TProperties,
+  type TRecord,
+  type TSchema,
+  type TUnion,
+} from '@sinclair/typebox';
+
+// ---------------------------------------------------------------------------------------------
+// Type-level machinery: the config type after defaults
+// ---------------------------------------------------------------------------------------------
+
+declare const DefaultedBrand: unique symbol;
+/** An optional property that always holds a value once the config is loaded. */
+export type TDefaulted<T extends TSchema> = TOptional<T> & { readonly [DefaultedBrand]: true };
+
+/** Optional in the file, present after loading: `schema` must carry a `default`. */
+function withDefault<T extends TSchema>(schema: T): TDefaulted<T> {
+  if (!('default' in schema)) throw new Error('withDefault() needs a schema with a default');
+  return Type.Optional(schema) as TDefaulted<T>;
+}
+
+/** Optional in the file, filled in by the loader from other fields (no static default). */
+function computed<T extends TSchema>(schema: T): TDefaulted<T> {
+  return Type.Optional(schema) as TDefaulted<T>;
+}
+
+type Evaluate<T> = { [K in keyof T]: T[K] } & {};
+type RequiredKeys<P extends TProperties> = {
+  [K in keyof P]: P[K] extends TOptional<TSchema> ? (P[K] extends { readonly [DefaultedBrand]: true } ? K : never) : K;
+}[keyof P];
+type OptionalKeys<P extends TProperties> = Exclude<keyof P, RequiredKeys<P>>;
+type ResolvedProperties<P extends TProperties> = Evaluate<
+  { -readonly [K in RequiredKeys<P>]: Resolved<P[K]> } & { -readonly [K in OptionalKeys<P>]?: Resolved<P[K]> }
+>;
+type ResolvedUnion<U extends TSchema[]> = { [I in keyof U]: Resolved<U[I]> }[number];
+
+/** The static type of a schema after the loader applied defaults (see withDefault/computed). */
+export type Resolved<T> = T extends TRecord<TSchema, infer V>
+  ? { [key: string]: Resolved<V> }
+  : T extends TObject<infer P>
+    ? ResolvedProperties<P>
+    : T extends TArray<infer I>
+      ? Resolved<I>[]
+      : T extends TUnion<infer U>
+        ? ResolvedUnion<U>
+        : T extends TSchema
+          ? Static<T>
+          : never;
+
+// ---------------------------------------------------------------------------------------------
+// Small building blocks
+// ---------------------------------------------------------------------------------------------
+
+const closed = { additionalProperties: false } as const;
+
+/** A duration in milliseconds (`*Ms`): a non-negative integer. */
+function durationMs(description: string, def?: number, minimum = 0) {
+  return Type.Integer({ minimum, description, ...(def === undefined ? {} : { default: def }) });
+}
+
+/** A size in bytes (`*Bytes`): a positive integer. */
+function sizeBytes(description: string, def: number) {
+  return Type.Integer({ minimum: 1, description, default: def });
+}
+
+const Port = (description: string, def: number) =>
+  Type.Integer({ minimum: 0, maximum: 65535, description, default: def });
+
+const StringMap = (description: string) =>
+  Type.Record(Type.String(), Type.String(), { description, default: {} });
+
+const StringList = (description: string, def?: string[]) =>
+  Type.Array(Type.String(), { description, ...(def === undefined ? {} : { default: def }) });
+
+// ---------------------------------------------------------------------------------------------
+// Top-level sections
+// ---------------------------------------------------------------------------------------------
+
+export const ListenSchema = Type.Object(
+  {
+    host: withDefault(Type.String({ minLength: 1, description: 'Address to listen on.', default: '0.0.0.0' })),
+    port: withDefault(Port('TCP port to listen on (0 = any free port, for tests).', 8080)),
+  },
+  { ...closed, description: 'Where the gateway accepts client traffic (required).' },
+);
+
+export const TlsSchema = Type.Object(
+  {
+    certFile: Type.String({ minLength: 1, description: 'PEM certificate chain file.' }),
+    keyFile: Type.String({ minLength: 1, description: 'PEM private key file.' }),
+  },
+  { ...closed, description: 'Serve HTTPS on `listen`. Absent: plain HTTP.' },
+);
+
+export const WorkersSchema = Type.Union(
+  [
+    Type.Literal('auto', { description: 'One worker per CPU core.' }),
+    Type.Integer({ minimum: 1, description: 'Number of worker processes.' }),
+  ],
+  { description: '"auto" (one worker per CPU core) or an integer >= 1.', default: 'auto' },
+);
+
+export const AdminSchema = Type.Object(
+  {
+    host: withDefault(
+      Type.String({ minLength: 1, description: 'Address of the admin API (keep it private).', default: '127.0.0.1' }),
+    ),
+    port: withDefault(Port('Port of the admin API.', 9901)),
+    token: Type.String({
+      minLength: 1,
+      description:
+        'Bearer token every admin call except GET /healthz needs. Use "env:NAME" to keep it out of the file. Redacted in GET /config.',
+    }),
+  },
+  { ...closed, description: 'Admin API (health, metrics, config, reload). Absent: no admin listener.' },
+);
+
+export const LimitsSchema = Type.Object(
+  {
+    maxBodyBytes: withDefault(
+      sizeBytes('Largest accepted request body; larger: 413 without contacting the upstream.', 10485760),
+    ),
+    maxHeaderBytes: withDefault(
+      sizeBytes('Largest accepted request head (request line + header lines); larger: 431.', 16384),
+    ),
+    idleTimeoutMs: withDefault(durationMs('Client keep-alive idle timeout (0 = none).', 10000)),
+    requestTimeoutMs: withDefault(durationMs('Whole request, client side (0 = none).', 30000)),
+  },
+  { ...closed, description: 'Client-side limits. Always in force; every field has a default.', default: {} },
+);
+
+export const TrustedProxiesSchema = Type.Array(
+  Type.String({ description: 'An IPv4/IPv6 CIDR ("10.0.0.0/8", "fd00::/8") or a plain address.' }),
+  {
+    description:
+      'Peers allowed to set X-Forwarded-For / -Proto / -Host. From anyone else those headers are replaced.',
+    default: [],
+  },
+);
+
+export const AccessLogObjectSchema = Type.Object(
+  {
+    path: withDefault(
+      Type.String({ minLength: 1, description: '"stdout", "stderr" or a file path.', default: 'stdout' }),
+    ),
+    format: withDefault(
+      Type.Union([Type.Literal('json'), Type.Literal('combined')], {
+        description: '"json" (one JSON object per line) or "combined" (Apache/nginx combined log format).',
+        default: 'json',
+      }),
+    ),
+  },
+  { ...closed, description: 'Access log destination and format.' },
+);
+
+export const AccessLogSchema = Type.Union([AccessLogObjectSchema, Type.Literal(false)], {
+  description: 'One line per request. false turns it off. Default: JSON lines on stdout.',
+  default: { path: 'stdout', format: 'json' },
+});
+
+export const ClusterSchema = Type.Object(
+  {
+    redis: Type.String({
+      pattern: '^rediss?://',
+      patternErrorMessage: 'expected a redis:// or rediss:// URL',
+      description:
+        'Redis URL (redis:// or rediss://) for state shared by all gateway nodes (cluster-scoped rate limits). Credentials in it are redacted in GET /config.',
+    }),
+  },
+  { ...closed, description: 'State shared across gateway nodes. Absent: every node is on its own.' },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Upstreams
+// ---------------------------------------------------------------------------------------------
+
+export const BALANCERS = ['round-robin', 'least-connections', 'consistent-hash', 'p2c-ewma'] as const;
+export const RETRY_CONDITIONS = ['connect-failure', 'reset', 'timeout', '500', '502', '503', '504'] as const;
+
+export const TargetSchema = Type.Object(
+  {
+    url: Type.String({
+      pattern: '^https?://[^/?#]+/?$',
+      patternErrorMessage: 'expected "http://host:port" or "https://host:port" (no path, query or credentials)',
+      description: 'Base URL of the target: http://host:port or https://host:port, without a path.',
+    }),
+    weight: withDefault(
+      Type.Integer({ minimum: 1, maximum: 65535, description: 'Relative share of the traffic.', default: 1 }),
+    ),
+  },
+  { ...closed, description: 'One server of the upstream.' },
+);
+
+export const TimeoutsSchema = Type.Object(
+  {
+    connectMs: withDefault(durationMs('TCP (+TLS) connect timeout (0 = none).', 2000)),
+    responseHeadersMs: withDefault(
+      durationMs('Time until the upstream sends the response headers; late: 504 (0 = none).', 15000),
+    ),
+    idleMs: withDefault(durationMs('Idle keep-alive connections are closed after this (0 = never).', 60000)),
+  },
+  { ...closed, description: 'Upstream timeouts. Always in force; every field has a default.', default: {} },
+);
+
+export const RetriesSchema = Type.Object(
+  {
+    attempts: withDefault(
+      Type.Integer({
+        minimum: 0,
+        maximum: 10,
+        description: 'Retries after the first try (0 = none), each on another target when there is one.',
+        default: 1,
+      }),
+    ),
+    on: withDefault(
+      Type.Array(
+        Type.Union(
+          RETRY_CONDITIONS.map((c) => Type.Literal(c)),
+          { description: 'A failure that may be retried.' },
+        ),
+        {
+          uniqueItems: true,
+          description:
+            'Failures that are retried: "connect-failure", "reset" (connection lost before the response headers), "timeout" (responseHeadersMs), or an upstream status "500", "502", "503", "504".',
+          default: ['connect-failure', '502', '503', '504'],
+        },
+      ),
+    ),
+    idempotentOnly: withDefault(
+      Type.Boolean({
+        description: 'Only retry idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE); connect failures are always safe.',
+        default: true,
+      }),
+    ),
+    budgetPercent: withDefault(
+      Type.Number({
+        minimum: 0,
+        maximum: 100,
+        description: 'Retries may add at most this percentage to the upstream traffic (retry budget).',
+        default: 20,
+      }),
+    ),
+  },
+  { ...closed, description: 'Retry policy. Absent: no retries.' },
+);
+
+export const ActiveHealthCheckSchema = Type.Object(
+  {
+    path: withDefault(
+      Type.String({
+        pattern: '^/',
+        patternErrorMessage: 'expected a path starting with "/"',
+        description: 'Path probed with GET on every target; 2xx/3xx = healthy.',
+        default: '/health',
+      }),
+    ),
+    intervalMs: withDefault(durationMs('Time between probes of a target.', 2000, 1)),
+    timeoutMs: withDefault(durationMs('A probe slower than this fails.', 1000, 1)),
+    healthyThreshold: withDefault(
+      Type.Integer({ minimum: 1, description: 'Consecutive successes that make a target healthy.', default: 2 }),
+    ),
+    unhealthyThreshold: withDefault(
+      Type.Integer({ minimum: 1, description: 'Consecutive failures that make a target unhealthy.', default: 2 }),
+    ),
+  },
+  { ...closed, description: 'Active probes. Absent: no probes.' },
+);
+
+export const PassiveHealthCheckSchema = Type.Object(
+  {
+    consecutiveFailures: withDefault(
+      Type.Integer({
+        minimum: 1,
+        description: 'Consecutive failed exchanges (connect failure, reset, timeout, 5xx) that eject a target.',
+        default: 5,
+      }),
+    ),
+    ejectMs: withDefault(durationMs('How long an ejected target gets no traffic.', 10000)),
+  },
+  { ...closed, description: 'Outlier detection on real traffic. Absent: off.' },
+);
+
+export const HealthCheckSchema = Type.Object(
+  {
+    active: Type.Optional(ActiveHealthCheckSchema),
+    passive: Type.Optional(PassiveHealthCheckSchema),
+  },
+  { ...closed, description: 'Target health. Each part is off unless present.' },
+);
+
+export const CircuitBreakerSchema = Type.Object(
+  {
+    maxPendingPerWorker: withDefault(
+      Type.Integer({
+        minimum: 1,
+        description: 'Requests in flight to this upstream per worker; more: 503 at once.',
+        default: 1024,
+      }),
+    ),
+    failureRatio: withDefault(
+      Type.Number({
+        exclusiveMinimum: 0,
+        maximum: 1,
+        description: 'Share of failed exchanges in the window that opens the breaker.',
+        default: 0.5,
+      }),
+    ),
+    minRequests: withDefault(
+      Type.Integer({ minimum: 1, description: 'Exchanges needed in the window before the ratio counts.', default: 20 }),
+    ),
+    windowMs: withDefault(durationMs('Sliding window of the failure ratio.', 10000, 1)),
+    openMs: withDefault(durationMs('How long an open breaker answers 503 before letting a probe through.', 5000)),
+  },
+  { ...closed, description: 'Circuit breaker. Absent: off.' },
+);
+
+export const UpstreamSchema = Type.Object(
+  {
+    targets: Type.Array(TargetSchema, { minItems: 1, description: 'The servers (at least one).' }),
+    balancer: withDefault(
+      Type.Union(
+        BALANCERS.map((b) => Type.Literal(b)),
+        {
+          description: 'Load-balancing algorithm: "round-robin", "least-connections", "consistent-hash" or "p2c-ewma".',
+          default: 'round-robin',
+        },
+      ),
+    ),
+    hashOn: withDefault(
+      Type.String({
+        pattern: "^(ip|consumer|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[!#$%&'()*+./0-9:<>?@A-Z\\[\\]^_`a-z{|}~-]+)$",
+        patternErrorMessage: 'expected "ip", "consumer", "header:<name>" or "cookie:<name>"',
+        description: 'Hash key of the consistent-hash balancer: "ip", "consumer", "header:<name>" or "cookie:<name>".',
+        default: 'ip',
+      }),
+    ),
+    connectionsPerWorker: withDefault(
+      Type.Integer({ minimum: 1, description: 'Keep-alive pool size per target per worker.', default: 64 }),
+    ),
+    timeouts: withDefault(TimeoutsSchema),
+    retries: Type.Optional(RetriesSchema),
+    healthCheck: Type.Optional(HealthCheckSchema),
+    circuitBreaker: Type.Optional(CircuitBreakerSchema),
+  },
+  { ...closed, description: 'A named group of servers that routes forward to.' },
+);
+
+export const UpstreamsSchema = Type.Record(Type.String(), UpstreamSchema, {
+  minProperties: 1,
+  description: 'Upstreams by name (at least one). Names: letters, digits, "_", "-", "." (required).',
+});
+
+// ---------------------------------------------------------------------------------------------
+// Consumers
+// ---------------------------------------------------------------------------------------------
+
+export const ConsumerSchema = Type.Object(
+  {
+    id: Type.String({ minLength: 1, description: 'Unique consumer id (used by rate limits and logs).' }),
+    groups: withDefault(StringList('Groups, for the acl plugin.', [])),
+    apiKeys: withDefault(
+      Type.Array(
+        Type.String({
+          pattern: '^sha256:[0-9a-fA-F]{64}$',
+          patternErrorMessage: 'expected "sha256:<64 hex digits>" (make one with `gateway hash-key`)',
+          description: 'SHA-256 of an API key: "sha256:<64 hex digits>" (`gateway hash-key`).',
+        }),
+        { description: 'API keys of this consumer, hashed; keys are never stored in clear.', default: [] },
+      ),
+    ),
+    basicAuth: Type.Optional(
+      Type.Object(
+        {
+          username: Type.String({ minLength: 1, description: 'User name.' }),
+          passwordHash: Type.String({
+            pattern: '^scrypt:N=[0-9]+,r=[0-9]+,p=[0-9]+:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$',
+            patternErrorMessage:
+              'expected "scrypt:N=<int>,r=<int>,p=<int>:<salt base64url>:<hash base64url>" (make one with `gateway hash-password`)',
+            description: 'scrypt:N=<int>,r=<int>,p=<int>:<salt base64url>:<hash base64url> (`gateway hash-password`).',
+          }),
+        },
+        { ...closed, description: 'HTTP Basic credentials of this consumer.' },
+      ),
+    ),
+    jwtSubject: Type.Optional(
+      Type.String({ minLength: 1, description: 'A verified JWT whose `sub` equals this maps to this consumer.' }),
+    ),
+  },
+  { ...closed, description: 'A known API client.' },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Plugins
+// ---------------------------------------------------------------------------------------------
+
+export const JWT_ALGORITHMS = [
+  'HS256',
+  'HS384',
+  'HS512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'EdDSA',
+] as const;
+
+export const JwtPluginSchema = Type.Object(
+  {
+    secret: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'HMAC secret (its UTF-8 bytes), for HS* algorithms. Use "env:NAME". Redacted in GET /config.',
+      }),
+    ),
+    publicKeyFile: Type.Optional(
+      Type.String({ minLength: 1, description: 'PEM public key file, for RS*/PS*/ES*/EdDSA algorithms.' }),
+    ),
+    jwksUrl: Type.Optional(
+      Type.String({
+        pattern: '^https?://',
+        patternErrorMessage: 'expected an http:// or https:// URL',
+        description: 'JWKS URL (http or https), for RS*/PS*/ES*/EdDSA algorithms.',
+      }),
+    ),
+    algorithms: Type.Array(
+      Type.Union(
+        JWT_ALGORITHMS.map((a) => Type.Literal(a)),
+        { description: 'A JWS algorithm ("none" is never accepted).' },
+      ),
+      {
+        minItems: 1,
+        uniqueItems: true,
+        description: 'Accepted algorithms (required). HS* need `secret`; the others need `publicKeyFile` or `jwksUrl`.',
+      },
+    ),
+    issuer: Type.Optional(Type.String({ minLength: 1, description: 'Required `iss` claim. Absent: not checked.' })),
+    audience: Type.Optional(
+      Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
+        description: 'Required `aud` (one of these). Absent: not checked.',
+      }),
+    ),
+    clockToleranceMs: withDefault(durationMs('Leeway for `exp` / `nbf` / `iat`.', 5000)),
+    forwardClaims: withDefault(StringMap('Verified claims copied to upstream request headers: { "<claim>": "<header>" }.')),
+  },
+  {
+    ...closed,
+    description: 'JWT bearer authentication. Set exactly one of secret | publicKeyFile | jwksUrl.',
+  },
+);
+
+export const ApiKeyPluginSchema = Type.Object(
+  {
+    header: withDefault(
+      Type.String({ minLength: 1, description: 'Request header carrying the key.', default: 'x-api-key' }),
+    ),
+    query: withDefault(
+      Type.Union([Type.String({ minLength: 1 }), Type.Literal(false)], {
+        description: 'Query parameter carrying the key; false = keys in the query string are not accepted.',
+        default: 'api_key',
+      }),
+    ),
+  },
+  { ...closed, description: "API key authentication against consumers' apiKeys." },
+);
+
+export const BasicAuthPluginSchema = Type.Object(
+  {
+    realm: withDefault(
+      Type.String({ minLength: 1, description: 'Realm in the WWW-Authenticate challenge.', default: 'gateway' }),
+    ),
+  },
+  { ...closed, description: "HTTP Basic authentication against consumers' basicAuth." },
+);
+
+export const AclPluginSchema = Type.Object(
+  {
+    allowGroups: Type.Array(Type.String({ minLength: 1 }), {
+      minItems: 1,
+      description: 'The authenticated consumer must be in one of these groups (required).',
+    }),
+  },
+  { ...closed, description: 'Group-based access control; needs an authentication plugin on the route.' },
+);
+
+export const IpRestrictionPluginSchema = Type.Object(
+  {
+    allow: Type.Optional(
+      Type.Array(Type.String(), {
+        description: 'Only these CIDRs / addresses may call. Absent: everybody not denied.',
+      }),
+    ),
+    deny: withDefault(
+      Type.Array(Type.String(), { description: 'These CIDRs / addresses are refused (deny wins over allow).', default: [] }),
+    ),
+  },
+  { ...closed, description: 'Client IP allow/deny lists (403), on the client address after trustedProxies.' },
+);
+
+export const RateLimitPluginSchema = Type.Object(
+  {
+    requestsPerSecond: Type.Number({
+      exclusiveMinimum: 0,
+      description: 'Token refill rate (required, > 0; fractions allowed: 0.5 = one request every 2 s).',
+    }),
+    burst: computed(
+      Type.Integer({
+        minimum: 1,
+        description: 'Bucket size. Default: requestsPerSecond rounded up.',
+      }),
+    ),
+    key: withDefault(
+      Type.String({
+        pattern: "^(ip|consumer|route|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$",
+        patternErrorMessage: 'expected "ip", "consumer", "route" or "header:<name>"',
+        description: 'What a bucket is per: "ip", "consumer", "route" or "header:<name>".',
+        default: 'ip',
+      }),
+    ),
+    scope: withDefault(
+      Type.Union([Type.Literal('local'), Type.Literal('cluster')], {
+        description: '"local": this machine, exact across all workers; "cluster": all gateway nodes via cluster.redis.',
+        default: 'local',
+      }),
+    ),
+    failOpen: withDefault(
+      Type.Boolean({
+        description: 'Cluster scope with Redis unreachable: admit (true, with a metric and a warning) or 503 (false).',
+        default: true,
+      }),
+    ),
+  },
+  { ...closed, description: 'Token-bucket rate limit (429 with Retry-After and RateLimit headers).' },
+);
+
+export const CorsPluginSchema = Type.Object(
+  {
+    origins: withDefault(
+      Type.Array(Type.String({ minLength: 1 }), {
+        minItems: 1,
+        description: 'Allowed origins: "*", "https://app.example" or "https://*.example.com".',
+        default: ['*'],
+      }),
+    ),
+    methods: withDefault(
+      StringList('Allowed methods (preflight answer).', ['GET', 'HEAD', 'PUT', 'PATCH', 'POST', 'DELETE']),
+    ),
+    headers: Type.Optional(
+      StringList('Allowed request headers. Absent: the preflight\'s Access-Control-Request-Headers are echoed.'),
+    ),
+    exposeHeaders: withDefault(StringList('Response headers the browser may read (Access-Control-Expose-Headers).', [])),
+    credentials: withDefault(
+      Type.Boolean({ description: 'Access-Control-Allow-Credentials; cannot be used with origin "*".', default: false }),
+    ),
+    maxAgeMs: withDefault(durationMs('How long browsers cache a preflight (sent in seconds).', 600000)),
+  },
+  { ...closed, description: 'CORS: preflights are answered first; headers go on every answer.' },
+);
+
+export const HeadersPluginSchema = Type.Object(
+  {
+    set: withDefault(StringMap('Headers set (replacing any value): { "<name>": "<value>" }.')),
+    remove: withDefault(StringList('Header names removed.', [])),
+  },
+  { ...closed, description: 'Header transform.' },
+);
+
+export const RequestIdPluginSchema = Type.Object(
+  {
+    header: withDefault(
+      Type.String({ minLength: 1, description: 'Header carrying the request id.', default: 'x-request-id' }),
+    ),
+  },
+  { ...closed, description: 'Request id: generated when absent, forwarded, echoed on the response.' },
+);
+
+export const CachePluginSchema = Type.Object(
+  {
+    ttlMs: withDefault(durationMs('How long a cached response is served.', 5000)),
+    maxBytes: withDefault(sizeBytes('Total size of the cached responses.', 67108864)),
+    methods: withDefault(
+      Type.Array(Type.Union([Type.Literal('GET'), Type.Literal('HEAD')]), {
+        minItems: 1,
+        uniqueItems: true,
+        description: 'Cached methods: "GET" and/or "HEAD".',
+        default: ['GET', 'HEAD'],
+      }),
+    ),
+  },
+  { ...closed, description: 'Response cache.' },
+);
+
+export const EncodingPluginSchema = Type.Object(
+  {
+    msgpack: withDefault(
+      Type.Boolean({
+        description:
+          'Accept: application/msgpack turns a JSON answer into MessagePack, and a MessagePack request body into JSON for the upstream.',
+        default: true,
+      }),
+    ),
+  },
+  { ...closed, description: 'Content encodings.' },
+);
+
+/** Plugin names in their fixed execution order (CORS preflight first). */
+export const PLUGIN_NAMES = [
+  'requestId',
+  'cors',
+  'ipRestriction',
+  'jwt',
+  'apiKey',
+  'basicAuth',
+  'acl',
+  'rateLimit',
+  'requestHeaders',
+  'responseHeaders',
+  'cache',
+  'encoding',
+] as const;
+export type PluginName = (typeof PLUGIN_NAMES)[number];
+
+const pluginSchemas = {
+  jwt: JwtPluginSchema,
+  apiKey: ApiKeyPluginSchema,
+  basicAuth: BasicAuthPluginSchema,
+  acl: AclPluginSchema,
+  ipRestriction: IpRestrictionPluginSchema,
+  rateLimit: RateLimitPluginSchema,
+  cors: CorsPluginSchema,
+  requestHeaders: HeadersPluginSchema,
+  responseHeaders: HeadersPluginSchema,
+  requestId: RequestIdPluginSchema,
+  cache: CachePluginSchema,
+  encoding: EncodingPluginSchema,
+};
+
+export const PluginsSchema = Type.Object(
+  {
+    jwt: Type.Optional(JwtPluginSchema),
+    apiKey: Type.Optional(ApiKeyPluginSchema),
+    basicAuth: Type.Optional(BasicAuthPluginSchema),
+    acl: Type.Optional(AclPluginSchema),
+    ipRestriction: Type.Optional(IpRestrictionPluginSchema),
+    rateLimit: Type.Optional(RateLimitPluginSchema),
+    cors: Type.Optional(CorsPluginSchema),
+    requestHeaders: Type.Optional(HeadersPluginSchema),
+    responseHeaders: Type.Optional(HeadersPluginSchema),
+    requestId: Type.Optional(RequestIdPluginSchema),
+    cache: Type.Optional(CachePluginSchema),
+    encoding: Type.Optional(EncodingPluginSchema),
+  },
+  { ...closed, description: 'Plugins applied to every route (a route may override or turn off each by name).', default: {} },
+);
+
+const optOut = <T extends TSchema>(schema: T) =>
+  Type.Optional(
+    Type.Union([schema, Type.Literal(false)], {
+      description: `${schema.description ?? ''} false = turn off the global plugin of this name for this route.`.trim(),
+    }),
+  );
+
+export const RoutePluginsSchema = Type.Object(
+  {
+    jwt: optOut(pluginSchemas.jwt),
+    apiKey: optOut(pluginSchemas.apiKey),
+    basicAuth: optOut(pluginSchemas.basicAuth),
+    acl: optOut(pluginSchemas.acl),
+    ipRestriction: optOut(pluginSchemas.ipRestriction),
+    rateLimit: optOut(pluginSchemas.rateLimit),
+    cors: optOut(pluginSchemas.cors),
+    requestHeaders: optOut(pluginSchemas.requestHeaders),
+    responseHeaders: optOut(pluginSchemas.responseHeaders),
+    requestId: optOut(pluginSchemas.requestId),
+    cache: optOut(pluginSchemas.cache),
+    encoding: optOut(pluginSchemas.encoding),
+  },
+  {
+    ...closed,
+    description: 'Route plugins: replace the global plugin of the same name; false turns the global one off here.',
+    default: {},
+  },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------------------------
+
+export const RespondSchema = Type.Object(
+  {
+    status: withDefault(Type.Integer({ minimum: 100, maximum: 599, description: 'HTTP status.', default: 200 })),
+    headers: withDefault(StringMap('Response headers.')),
+    body: withDefault(Type.String({ description: 'Response body (UTF-8).', default: '' })),
+  },
+  { ...closed, description: 'Answer directly, without an upstream (health pages, stubs).' },
+);
+
+export const AggregateBackendSchema = Type.Object(
+  {
+    upstream: Type.String({ minLength: 1, description: 'Upstream name.' }),
+    path: Type.String({
+      pattern: '^/',
+      patternErrorMessage: 'expected a path starting with "/"',
+      description: 'Path (and query) called with GET; {param} is replaced by the route\'s path parameter.',
+    }),
+    as: Type.String({ minLength: 1, description: 'Key of this backend\'s answer in the combined JSON object.' }),
+    optional: withDefault(
+      Type.Boolean({
+        description: 'A failed or late optional backend is left out (named in X-Gateway-Partial) instead of failing the call.',
+        default: false,
+      }),
+    ),
+  },
+  { ...closed, description: 'One upstream call of an aggregation.' },
+);
+
+export const AggregateSchema = Type.Object(
+  {
+    backends: Type.Array(AggregateBackendSchema, { minItems: 1, description: 'Called in parallel.' }),
+    timeoutMs: computed(durationMs('Deadline of the whole aggregation. Default: the route\'s timeoutMs.')),
+  },
+  { ...closed, description: 'One client call, several upstream calls combined into one JSON object.' },
+);
+
+export const SplitSchema = Type.Object(
+  {
+    upstream: Type.String({ minLength: 1, description: 'Upstream name.' }),
+    weight: Type.Integer({ minimum: 1, maximum: 100, description: 'Percentage of the route\'s traffic (1..100).' }),
+  },
+  { ...closed, description: 'Canary share.' },
+);
+
+export const MirrorSchema = Type.Object(
+  {
+    upstream: Type.String({ minLength: 1, description: 'Upstream name.' }),
+    percent: withDefault(
+      Type.Number({ minimum: 0, maximum: 100, description: 'Share of requests copied (0..100).', default: 100 }),
+    ),
+  },
+  { ...closed, description: 'Fire-and-forget copy of requests; the mirror\'s response is ignored.' },
+);
+
+export const RouteSchema = Type.Object(
+  {
+    id: Type.String({ minLength: 1, description: 'Unique route id (metrics, logs, errors).' }),
+    hosts: Type.Optional(
+      Type.Array(Type.String(), {
+        minItems: 1,
+        description: 'Host names ("api.example.com") or wildcards ("*.example.com"), case-insensitive. Absent: any host.',
+      }),
+    ),
+    methods: Type.Optional(
+      Type.Array(Type.String(), { minItems: 1, description: 'HTTP methods (upper-cased). Absent: any method.' }),
+    ),
+    paths: Type.Array(Type.String(), {
+      minItems: 1,
+      description: 'Path patterns (required): "/static", ":name" = one segment, a final "*" = the rest.',
+    }),
+    headers: withDefault(
+      StringMap('Exact header matches (names case-insensitive), all must hold; checked after the path lookup.'),
+    ),
+    priority: withDefault(
+      Type.Integer({ description: 'Tie-breaker between routes with the same path shape; higher wins.', default: 0 }),
+    ),
+    upstream: Type.Optional(Type.String({ minLength: 1, description: 'Upstream name (one of upstream | aggregate | respond).' })),
+    aggregate: Type.Optional(AggregateSchema),
+    respond: Type.Optional(RespondSchema),
+    stripPrefix: Type.Optional(
+      Type.String({ description: 'Removed from the start of the path before forwarding (starts with "/").' }),
+    ),
+    rewrite: Type.Optional(
+      Type.String({ description: 'New upstream path; {param} is replaced by the captured path parameter ({*} = the wildcard).' }),
+    ),
+    preserveHost: withDefault(
+      Type.Boolean({ description: "Forward the client's Host instead of the target's.", default: false }),
+    ),
+    split: Type.Optional(
+      Type.Array(SplitSchema, {
+        minItems: 1,
+        description: 'Canary: each entry takes weight% of the traffic; the rest goes to `upstream`. Sum <= 100.',
+      }),
+    ),
+    mirror: Type.Optional(MirrorSchema),
+    timeoutMs: withDefault(durationMs('Whole upstream exchange for this route, retries included (0 = none).', 10000)),
+    plugins: withDefault(RoutePluginsSchema),
+  },
+  { ...closed, description: 'Matches requests and says what answers them.' },
+);
+
+// ---------------------------------------------------------------------------------------------
+// The whole file
+// ---------------------------------------------------------------------------------------------
+
+export const GatewayConfigSchema = Type.Object(
+  {
+    $schema: Type.Optional(Type.String({ description: 'Path or URL of this JSON Schema, for editors.' })),
+    listen: ListenSchema,
+    tls: Type.Optional(TlsSchema),
+    workers: withDefault(WorkersSchema),
+    admin: Type.Optional(AdminSchema),
+    limits: withDefault(LimitsSchema),
+    trustedProxies: withDefault(TrustedProxiesSchema),
+    accessLog: withDefault(AccessLogSchema),
+    cluster: Type.Optional(ClusterSchema),
+    upstreams: UpstreamsSchema,
+    consumers: withDefault(Type.Array(ConsumerSchema, { description: 'Known API clients.', default: [] })),
+    plugins: withDefault(PluginsSchema),
+    routes: Type.Array(RouteSchema, { minItems: 1, description: 'The routes (at least one, required).' }),
+  },
+  { ...closed, description: 'uws-gateway configuration.' },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Types
+// ---------------------------------------------------------------------------------------------
+
+/** The config as the user writes it (defaults not applied). */
+export type GatewayConfigInput = Static<typeof GatewayConfigSchema>;
+/** The config as loaded: defaults applied, hosts lower-cased, methods upper-cased. */
+export type GatewayConfig = Resolved<typeof GatewayConfigSchema>;
+
+export type ListenConfig = Resolved<typeof ListenSchema>;
+export type TlsConfig = Resolved<typeof TlsSchema>;
+export type WorkersConfig = Resolved<typeof WorkersSchema>;
+export type AdminConfig = Resolved<typeof AdminSchema>;
+export type LimitsConfig = Resolved<typeof LimitsSchema>;
+export type AccessLogConfig = Resolved<typeof AccessLogObjectSchema>;
+export type ClusterConfig = Resolved<typeof ClusterSchema>;
+
+export type UpstreamConfig = Resolved<typeof UpstreamSchema>;
+export type TargetConfig = Resolved<typeof TargetSchema>;
+export type Balancer = (typeof BALANCERS)[number];
+export type TimeoutsConfig = Resolved<typeof TimeoutsSchema>;
+export type RetriesConfig = Resolved<typeof RetriesSchema>;
+export type RetryCondition = (typeof RETRY_CONDITIONS)[number];
+export type HealthCheckConfig = Resolved<typeof HealthCheckSchema>;
+export type ActiveHealthCheckConfig = Resolved<typeof ActiveHealthCheckSchema>;
+export type PassiveHealthCheckConfig = Resolved<typeof PassiveHealthCheckSchema>;
+export type CircuitBreakerConfig = Resolved<typeof CircuitBreakerSchema>;
+
+export type ConsumerConfig = Resolved<typeof ConsumerSchema>;
+
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+export type JwtPluginConfig = Resolved<typeof JwtPluginSchema>;
+export type ApiKeyPluginConfig = Resolved<typeof ApiKeyPluginSchema>;
+export type BasicAuthPluginConfig = Resolved<typeof BasicAuthPluginSchema>;
+export type AclPluginConfig = Resolved<typeof AclPluginSchema>;
+export type IpRestrictionPluginConfig = Resolved<typeof IpRestrictionPluginSchema>;
+export type RateLimitPluginConfig = Resolved<typeof RateLimitPluginSchema>;
+export type CorsPluginConfig = Resolved<typeof CorsPluginSchema>;
+export type HeadersPluginConfig = Resolved<typeof HeadersPluginSchema>;
+export type RequestHeadersPluginConfig = HeadersPluginConfig;
+export type ResponseHeadersPluginConfig = HeadersPluginConfig;
+export type RequestIdPluginConfig = Resolved<typeof RequestIdPluginSchema>;
+export type CachePluginConfig = Resolved<typeof CachePluginSchema>;
+export type EncodingPluginConfig = Resolved<typeof EncodingPluginSchema>;
+/** Global plugins (and the effective plugins of a route after merging). */
+export type PluginsConfig = Resolved<typeof PluginsSchema>;
+/** A route's plugins: a plugin config, or false to turn the global one off. */
+export type RoutePluginsConfig = Resolved<typeof RoutePluginsSchema>;
+
+export type RouteConfig = Resolved<typeof RouteSchema>;
+export type RespondConfig = Resolved<typeof RespondSchema>;
+export type AggregateConfig = Resolved<typeof AggregateSchema>;
+export type AggregateBackendConfig = Resolved<typeof AggregateBackendSchema>;
+export type SplitConfig = Resolved<typeof SplitSchema>;
+export type MirrorConfig = Resolved<typeof MirrorSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// The published document
+// ---------------------------------------------------------------------------------------------
+
+export const SCHEMA_ID = 'urn:uws-gateway:config:gateway.schema.json';
+export const SCHEMA_TITLE = 'uws-gateway configuration';
+
+/**
+ * The JSON Schema document published as config/gateway.schema.json and compiled by the loader:
+ * a plain JSON copy of GatewayConfigSchema with `$schema`, `$id` and `title`.
+ * `patternErrorMessage` is the VS Code extension keyword for a readable pattern error; the
+ * loader uses it too.
+ */
+export function gatewaySchemaDocument(): Record<string, unknown> {
+  const plain = JSON.parse(JSON.stringify(GatewayConfigSchema)) as Record<string, unknown>;
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    $id: SCHEMA_ID,
+    title: SCHEMA_TITLE,
+    ...plain,
+  };
+}
