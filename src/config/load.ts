@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import {
+  PLUGIN_NAMES,
   gatewaySchemaDocument,
   type GatewayConfig,
   type PluginsConfig,
@@ -739,6 +740,8 @@ function translateAjvErrors(raw: ErrorObject[], ctx: Ctx): void {
   for (const p of pending) ctx.errors.push({ pointer: p.pointer, message: p.message, suppressible: p.suppressible });
 }
 
+const PLUGIN_KEYS: ReadonlySet<string> = new Set(PLUGIN_NAMES);
+
 function translateOne(e: ErrorObject, ctx: Ctx): { pointer: string; message: string; suppressible: boolean } {
   const pointer = e.instancePath;
   const parent = (e.parentSchema ?? {}) as JsonSchema;
@@ -748,7 +751,11 @@ function translateOne(e: ErrorObject, ctx: Ctx): { pointer: string; message: str
     case 'additionalProperties': {
       const key = String(params.additionalProperty);
       const known = Object.keys((parent.properties as object) ?? {});
-      return { pointer, message: `unknown key "${key}"${didYouMean(key, known)}`, suppressible: false };
+      const hint = didYouMean(key, known);
+      if (hint === '' && known.includes('plugins') && PLUGIN_KEYS.has(key)) {
+        return { pointer, message: `unknown key "${key}"; plugins go inside "plugins": { "${key}": ... }`, suppressible: false };
+      }
+      return { pointer, message: `unknown key "${key}"${hint}`, suppressible: false };
     }
     case 'required':
       return { pointer, message: `missing required key "${String(params.missingProperty)}"`, suppressible: false };

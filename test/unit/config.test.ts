@@ -382,6 +382,7 @@ describe('schema errors', () => {
     expect(errors).toContainEqual({ pointer: '/routes/0', message: 'unknown key "upstrem"; did you mean "upstream"?' });
     expect(oneError({ ...minimal(), colour: 'red' }, '')).toBe('unknown key "colour"');
     expect(oneError(withPlugins({ rateLimits: {} }), '/plugins')).toBe('unknown key "rateLimits"; did you mean "rateLimit"?');
+    expect(oneError(withRoute({ jwt: false }), '/routes/0')).toBe('unknown key "jwt"; plugins go inside "plugins": { "jwt": ... }');
   });
 
   it('names missing required keys', () => {
@@ -967,6 +968,20 @@ describe('published files', () => {
     expect(doc.title).toBeTypeOf('string');
     expect(doc.additionalProperties).toBe(false);
     expect(doc.properties.routes.items.properties.upstream.description).toBeTypeOf('string');
+  });
+
+  it('docs/configuration.md mentions every field of the schema', () => {
+    const doc = readFileSync(join(ROOT, 'docs/configuration.md'), 'utf8');
+    const names = new Set<string>();
+    const visit = (s: Json): void => {
+      if (typeof s !== 'object' || s === null) return;
+      if (s.properties) for (const k of Object.keys(s.properties)) names.add(k);
+      for (const v of Object.values(s)) visit(v);
+    };
+    visit(JSON.parse(renderSchemaFile()));
+    const code = [...doc.replace(/```/g, '').matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+    const missing = [...names].filter((n) => !code.some((c) => c.split(/[^$\w]+/).includes(n)));
+    expect(missing).toEqual([]);
   });
 
   const shipped = join(ROOT, 'config/gateway.json');
