@@ -156,11 +156,13 @@ interface Ctx {
   warnings: ConfigError[];
   /** pointer -> NAME for values substituted from the environment. */
   env: Map<string, string>;
+  /** NAME -> value, to scrub messages (safety net behind show()). */
+  envValues: Map<string, string>;
 }
 
 function validate(input: unknown, options: LoadOptions, duplicates: ConfigError[]): LoadResult {
   const env = options.env ?? process.env;
-  const ctx: Ctx = { errors: duplicates.map((d) => ({ ...d })), warnings: [], env: new Map() };
+  const ctx: Ctx = { errors: duplicates.map((d) => ({ ...d })), warnings: [], env: new Map(), envValues: new Map() };
 
   // 1. A deep copy, env substitution on it.
   const data = cloneJson(input);
@@ -178,12 +180,23 @@ function validate(input: unknown, options: LoadOptions, duplicates: ConfigError[
   // 4. Semantic checks and normalization.
   if (isObject(root.value)) semanticChecks(root.value, ctx, isObject(input) ? input : {});
 
+  scrubEnvValues(ctx);
   const errors = finalizeErrors(ctx);
   if (errors.length > 0) return { ok: false, errors };
   const config = root.value as unknown as GatewayConfig;
   envPointersByConfig.set(config as object, [...ctx.env.keys()]);
   const warnings = sortErrors(ctx.warnings).map((w) => `${w.pointer === '' ? '(root)' : w.pointer}: ${w.message}`);
   return { ok: true, config, warnings };
+}
+
+/** Last line of defence: no message may contain a (non-trivial) value read from the environment. */
+function scrubEnvValues(ctx: Ctx): void {
+  const values = [...ctx.envValues].filter(([, v]) => v.length >= 6).sort((a, b) => b[1].length - a[1].length);
+  if (values.length === 0) return;
+  const scrub = (message: string): string =>
+    values.reduce((m, [name, v]) => m.split(v).join(`[value of env:${name}]`), message);
+  for (const e of ctx.errors) e.message = scrub(e.message);
+  for (const w of ctx.warnings) w.message = scrub(w.message);
 }
 
 function finalizeErrors(ctx: Ctx): ConfigError[] {
@@ -558,6 +571,7 @@ function substituteEnv(data: unknown, env: Record<string, string | undefined>, c
       return;
     }
     ctx.env.set(pointer, name);
+    ctx.envValues.set(name, v);
     set(coerceEnvValue(pointer, v));
   });
   if (ctx.env.has('')) box.value = undefined; // "env:X" as the whole document is nonsense
@@ -895,7 +909,7 @@ function semanticChecks(c: Obj, ctx: Ctx, original: Obj): void {
     });
     const orig = originalUpstreams[name];
     if (isObject(orig) && orig.hashOn !== undefined && up.balancer !== 'consistent-hash') {
-      warn(`${p}/hashOn`, `ignored: hashOn only applies to the "consistent-hash" balancer (balancer is ${JSON.stringify(up.balancer)})`);
+      warn(`${p}/hashOn`, `ignored: hashOn only applies to the "consistent-hash" balancer (balancer is ${show(ctx, `${p}/balancer`, up.balancer)})`);
     }
     const active = isObject(up.healthCheck) ? up.healthCheck.active : undefined;
     if (isObject(active) && typeof active.timeoutMs === 'number' && typeof active.intervalMs === 'number' && active.timeoutMs > active.intervalMs) {
@@ -1094,7 +1108,8 @@ function semanticChecks(c: Obj, ctx: Ctx, original: Obj): void {
       const pp = `${p}/paths/${j}`;
       const parsed = parsePath(path);
       if ('error' in parsed) {
-        err(pp, `invalid path ${show(ctx, pp, path)}: ${parsed.error}`);
+        const envName = ctx.env.get(pp);
+        err(pp, envName === undefined ? `invalid path ${show(ctx, pp, path)}: ${parsed.error}` : `the value of env:${envName} is not a valid path`);
         return;
       }
       const dup = pathInfos[i].find((o) => o.shape === parsed.shape);
@@ -1155,7 +1170,17 @@ function semanticChecks(c: Obj, ctx: Ctx, original: Obj): void {
       return new Set([...sets[0]].filter((n) => sets.every((s) => s.has(n))));
     };
     const checkPlaceholders = (pointer: string, template: string): void => {
+      const envName = ctx.env.get(pointer);
       const problem = templateProblem(template);
+      if (envName !== undefined) {
+        // Names of placeholders are part of the value: say what is wrong without quoting it.
+        const common = paramsOfAll();
+        const names = [...template.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1]);
+        if (problem || (common !== null && names.some((n) => !common.has(n)))) {
+          err(pointer, `the value of env:${envName} has a placeholder that is not a parameter of every path of the route`);
+        }
+        return;
+      }
       if (problem) {
         err(pointer, problem);
         return;
@@ -1165,7 +1190,9 @@ function semanticChecks(c: Obj, ctx: Ctx, original: Obj): void {
       for (const m of template.matchAll(/\{([^{}]*)\}/g)) {
         const name = m[1];
         if (common.has(name)) continue;
-        const missing = pathInfos[i].filter((info) => !info.params.includes(name)).map((info) => JSON.stringify(info.path));
+        const missing = pathInfos[i]
+          .filter((info) => !info.params.includes(name))
+          .map((info) => show(ctx, `${p}/paths/${info.index}`, info.path));
         err(
           pointer,
           `"{${name}}" is not a parameter of every path of the route (missing in ${missing.join(', ')})${didYouMean(name, common)}`,
@@ -1179,7 +1206,7 @@ function semanticChecks(c: Obj, ctx: Ctx, original: Obj): void {
         const prefix = route.stripPrefix.replace(/\/$/, '');
         for (const info of pathInfos[i]) {
           if (prefix !== '' && info.path !== prefix && !info.path.startsWith(`${prefix}/`)) {
-            warn(sp, `is not a prefix of path ${JSON.stringify(info.path)} (nothing is stripped there)`);
+            warn(sp, `is not a prefix of path ${show(ctx, `${p}/paths/${info.index}`, info.path)} (nothing is stripped there)`);
           }
         }
       }
@@ -1226,7 +1253,7 @@ function semanticChecks(c: Obj, ctx: Ctx, original: Obj): void {
         if (str(b.path) && b.path.startsWith('/')) checkPlaceholders(`${bp}/path`, b.path);
         if (str(b.as)) {
           const first = names.get(b.as);
-          if (first !== undefined) err(`${bp}/as`, `duplicate name ${JSON.stringify(b.as)} (also ${ap}/backends/${first}/as)`);
+          if (first !== undefined) err(`${bp}/as`, `duplicate name ${show(ctx, `${bp}/as`, b.as)} (also ${ap}/backends/${first}/as)`);
           else names.set(b.as, j);
         }
       });
@@ -1273,11 +1300,12 @@ function semanticChecks(c: Obj, ctx: Ctx, original: Obj): void {
         if (reported.has(key)) continue;
         reported.add(key);
         const pointer = `/routes/${y.route}/paths/${y.index}`;
-        const scope = describeOverlap(rx, ry);
+        const scope = describeOverlap(rx, ry, (r, key, j, v) => show(ctx, `/routes/${r === rx ? x.route : y.route}/${key}/${j}`, v));
         err(
           pointer,
-          `route ${JSON.stringify(ry.id)} conflicts with route ${JSON.stringify(rx.id)} (/routes/${x.route}/paths/${x.index}): ` +
-            `${JSON.stringify(y.path)} and ${JSON.stringify(x.path)} match the same requests (${scope}); ` +
+          `route ${show(ctx, `/routes/${y.route}/id`, ry.id)} conflicts with route ${show(ctx, `/routes/${x.route}/id`, rx.id)} ` +
+            `(/routes/${x.route}/paths/${x.index}): ${show(ctx, pointer, y.path)} and ` +
+            `${show(ctx, `/routes/${x.route}/paths/${x.index}`, x.path)} match the same requests (${scope}); ` +
             'make hosts, methods, paths or headers differ, or set different priorities',
         );
       }
@@ -1312,15 +1340,20 @@ function routesOverlap(a: Obj, b: Obj): boolean {
   return norm(a.headers) === norm(b.headers);
 }
 
-function describeOverlap(a: Obj, b: Obj): string {
-  const common = (x: unknown, y: unknown, any: string): string => {
-    if (!Array.isArray(x) && !Array.isArray(y)) return any;
-    if (!Array.isArray(x)) return (y as string[]).join(', ');
-    if (!Array.isArray(y)) return (x as string[]).join(', ');
-    return x.filter((v) => (y as unknown[]).includes(v)).join(', ');
+function describeOverlap(a: Obj, b: Obj, shown: (route: Obj, key: string, index: number, value: unknown) => string): string {
+  const common = (key: 'hosts' | 'methods'): string => {
+    const x = a[key];
+    const y = b[key];
+    if (!Array.isArray(x) && !Array.isArray(y)) return 'any';
+    const [owner, list, other] = Array.isArray(x) ? [a, x, y] : [b, y as unknown[], x];
+    return list
+      .map((v, j) => ({ v, j }))
+      .filter(({ v }) => !Array.isArray(other) || other.includes(v))
+      .map(({ v, j }) => (key === 'hosts' ? shown(owner, key, j, v) : String(v)))
+      .join(', ');
   };
   const headers = Object.keys(isObject(a.headers) ? a.headers : {}).length ? 'same header matches' : 'no header matches';
-  return `hosts: ${common(a.hosts, b.hosts, 'any')}; methods: ${common(a.methods, b.methods, 'any')}; ${headers}`;
+  return `hosts: ${common('hosts')}; methods: ${common('methods')}; ${headers}`;
 }
 
 /** Parses a route path pattern: its shape (params as ":" / "*") and param names, or an error. */

@@ -867,6 +867,29 @@ describe('env: substitution', () => {
     ]);
     expect(formatErrors(errors)).not.toMatch(/TOPSECRET/);
   });
+
+  it('does not quote fragments of substituted paths, templates or ids either', () => {
+    const c = minimal();
+    c.routes = [
+      { id: 'env:ID_A', paths: ['env:PATH_A'], upstream: 'users', rewrite: 'env:REWRITE' },
+      { id: 'b', paths: ['env:PATH_B'], upstream: 'users' },
+      { id: 'c', paths: ['env:PATH_C'], upstream: 'users' },
+    ];
+    const env = {
+      ID_A: 'hidden-route-id',
+      PATH_A: '/hidden/:secretparam',
+      REWRITE: '/x/{secretname}',
+      PATH_B: '/hidden/:otherparam',
+      PATH_C: '/hidden/:dup/:dup',
+    };
+    const errors = errorsOf(c, env);
+    expect(errors).toEqual([
+      { pointer: '/routes/0/rewrite', message: 'the value of env:REWRITE has a placeholder that is not a parameter of every path of the route' },
+      { pointer: '/routes/1/paths/0', message: expect.stringContaining('route "b" conflicts with route the value of env:ID_A') },
+      { pointer: '/routes/2/paths/0', message: 'the value of env:PATH_C is not a valid path' },
+    ]);
+    expect(formatErrors(errors)).not.toMatch(/hidden|secret|dup/);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
