@@ -574,7 +574,6 @@ function substituteEnv(data: unknown, env: Record<string, string | undefined>, c
     ctx.envValues.set(name, v);
     set(coerceEnvValue(pointer, v));
   });
-  if (ctx.env.has('')) box.value = undefined; // "env:X" as the whole document is nonsense
   return box.value;
 }
 
