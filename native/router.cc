@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <unordered_map>
 #include <utility>
 
 namespace gateway {
@@ -19,18 +20,29 @@ constexpr int kMethodNotAllowed = -1;
 // Output buffer layout (Int32 indexes).
 constexpr size_t kOutCandidates = 0;
 constexpr size_t kOutParams = Router::kMaxCandidates;
-constexpr size_t kOutCounts = kOutParams + 2 * Router::kMaxParams;
-constexpr size_t kOutInts = kOutCounts + 2;
+constexpr size_t kOutCounts = kOutParams + 2 * Router::kMaxParams;  // candidateCount, paramCount, allowCount
+constexpr size_t kOutAllow = kOutCounts + 3;                        // allowCount method ids
 
 enum SegKind : uint8_t { kStatic = 0, kParam = 1, kWild = 2 };
 
+// Hash of a run of UTF-16 code units, 4 units (8 bytes) per multiply. Never 0 (0 = "not
+// computed yet" in Router::segHash_). Keys come from the route table, so a weak hash could only
+// slow lookups down, never change an answer (every probe compares the key).
 inline uint32_t HashUnits(const char16_t* s, size_t n) {
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < n; i++) {
-    h ^= static_cast<uint32_t>(s[i]);
-    h *= 16777619u;
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ (static_cast<uint64_t>(n) * 0xFF51AFD7ED558CCDull);
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    uint64_t chunk;
+    std::memcpy(&chunk, s + i, sizeof(chunk));
+    h = (h ^ chunk) * 0xC4CEB9FE1A85EC53ull;
+    h ^= h >> 29;
   }
-  return h;
+  uint64_t tail = 0;
+  for (; i < n; i++) tail = (tail << 16) | s[i];
+  h = (h ^ tail) * 0xC4CEB9FE1A85EC53ull;
+  h ^= h >> 32;
+  uint32_t out = static_cast<uint32_t>(h);
+  return out == 0 ? 1 : out;
 }
 
 std::u16string Ascii(const char* s) {
@@ -288,15 +300,51 @@ struct BuildNode {
 
 }  // namespace
 
-size_t Router::ViewHash::operator()(std::u16string_view s) const noexcept {
-  return HashUnits(s.data(), s.size());
+inline bool EqualUnits(const char16_t* a, const char16_t* b, uint32_t n) {
+  uint32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    uint64_t x, y;
+    std::memcpy(&x, a + i, sizeof(x));
+    std::memcpy(&y, b + i, sizeof(y));
+    if (x != y) return false;
+  }
+  for (; i < n; i++) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
+void Router::KeyTable::Build(const std::vector<std::pair<std::u16string, int32_t>>& entries) {
+  count_ = static_cast<uint32_t>(entries.size());
+  uint32_t size = 8;
+  while (size < 2 * count_) size <<= 1;
+  mask_ = size - 1;
+  slots_.assign(size, Slot{0, 0, 0, -1});
+  for (const auto& kv : entries) {
+    const std::u16string& k = kv.first;
+    Slot slot{HashUnits(k.data(), k.size()), static_cast<uint32_t>(keys_.size()), static_cast<uint32_t>(k.size()),
+              kv.second};
+    keys_ += k;
+    uint32_t pos = slot.hash & mask_;
+    while (slots_[pos].value >= 0) pos = (pos + 1) & mask_;
+    slots_[pos] = slot;
+  }
+}
+
+int32_t Router::KeyTable::Find(const char16_t* s, uint32_t len) const {
+  if (count_ == 0) return -1;
+  const uint32_t h = HashUnits(s, len);
+  for (uint32_t pos = h & mask_;; pos = (pos + 1) & mask_) {
+    const Slot& slot = slots_[pos];
+    if (slot.value < 0) return -1;
+    if (slot.hash == h && slot.keyLen == len && EqualUnits(keys_.data() + slot.keyStart, s, len)) return slot.value;
+  }
 }
 
 Napi::Object Router::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "Router",
                                     {
-                                        InstanceMethod<&Router::Match>("match"),
-                                        InstanceMethod<&Router::Allow>("allow"),
+                                        InstanceMethod<&Router::Methods>("methods"),
                                         InstanceMethod<&Router::Stats>("stats"),
                                         InstanceAccessor<&Router::GetOutput>("output"),
                                     });
@@ -315,11 +363,32 @@ Router::Router(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Router>(info) 
     if (!Pending(env)) Throw(env, ErrKind::kType, u"invalid route table");
     return;
   }
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, kOutInts * sizeof(int32_t));
+  const size_t outInts = kOutAllow + methods_.size();
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, outInts * sizeof(int32_t));
   if (env.IsExceptionPending()) return;
   out_ = static_cast<int32_t*>(ab.Data());
-  std::memset(out_, 0, kOutInts * sizeof(int32_t));
+  std::memset(out_, 0, outInts * sizeof(int32_t));
   output_ = Napi::Persistent(ab);
+
+  // `match` is an own property: a function whose data pointer is this object, which saves the
+  // napi_unwrap of a prototype method (a private-symbol lookup, ~1/4 of a hit's cost). The
+  // function holds the wrapper through a read-only, non-configurable property, so this object
+  // outlives every reference to the function.
+  napi_value self = info.This();
+  napi_value fn = nullptr;
+  if (napi_create_function(env, "match", NAPI_AUTO_LENGTH, MatchCallback, this, &fn) != napi_ok) return;
+  napi_property_descriptor owner = {"router", nullptr, nullptr, nullptr, nullptr, self, napi_default, nullptr};
+  if (napi_define_properties(env, fn, 1, &owner) != napi_ok) return;
+  napi_property_descriptor match = {"match", nullptr, nullptr, nullptr, nullptr, fn, napi_enumerable, nullptr};
+  napi_define_properties(env, self, 1, &match);
+}
+
+napi_value Router::MatchCallback(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3] = {nullptr, nullptr, nullptr};
+  void* data = nullptr;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
+  return static_cast<Router*>(data)->DoMatch(env, argc, argv);
 }
 
 bool Router::Build(Napi::Env env, napi_value table) {
@@ -453,6 +522,18 @@ bool Router::Build(Napi::Env env, napi_value table) {
       if (parsed[a].priority != parsed[c].priority) return parsed[a].priority > parsed[c].priority;
       return a < c;
     });
+    if (isAllTrie[i] && !b.leaf.empty()) {
+      // The methods an all-trie leaf allows (methods=null patterns never reach a 405).
+      n.methodStart = static_cast<uint32_t>(methodPool_.size());
+      for (int32_t idx : b.leaf) {
+        for (const auto& name : parsed[idx].methods) {
+          methodPool_.push_back(static_cast<int32_t>(std::lower_bound(methods_.begin(), methods_.end(), name) - methods_.begin()));
+        }
+      }
+      std::sort(methodPool_.begin() + n.methodStart, methodPool_.end());
+      methodPool_.erase(std::unique(methodPool_.begin() + n.methodStart, methodPool_.end()), methodPool_.end());
+      n.methodCount = static_cast<uint32_t>(methodPool_.size() - n.methodStart);
+    }
     n.leafStart = static_cast<uint32_t>(leafPool_.size());
     n.leafCount = static_cast<uint32_t>(b.leaf.size());
     leafPool_.insert(leafPool_.end(), b.leaf.begin(), b.leaf.end());
@@ -483,13 +564,12 @@ bool Router::Build(Napi::Env env, napi_value table) {
     }
   }
 
-  // Host maps: views into hostKeys_, which is not touched again.
-  hostKeys_.reserve(exactIds.size() + wildIds.size());
-  for (auto& kv : exactIds) hostKeys_.push_back(kv.first);
-  for (auto& kv : wildIds) hostKeys_.push_back(kv.first);
-  size_t k = 0;
-  for (auto& kv : exactIds) exactHosts_.emplace(std::u16string_view(hostKeys_[k++]), kv.second);
-  for (auto& kv : wildIds) wildHosts_.emplace(std::u16string_view(hostKeys_[k++]), kv.second);
+  // Host maps.
+  exactHosts_.Build(std::vector<std::pair<std::u16string, int32_t>>(exactIds.begin(), exactIds.end()));
+  wildHosts_.Build(std::vector<std::pair<std::u16string, int32_t>>(wildIds.begin(), wildIds.end()));
+  for (const auto& kv : wildIds) wildLengths_.push_back(static_cast<uint32_t>(kv.first.size()));
+  std::sort(wildLengths_.begin(), wildLengths_.end(), [](uint32_t a, uint32_t b) { return a > b; });
+  wildLengths_.erase(std::unique(wildLengths_.begin(), wildLengths_.end()), wildLengths_.end());
 
   // Scratch for lookups.
   segStart_.assign(maxDepth_ + 1, 0);
@@ -497,14 +577,14 @@ bool Router::Build(Napi::Env env, napi_value table) {
   segHash_.assign(maxDepth_ + 1, 0);
   frameNode_.assign(maxDepth_ + 2, 0);
   frameState_.assign(maxDepth_ + 2, 0);
-  allow_.reserve(M);
+  allowBits_.assign((M + 63) / 64, 0);
   return true;
 }
 
 int Router::MethodId(const char16_t* m, size_t len) const {
   for (size_t i = 0; i < methods_.size(); i++) {
     const std::u16string& s = methods_[i];
-    if (s.size() == len && std::memcmp(s.data(), m, len * sizeof(char16_t)) == 0) return static_cast<int>(i);
+    if (s.size() == len && EqualUnits(s.data(), m, static_cast<uint32_t>(len))) return static_cast<int>(i);
   }
   return static_cast<int>(methods_.size());  // "other"
 }
@@ -512,45 +592,40 @@ int Router::MethodId(const char16_t* m, size_t len) const {
 // Calls f(treeId) for the host trees of `host` in precedence order until f returns true.
 template <typename F>
 void Router::ForEachTree(const char16_t* host, size_t len, F&& f) const {
-  std::u16string_view h(host, len);
-  if (!exactHosts_.empty()) {
-    auto it = exactHosts_.find(h);
-    if (it != exactHosts_.end() && f(it->second)) return;
-  }
-  if (!wildHosts_.empty()) {
-    // "*.example.com" is stored as ".example.com": try every "." that has something before it,
-    // leftmost first (= longest suffix first).
-    for (size_t i = 1; i < len; i++) {
-      if (host[i] != u'.') continue;
-      auto it = wildHosts_.find(h.substr(i));
-      if (it != wildHosts_.end() && f(it->second)) return;
-    }
+  const uint32_t n = static_cast<uint32_t>(len);
+  const int32_t exact = exactHosts_.Find(host, n);
+  if (exact >= 0 && f(exact)) return;
+  // "*.example.com" is stored as ".example.com" (length L): it applies when the host is longer
+  // than L and has a "." L units from its end. Longest suffix first.
+  for (uint32_t L : wildLengths_) {
+    if (L >= n || host[n - L] != u'.') continue;
+    const int32_t t = wildHosts_.Find(host + (n - L), L);
+    if (t >= 0 && f(t)) return;
   }
   if (anyTree_ >= 0) f(anyTree_);
 }
 
-int32_t Router::FindStatic(const Node& n, uint32_t d) const {
+// The static child of `n` for segment d, or -1. Edges are compared by hash first (the segment's
+// hash is computed once per lookup, on first use).
+int32_t Router::FindStatic(const Node& n, uint32_t d) {
   const uint32_t start = segStart_[d];
   const uint32_t len = segEnd_[d] - start;
   const char16_t* seg = path_ + start;
+  uint32_t h = segHash_[d];
+  if (h == 0) h = segHash_[d] = HashUnits(seg, len);
+  const char16_t* keys = keyPool_.data();
   if (n.edgeCount <= kLinearEdges) {
     const Edge* e = edges_.data() + n.edgeStart;
     for (uint32_t i = 0; i < n.edgeCount; i++, e++) {
-      if (e->keyLen == len && std::memcmp(keyPool_.data() + e->keyStart, seg, len * sizeof(char16_t)) == 0)
-        return e->child;
+      if (e->hash == h && e->keyLen == len && EqualUnits(keys + e->keyStart, seg, len)) return e->child;
     }
     return -1;
   }
-  const uint32_t h = segHash_[d];
-  uint32_t pos = h & n.slotMask;
-  for (;;) {
-    int32_t s = slots_[n.slotStart + pos];
+  for (uint32_t pos = h & n.slotMask;; pos = (pos + 1) & n.slotMask) {
+    const int32_t s = slots_[n.slotStart + pos];
     if (s < 0) return -1;
     const Edge& e = edges_[s];
-    if (e.hash == h && e.keyLen == len &&
-        std::memcmp(keyPool_.data() + e.keyStart, seg, len * sizeof(char16_t)) == 0)
-      return e.child;
-    pos = (pos + 1) & n.slotMask;
+    if (e.hash == h && e.keyLen == len && EqualUnits(keys + e.keyStart, seg, len)) return e.child;
   }
 }
 
@@ -600,23 +675,69 @@ int32_t Router::Walk(int32_t root, uint32_t* endDepth) {
   }
 }
 
-Napi::Value Router::Match(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
+// Exhaustive variant of Walk over an all-patterns trie: visits every leaf matching the path and
+// ORs its methods into allowBits_. True if any leaf matched.
+bool Router::CollectAllow(int32_t root) {
+  bool any = false;
+  auto add = [&](const Node& leaf) {
+    any = true;
+    for (uint32_t i = 0; i < leaf.methodCount; i++) {
+      const int32_t m = methodPool_[leaf.methodStart + i];
+      allowBits_[m >> 6] |= uint64_t{1} << (m & 63);
+    }
+  };
+  uint32_t d = 0;
+  frameNode_[0] = root;
+  frameState_[0] = 0;
+  for (;;) {
+    const Node& n = nodes_[frameNode_[d]];
+    int32_t next = -1;
+    if (d == nseg_) {
+      if (n.leafCount != 0) add(n);
+    } else {
+      uint8_t st = frameState_[d];
+      if (st == 0) {
+        st = 1;
+        if (n.edgeCount != 0) next = FindStatic(n, d);
+      }
+      if (next < 0 && st == 1) {
+        st = 2;
+        if (n.param >= 0 && segEnd_[d] != segStart_[d]) next = n.param;
+      }
+      if (next < 0 && st == 2) {
+        st = 3;
+        if (n.wild >= 0) add(nodes_[n.wild]);
+      }
+      frameState_[d] = st;
+    }
+    if (next >= 0) {
+      d++;
+      frameNode_[d] = next;
+      frameState_[d] = 0;
+      continue;
+    }
+    if (d == 0) return any;
+    d--;
+  }
+}
+
+napi_value Router::DoMatch(napi_env env, size_t argc, napi_value* argv) {
   char16_t methodBuf[kStackMethod + 1];
   char16_t hostBuf[kStackHost + 1];
   char16_t pathBuf[kStackPath + 1];
   const char16_t *method = nullptr, *host = nullptr, *path = nullptr;
   size_t methodLen = 0, hostLen = 0, pathLen = 0;
-  if (info.Length() < 3 || out_ == nullptr ||
-      !ReadArg(env, info[0], methodBuf, kStackMethod + 1, heapMethod_, &method, &methodLen) ||
-      !ReadArg(env, info[1], hostBuf, kStackHost + 1, heapHost_, &host, &hostLen) ||
-      !ReadArg(env, info[2], pathBuf, kStackPath + 1, heapPath_, &path, &pathLen)) {
+  if (argc < 3 || out_ == nullptr ||
+      !ReadArg(env, argv[0], methodBuf, kStackMethod + 1, heapMethod_, &method, &methodLen) ||
+      !ReadArg(env, argv[1], hostBuf, kStackHost + 1, heapHost_, &host, &hostLen) ||
+      !ReadArg(env, argv[2], pathBuf, kStackPath + 1, heapPath_, &path, &pathLen)) {
     Throw(env, ErrKind::kType, u"match(method, host, path): all three must be strings");
-    return Napi::Value();
+    return nullptr;
   }
   int32_t* counts = out_ + kOutCounts;
   counts[0] = 0;
   counts[1] = 0;
+  counts[2] = 0;
   int code = kNotFound;
   if (pathLen != 0 && path[0] == u'/' && pathLen <= 0x7fffffffu) {
     // Split into segments: "/" is one empty segment; at most maxDepth_ + 1 are needed (a path
@@ -625,19 +746,14 @@ Napi::Value Router::Match(const Napi::CallbackInfo& info) {
     pathLen_ = static_cast<uint32_t>(pathLen);
     uint32_t n = 0;
     uint32_t start = 1;
-    uint32_t h = 2166136261u;
     for (uint32_t i = 1;; i++) {
       if (i == pathLen_ || path[i] == u'/') {
         segStart_[n] = start;
         segEnd_[n] = i;
-        segHash_[n] = h;
+        segHash_[n] = 0;  // computed on first use by a hashed node
         n++;
         if (i == pathLen_ || n > maxDepth_) break;
         start = i + 1;
-        h = 2166136261u;
-      } else {
-        h ^= static_cast<uint32_t>(path[i]);
-        h *= 16777619u;
       }
     }
     nseg_ = n;
@@ -671,32 +787,38 @@ Napi::Value Router::Match(const Napi::CallbackInfo& info) {
       counts[1] = pc;
       code = kFound;
     } else {
-      // 405 if the first host tree that has the path for some method exists.
-      const size_t M = methods_.size();
-      allow_.clear();
+      // 405 if some host tree has the path for other methods: the first such tree gives the
+      // Allow list, the union over every leaf of its all-patterns trie that matches the path.
+      int32_t* allow = out_ + kOutAllow;
       ForEachTree(host, hostLen, [&](int32_t t) {
-        const HostTree& tree = trees_[t];
-        uint32_t ignored = 0;
-        if (tree.roots[M + 1] < 0 || Walk(tree.roots[M + 1], &ignored) < 0) return false;
-        for (size_t m = 0; m < M; m++) {
-          if (tree.roots[m] >= 0 && Walk(tree.roots[m], &ignored) >= 0) allow_.push_back(static_cast<int32_t>(m));
+        const int32_t root = trees_[t].roots[methods_.size() + 1];
+        if (root < 0 || !CollectAllow(root)) return false;
+        int32_t count = 0;
+        for (size_t w = 0; w < allowBits_.size(); w++) {
+          uint64_t bits = allowBits_[w];
+          allowBits_[w] = 0;
+          while (bits != 0) {
+            allow[count++] = static_cast<int32_t>(w * 64 + __builtin_ctzll(bits));
+            bits &= bits - 1;
+          }
         }
-        return !allow_.empty();
+        counts[2] = count;
+        return count != 0;
       });
-      if (!allow_.empty()) code = kMethodNotAllowed;
+      if (counts[2] != 0) code = kMethodNotAllowed;
     }
     path_ = nullptr;
   }
   napi_value result = nullptr;
   napi_create_int32(env, code, &result);
-  return Napi::Value(env, result);
+  return result;
 }
 
-Napi::Value Router::Allow(const Napi::CallbackInfo& info) {
+Napi::Value Router::Methods(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Array arr = Napi::Array::New(env, allow_.size());
-  for (size_t i = 0; i < allow_.size(); i++) {
-    const std::u16string& m = methods_[allow_[i]];
+  Napi::Array arr = Napi::Array::New(env, methods_.size());
+  for (size_t i = 0; i < methods_.size(); i++) {
+    const std::u16string& m = methods_[i];
     napi_value s = nullptr;
     if (napi_create_string_utf16(env, m.data(), m.size(), &s) != napi_ok) return Napi::Value();
     if (napi_set_element(env, arr, static_cast<uint32_t>(i), s) != napi_ok) return Napi::Value();

@@ -5,18 +5,22 @@
 // JS surface (wrapped by src/native/router.ts, not meant to be used directly):
 //   new Router(patterns: RoutePattern[])      TypeError / RangeError on a bad table
 //   router.output: ArrayBuffer                 Int32 view: [0,64) candidates, [64,128) params,
-//                                              [128] candidateCount, [129] paramCount
+//                                              [128] candidateCount, [129] paramCount,
+//                                              [130] allowCount, [131, 131+allowCount) the
+//                                              Allow list as indexes into methods()
 //   router.match(method, host, path): number   1 found, 0 not found, -1 method not allowed
-//   router.allow(): string[]                   the Allow list of the last -1 answer
+//                                              (an own property bound to this router)
+//   router.methods(): string[]                 the table's method names, sorted
 //   router.stats(): object                     table sizes, for diagnostics
 //
 // Layout: one host tree per exact host (hash map), per wildcard suffix (hash map keyed by
-// ".suffix", probed at every "." of the request host, leftmost first = longest first) and one
-// for any host. Each host tree has one trie per method named in the table (holding that
+// ".suffix", probed for each suffix length in the table, longest first, where the request host
+// has a "." at that distance from its end) and one for any host. Each host tree has one trie per method named in the table (holding that
 // method's patterns plus the methods=null ones), one "other methods" trie (methods=null only)
-// and one "all" trie (every pattern, used only to decide 405 vs 404). A trie node has static
-// children (linear scan when few, open-addressing hash when many), one :param child, one *
-// child and a leaf list already sorted by priority desc, index asc.
+// and one "all" trie (every pattern; its leaves list their methods, for the 405 Allow list,
+// collected by an exhaustive walk). A trie node has static children (linear scan when few,
+// open-addressing hash when many), one :param child, one * child and a leaf list already
+// sorted by priority desc, index asc.
 //
 // Strings are read as UTF-16 (napi_get_value_string_utf16) so that matching is exact on code
 // units and param offsets are JS string indexes; no Unicode or percent decoding happens.
@@ -28,8 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <string_view>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace gateway {
@@ -59,6 +62,8 @@ class Router : public Napi::ObjectWrap<Router> {
     int32_t wild = -1;   // child for "*" (always a leaf)
     uint32_t leafStart = 0;  // into leafPool_
     uint32_t leafCount = 0;
+    uint32_t methodStart = 0;  // all-patterns tries: the leaf's methods, into methodPool_
+    uint32_t methodCount = 0;
   };
   struct Edge {
     uint32_t keyStart;  // into keyPool_
@@ -70,20 +75,38 @@ class Router : public Napi::ObjectWrap<Router> {
     // roots[m] for method id m < methods_.size(); [M] other methods; [M+1] all patterns.
     std::vector<int32_t> roots;
   };
-  struct ViewHash {
-    size_t operator()(std::u16string_view s) const noexcept;
+  // Open-addressing map from UTF-16 keys to int32 values, built once (host names).
+  class KeyTable {
+   public:
+    void Build(const std::vector<std::pair<std::u16string, int32_t>>& entries);
+    int32_t Find(const char16_t* s, uint32_t len) const;  // -1 if absent
+    bool empty() const { return count_ == 0; }
+
+   private:
+    struct Slot {
+      uint32_t hash;
+      uint32_t keyStart;
+      uint32_t keyLen;
+      int32_t value;  // -1 = empty slot
+    };
+    std::vector<Slot> slots_;
+    std::u16string keys_;
+    uint32_t mask_ = 0;
+    uint32_t count_ = 0;
   };
 
   static constexpr uint32_t kLinearEdges = 8;
 
-  Napi::Value Match(const Napi::CallbackInfo& info);
-  Napi::Value Allow(const Napi::CallbackInfo& info);
+  static napi_value MatchCallback(napi_env env, napi_callback_info info);
+  napi_value DoMatch(napi_env env, size_t argc, napi_value* argv);
+  Napi::Value Methods(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value GetOutput(const Napi::CallbackInfo& info);
 
   bool Build(Napi::Env env, napi_value table);
-  int32_t FindStatic(const Node& n, uint32_t d) const;
+  int32_t FindStatic(const Node& n, uint32_t d);
   int32_t Walk(int32_t root, uint32_t* endDepth);
+  bool CollectAllow(int32_t root);
   int MethodId(const char16_t* m, size_t len) const;
   template <typename F>
   void ForEachTree(const char16_t* host, size_t len, F&& f) const;
@@ -91,14 +114,15 @@ class Router : public Napi::ObjectWrap<Router> {
   // The table.
   std::vector<std::u16string> methods_;  // sorted (UTF-16 code unit order)
   std::vector<HostTree> trees_;
-  std::vector<std::u16string> hostKeys_;  // owns the strings the maps below view
-  std::unordered_map<std::u16string_view, int32_t, ViewHash> exactHosts_;
-  std::unordered_map<std::u16string_view, int32_t, ViewHash> wildHosts_;  // ".example.com"
+  KeyTable exactHosts_;
+  KeyTable wildHosts_;                     // ".example.com" -> tree
+  std::vector<uint32_t> wildLengths_;      // distinct suffix lengths, longest first
   int32_t anyTree_ = -1;
   std::vector<Node> nodes_;
   std::vector<Edge> edges_;
   std::vector<int32_t> slots_;
   std::vector<int32_t> leafPool_;
+  std::vector<int32_t> methodPool_;
   std::u16string keyPool_;
   uint32_t maxDepth_ = 0;  // most segments in a pattern
 
@@ -110,7 +134,7 @@ class Router : public Napi::ObjectWrap<Router> {
   std::vector<int32_t> frameNode_;
   std::vector<uint8_t> frameState_;
   std::vector<char16_t> heapPath_, heapHost_, heapMethod_;
-  std::vector<int32_t> allow_;  // method ids of the last 405
+  std::vector<uint64_t> allowBits_;  // method-id bitmap, zero between lookups
 
   Napi::Reference<Napi::ArrayBuffer> output_;
   int32_t* out_ = nullptr;
