@@ -26,7 +26,7 @@ export type RouterEngineKind = 'native' | 'reference';
 interface NativeRouter {
   readonly output: ArrayBuffer;
   match(method: string, host: string, path: string): number;
-  allow(): string[];
+  methods(): string[];
   stats(): Record<string, number>;
 }
 interface NativeAddon {
@@ -78,17 +78,20 @@ export function nativeAvailable(): boolean {
 }
 
 const OUT_PARAMS = MAX_CANDIDATES;
-const OUT_COUNTS = OUT_PARAMS + 2 * MAX_PARAMS;
+const OUT_COUNTS = OUT_PARAMS + 2 * MAX_PARAMS; // candidateCount, paramCount, allowCount
+const OUT_ALLOW = OUT_COUNTS + 3; // allowCount indexes into the table's sorted method names
 
 /** RouterEngine over the addon: the addon writes into its own buffer, copied into `out` here. */
 class NativeRouterEngine implements RouterEngine {
   readonly #router: NativeRouter;
   readonly #out: Int32Array;
+  readonly #methods: string[];
 
   constructor(patterns: readonly RoutePattern[]) {
     const { Router } = loadAddon();
     this.#router = new Router(patterns);
     this.#out = new Int32Array(this.#router.output);
+    this.#methods = this.#router.methods();
   }
 
   // hot path: no allocation on a hit.
@@ -103,8 +106,14 @@ class NativeRouterEngine implements RouterEngine {
     for (let i = 0, n = 2 * paramCount; i < n; i++) params[i] = buf[OUT_PARAMS + i];
     out.candidateCount = candidateCount;
     out.paramCount = paramCount;
-    if (code === MATCH_METHOD_NOT_ALLOWED) out.allow = this.#router.allow();
-    else if (out.allow.length !== 0) out.allow = [];
+    if (code === MATCH_METHOD_NOT_ALLOWED) {
+      const n = buf[OUT_COUNTS + 2];
+      const allow = new Array<string>(n);
+      for (let i = 0; i < n; i++) allow[i] = this.#methods[buf[OUT_ALLOW + i]];
+      out.allow = allow;
+    } else if (out.allow.length !== 0) {
+      out.allow = [];
+    }
     return code;
   }
 
