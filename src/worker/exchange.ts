@@ -65,6 +65,12 @@ function dropResponseHeader(name: Buffer): boolean {
   }
 }
 
+/** Header names listed in a Connection value, other than keep-alive/close; null when none. */
+function connectionTokens(value: Buffer): string[] | null {
+  const tokens = value.toString('latin1').toLowerCase().split(',').map((t) => t.trim()).filter((t) => t && t !== 'keep-alive' && t !== 'close');
+  return tokens.length > 0 ? tokens : null;
+}
+
 function parseContentLength(buf: Buffer): number {
   let n = 0;
   if (buf.length === 0 || buf.length > 15) return -1;
@@ -96,6 +102,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   private rawHeaders: Buffer[] | null = null;
   private contentLength = -1; // of the upstream response, -1 = unknown (chunked/close-delimited)
   private headersWritten = false;
+  private connectionNamed: string[] | null = null; // extra hop-by-hop names from the upstream's Connection
   private pending: Buffer | null = null; // coalesced body or a chunk waiting for onWritable
   private pendingOffset = 0; // write offset when `pending` was tried (tryEnd mode)
   private resumeUpstream: (() => void) | null = null;
@@ -135,9 +142,9 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.requestBytes += len;
     if (this.requestBytes > this.maxBodyBytes) {
       // Only reachable for chunked bodies (a Content-Length over the limit is refused up front).
-      this.bodyStream?.destroy();
-      this.abortUpstream?.(new Error('request body too large'));
+      // Answer first: destroying the stream makes undici report an error synchronously.
       this.replyError('body_too_large', true);
+      this.bodyStream?.destroy();
       return;
     }
     if (this.bodyBuffer !== null) {
@@ -199,7 +206,9 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.resumeUpstream = resume;
     this.rawHeaders = rawHeaders;
     for (let i = 0; i < rawHeaders.length; i += 2) {
-      if (nameIs(rawHeaders[i], 'content-length')) this.contentLength = parseContentLength(rawHeaders[i + 1]);
+      const name = rawHeaders[i];
+      if (name.length === 14 && nameIs(name, 'content-length')) this.contentLength = parseContentLength(rawHeaders[i + 1]);
+      else if (name.length === 10 && nameIs(name, 'connection')) this.connectionNamed = connectionTokens(rawHeaders[i + 1]);
     }
     if (this.ended) return false;
     // No body will follow for these: answer on onComplete.
@@ -266,8 +275,11 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.headersWritten = true;
     this.status = this.upstreamStatus;
     res.writeStatus(statusLine(this.upstreamStatus));
+    const named = this.connectionNamed;
     for (let i = 0; i < raw.length; i += 2) {
-      if (!dropResponseHeader(raw[i])) res.writeHeader(raw[i], raw[i + 1]);
+      if (dropResponseHeader(raw[i])) continue;
+      if (named !== null && named.includes(raw[i].toString('latin1').toLowerCase())) continue;
+      res.writeHeader(raw[i], raw[i + 1]);
     }
     res.writeHeader('via', VIA_VALUE);
   }
@@ -323,7 +335,12 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     }
     if (this.upstreamPaused) {
       this.upstreamPaused = false;
-      this.resumeUpstream?.();
+      // Resume after this callback returns: undici delivers buffered data synchronously on
+      // resume, and a write that meets backpressure again must not happen inside onWritable.
+      // (A closure only on this backpressure path, not per request.)
+      queueMicrotask(() => {
+        if (!this.ended) this.resumeUpstream?.();
+      });
     }
     return true;
   }

@@ -219,7 +219,19 @@ function answerError(
   extra?: ReadonlyArray<readonly [string, string]>,
 ): void {
   if (state.accessLog !== null) state.accessLog.recordError(remoteAddress(res), method, path, code);
-  writeGatewayError(res, code, close || state.draining, extra);
+  if (!close) return writeGatewayError(res, code, state.draining, extra);
+  // An error that closes the connection (framing, bad path, oversized body) is answered on the
+  // next tick, not now: uWS goes on parsing the bytes it already read after a synchronous
+  // end(..., close), so a request smuggled behind two Content-Lengths would be served. With
+  // this response still pending, uWS aborts the connection instead if more requests follow.
+  const pending = { aborted: false };
+  res.onAborted(() => {
+    pending.aborted = true;
+  });
+  res.onData(() => {}); // discard whatever body is still coming
+  setImmediate(() => {
+    if (!pending.aborted) res.cork(() => writeGatewayError(res, code, true, extra));
+  });
 }
 
 export function installHandler(app: TemplatedApp, state: ServerState): void {

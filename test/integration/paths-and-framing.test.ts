@@ -89,14 +89,25 @@ describe('request framing', () => {
 
   it('two Content-Length headers are 400 with Connection: close and never forwarded', async () => {
     const before = priv.requests;
-    const raw = await rawRequest(
-      gw.port,
-      'POST /private/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 30\r\n\r\nhelloGET /private/smuggled HTTP/1.1\r\nHost: x\r\n\r\n',
-    );
+    const raw = await rawRequest(gw.port, 'POST /private/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 30\r\n\r\nhello');
     expect(statusOf(raw)).toBe(400);
     expect(raw.toLowerCase()).toContain('connection: close');
-    expect(raw.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+    expect(bodyOf(raw).error.code).toBe('bad_request');
     expect(priv.requests).toBe(before);
+  });
+
+  it('a request smuggled behind two Content-Lengths is never served', async () => {
+    const before = { priv: priv.requests, pub: pub.requests };
+    const raw = await rawRequest(
+      gw.port,
+      'POST /public/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 30\r\n\r\nhelloGET /private/smuggled HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
+    // Either the 400 alone, or (uWS's choice when more requests follow a pending answer) the
+    // connection dropped; never a second answer.
+    expect((raw.match(/HTTP\/1\.1 /g) ?? []).length).toBeLessThanOrEqual(1);
+    if (raw) expect(statusOf(raw)).toBe(400);
+    expect(priv.requests).toBe(before.priv);
+    expect(pub.requests).toBe(before.pub);
   });
 
   it('a duplicate Host is 400', async () => {

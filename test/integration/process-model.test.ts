@@ -123,7 +123,12 @@ describe('reload', () => {
     const gw = await gatewayWith(baseConfig(up, 'good'));
     writeFileSync(
       gw.configPath,
-      JSON.stringify({ workers: 2, listen: { host: '127.0.0.1', port: gw.port }, upstreams: {}, routes: [{ id: 'x', paths: ['/x'], upstream: 'nope' }] }),
+      JSON.stringify({
+        workers: 2,
+        listen: { host: '127.0.0.1', port: gw.port },
+        upstreams: { app: { targets: [{ url: up.url }] } },
+        routes: [{ id: 'x', paths: ['/x'], upstream: 'nope' }],
+      }),
     );
     gw.proc.kill('SIGHUP');
     const logText = await gw.waitForLog('reload refused');
