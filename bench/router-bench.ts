@@ -46,6 +46,8 @@ export interface RouterBenchResult {
   rows: RouterBenchRow[];
   /** native / reference, on the "all" set (when both ran). */
   speedup: number | null;
+  /** The native table's sizes (nodes, edges, host trees, bytes...), when native ran. */
+  nativeStats: Record<string, number> | null;
 }
 
 type Lookup = [method: string, host: string, path: string];
@@ -209,8 +211,10 @@ export function runRouterBench(opts: RouterBenchOptions = {}): RouterBenchResult
   const sets = { all, hits, misses } as const;
 
   const rows: RouterBenchRow[] = [];
+  let nativeStats: Record<string, number> | null = null;
   for (const engine of engines) {
     const router = createRouter(table.patterns, engine);
+    if (engine === 'native') nativeStats = (router as { stats?: () => Record<string, number> }).stats?.() ?? null;
     for (const set of ['all', 'hits', 'misses'] as const) {
       const rs = timeRounds(router, sets[set], rounds, roundMs, warmupMs);
       const lps = median(rs);
@@ -226,6 +230,7 @@ export function runRouterBench(opts: RouterBenchOptions = {}): RouterBenchResult
     node: process.version,
     rows,
     speedup: n !== undefined && ref !== undefined ? n / ref : null,
+    nativeStats,
   };
 }
 
@@ -246,6 +251,10 @@ export function formatRouterBench(r: RouterBenchResult): string {
     );
   }
   if (r.speedup !== null) lines.push('', `native is ${r.speedup.toFixed(1)}x the reference (all lookups)`);
+  if (r.nativeStats) {
+    const s = r.nativeStats;
+    lines.push(`native table: ${s.hostTrees} host trees, ${s.methods} methods, ${s.nodes} nodes, ${(s.bytes / 1024).toFixed(0)} KiB`);
+  }
   return lines.join('\n');
 }
 

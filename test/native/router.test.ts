@@ -2,6 +2,10 @@
  * One behaviour suite for both router engines (native addon and TS reference): the contract of
  * src/native/router-types.ts, including the resolutions written there.
  */
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { createRouter, nativeAvailable, type RouterEngineKind } from '../../src/native/router.js';
 import {
@@ -44,6 +48,19 @@ it('the native addon is built and loads', () => {
 
 it('createRouter rejects an unknown engine', () => {
   expect(() => createRouter([], 'fast' as RouterEngineKind)).toThrow(TypeError);
+});
+
+it('the native router works in a worker thread (one addon instance per isolate)', async () => {
+  const addon = join(fileURLToPath(new URL('../../', import.meta.url)), 'build', 'Release', 'gateway_native.node');
+  const source = `
+    const { parentPort } = require('node:worker_threads');
+    const { Router } = require(${JSON.stringify(addon)});
+    const r = new Router([{ hosts: null, methods: ['GET'], path: '/a/:x', priority: 0 }]);
+    parentPort.postMessage([r.match('GET', 'h', '/a/1'), r.match('PUT', 'h', '/a/1'), Array.from(new Int32Array(r.output, 0, 1))]);`;
+  const worker = new Worker(source, { eval: true });
+  const [message] = (await once(worker, 'message')) as [unknown];
+  await worker.terminate();
+  expect(message).toEqual([MATCH_FOUND, MATCH_METHOD_NOT_ALLOWED, [0]]);
 });
 
 describe.each(['native', 'reference'] as const)('router (%s)', (engine) => {
@@ -408,6 +425,12 @@ describe.each(['native', 'reference'] as const)('router (%s)', (engine) => {
       }
       expect(caught).toBeInstanceOf(cls);
       expect((caught as Error).message).toBe(message);
+    });
+
+    it('propagates an exception thrown while reading the table', () => {
+      const boom = new Error('boom');
+      const pattern = { methods: null, path: '/', priority: 0, get hosts(): never { throw boom; } };
+      expect(() => createRouter([pattern as unknown as RoutePattern], engine)).toThrow(boom);
     });
 
     it('accepts undefined hosts/methods as "any" and -0 / large integer priorities', () => {
