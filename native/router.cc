@@ -376,11 +376,14 @@ Router::Router(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Router>(info) 
   // outlives every reference to the function.
   napi_value self = info.This();
   napi_value fn = nullptr;
-  if (napi_create_function(env, "match", NAPI_AUTO_LENGTH, MatchCallback, this, &fn) != napi_ok) return;
   napi_property_descriptor owner = {"router", nullptr, nullptr, nullptr, nullptr, self, napi_default, nullptr};
-  if (napi_define_properties(env, fn, 1, &owner) != napi_ok) return;
+  if (napi_create_function(env, "match", NAPI_AUTO_LENGTH, MatchCallback, this, &fn) != napi_ok ||
+      napi_define_properties(env, fn, 1, &owner) != napi_ok) {
+    Throw(env, ErrKind::kType, u"could not create match()");
+    return;
+  }
   napi_property_descriptor match = {"match", nullptr, nullptr, nullptr, nullptr, fn, napi_enumerable, nullptr};
-  napi_define_properties(env, self, 1, &match);
+  if (napi_define_properties(env, self, 1, &match) != napi_ok) Throw(env, ErrKind::kType, u"could not create match()");
 }
 
 napi_value Router::MatchCallback(napi_env env, napi_callback_info info) {
