@@ -11,6 +11,9 @@ import { compileCidrs, type AddressMatcher } from '../net/cidr.js';
 import { PoolRegistry } from '../upstream/pools.js';
 import { createBalancer, type Balancer, type Target } from '../upstream/balancer.js';
 import { statusLine } from '../errors.js';
+import { effectivePlugins } from './load.js';
+import { compilePipeline, type CompiledPipeline } from '../plugins/pipeline.js';
+import { ConsumerDirectory } from '../plugins/consumers.js';
 
 export interface CompiledUpstream {
   readonly name: string;
@@ -35,6 +38,8 @@ export interface CompiledRoute {
   readonly headersTimeoutMs: number;
   /** Idle time allowed between response body chunks. */
   readonly bodyTimeoutMs: number;
+  /** The route's plugins (global merged with its own), or null when it has none. */
+  readonly pipeline: CompiledPipeline | null;
 }
 
 export interface CompiledRespond {
@@ -62,6 +67,8 @@ export interface CompiledConfig {
   readonly accessLog: boolean;
   /** Pool keys this config uses, so the registry can close the others after a swap. */
   readonly poolKeys: Set<string>;
+  /** Header of the global requestId plugin (lower-case), for answers given before routing; null if off. */
+  readonly unroutedRequestIdHeader: string | null;
 }
 
 const DEFAULT_CONNECTIONS = 64;
@@ -114,8 +121,16 @@ function compileRespond(r: NonNullable<RouteConfig['respond']>): CompiledRespond
   return { status: r.status ?? 200, statusLine: statusLine(r.status ?? 200), headers, body };
 }
 
-export function compileConfig(config: GatewayConfig, version: number, pools: PoolRegistry): CompiledConfig {
+export function compileConfig(
+  config: GatewayConfig,
+  version: number,
+  pools: PoolRegistry,
+  services: Map<string, unknown> = new Map(),
+): CompiledConfig {
   const poolKeys = new Set<string>();
+  const consumers = new ConsumerDirectory(config.consumers ?? []);
+  const trusted = config.trustedProxies ?? [];
+  const isTrustedProxy = compileCidrs(trusted);
   const upstreams = new Map<string, CompiledUpstream>();
   for (const [name, up] of Object.entries(config.upstreams)) {
     upstreams.set(name, compileUpstream(name, up, pools, poolKeys));
@@ -138,6 +153,7 @@ export function compileConfig(config: GatewayConfig, version: number, pools: Poo
       preserveHost: r.preserveHost ?? false,
       headersTimeoutMs: Math.min(routeTimeout, upstream?.responseHeadersMs ?? 15000),
       bodyTimeoutMs: Number.isFinite(routeTimeout) ? routeTimeout : 300_000,
+      pipeline: compilePipeline(effectivePlugins(config, r), { consumers, isTrustedProxy, routeId: r.id, services }),
     };
     routes.push(route);
     let methods = r.methods ? r.methods.map((m) => m.toUpperCase()) : null;
@@ -150,14 +166,15 @@ export function compileConfig(config: GatewayConfig, version: number, pools: Poo
     }
   });
 
-  const trusted = config.trustedProxies ?? [];
+  const globalRequestId = config.plugins?.requestId;
   return {
     version,
     router: createRouter(table),
     patterns,
     routes,
     maxBodyBytes: config.limits?.maxBodyBytes ?? 10 * 1024 * 1024,
-    isTrustedProxy: compileCidrs(trusted),
+    isTrustedProxy,
+    unroutedRequestIdHeader: globalRequestId ? (globalRequestId.header ?? 'x-request-id').toLowerCase() : null,
     trustsAnyProxy: trusted.length > 0,
     accessLog: config.accessLog !== undefined && config.accessLog !== false,
     poolKeys,

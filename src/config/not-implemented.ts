@@ -8,10 +8,7 @@
 import type { ConfigError } from './load.js';
 import type { GatewayConfig } from './schema.js';
 
-const PLUGINS_NOT_YET: ReadonlySet<string> = new Set([
-  'jwt', 'apiKey', 'basicAuth', 'acl', 'ipRestriction', 'rateLimit', 'cors',
-  'requestHeaders', 'responseHeaders', 'requestId', 'cache', 'encoding',
-]);
+import { IMPLEMENTED_PLUGINS } from '../plugins/registry.js';
 
 function notYet(pointer: string, what: string): ConfigError {
   return { pointer, message: `${what} is not implemented in this version of the gateway yet` };
@@ -20,7 +17,7 @@ function notYet(pointer: string, what: string): ConfigError {
 function checkPlugins(plugins: Record<string, unknown> | undefined, base: string, out: ConfigError[]): void {
   if (!plugins) return;
   for (const name of Object.keys(plugins)) {
-    if (PLUGINS_NOT_YET.has(name) && plugins[name] !== false) out.push(notYet(`${base}/${name}`, `the "${name}" plugin`));
+    if (!IMPLEMENTED_PLUGINS.has(name) && plugins[name] !== false) out.push(notYet(`${base}/${name}`, `the "${name}" plugin`));
   }
 }
 

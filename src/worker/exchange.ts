@@ -16,6 +16,9 @@ import type { Dispatcher } from 'undici';
 import { errorBody, statusLine, GATEWAY_ERRORS, type GatewayErrorCode } from '../errors.js';
 import type { CompiledRoute } from '../config/compile.js';
 import type { Target } from '../upstream/balancer.js';
+import type { RequestContext } from '../plugins/context.js';
+import type { LocalReply } from '../plugins/types.js';
+import { runResponseHooks, type CompiledPipeline } from '../plugins/pipeline.js';
 
 export const VIA_VALUE = '1.1 gateway';
 
@@ -91,6 +94,12 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   bodyBuffer: Buffer | null = null;
   bodyStream: RequestBodyStream | null = null;
   startedAt = 0;
+  /** Plugin state, when the route has plugins. */
+  ctx: RequestContext | null = null;
+  pipeline: CompiledPipeline | null = null;
+  /** The access phase is still running (async plugin): do not dispatch yet. */
+  waitingForAccess = false;
+  private bodyComplete = false;
   clientPath = ''; // the normalized path the client asked for (path is what the upstream gets)
   client = ''; // peer address, copied at the start (res may not be touched once ended)
 
@@ -115,7 +124,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     readonly host: ExchangeHost,
     readonly route: CompiledRoute,
     readonly method: string,
-    readonly path: string,
+    public path: string, // upstream target (path + query); set once the access phase has run
     readonly headers: string[],
     readonly requestContentLength: number, // -1 = chunked request body, 0 = none
     readonly maxBodyBytes: number,
@@ -153,7 +162,10 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
         return;
       }
       this.bodyBuffer.set(new Uint8Array(chunk), this.requestBytes - len);
-      if (isLast) this.dispatch();
+      if (isLast) {
+        this.bodyComplete = true;
+        if (!this.waitingForAccess) this.dispatch();
+      }
       return;
     }
     const stream = this.bodyStream!;
@@ -166,6 +178,15 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 
   // ---------------------------------------------------------------- upstream dispatch
+
+  /**
+   * Called once the access phase has passed: dispatches now unless a buffered body is still
+   * arriving (then the last body chunk dispatches).
+   */
+  start(): void {
+    this.waitingForAccess = false;
+    if (this.bodyBuffer === null || this.bodyComplete) this.dispatch();
+  }
 
   /** Sends the request upstream. Called once the body (if buffered) is complete, or at once. */
   dispatch(): void {
@@ -276,10 +297,22 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.status = this.upstreamStatus;
     res.writeStatus(statusLine(this.upstreamStatus));
     const named = this.connectionNamed;
+    const pipeline = this.pipeline;
+    const removed = pipeline !== null ? pipeline.removeResponseHeaders : null;
     for (let i = 0; i < raw.length; i += 2) {
       if (dropResponseHeader(raw[i])) continue;
-      if (named !== null && named.includes(raw[i].toString('latin1').toLowerCase())) continue;
+      if (named !== null || removed !== null) {
+        const lower = raw[i].toString('latin1').toLowerCase();
+        if (named !== null && named.includes(lower)) continue;
+        if (removed !== null && removed.includes(lower)) continue;
+      }
       res.writeHeader(raw[i], raw[i + 1]);
+    }
+    if (pipeline !== null) {
+      const ctx = this.ctx!;
+      runResponseHooks(pipeline, ctx, this.upstreamStatus);
+      const extra = ctx.responseHeaders;
+      for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i], extra[i + 1]);
     }
     res.writeHeader('via', VIA_VALUE);
   }
@@ -348,13 +381,21 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   // ---------------------------------------------------------------- errors and end
 
   /** A gateway error as the whole answer (only before any upstream header was written). */
-  replyError(code: GatewayErrorCode, closeConnection = false, extraHeaders?: ReadonlyArray<readonly [string, string]>): void {
+  replyError(code: GatewayErrorCode, closeConnection = false): void {
+    this.replyLocal({ status: GATEWAY_ERRORS[code].status, code }, closeConnection);
+  }
+
+  /** A plugin's or the gateway's own answer, instead of the upstream's. */
+  replyLocal(reply: LocalReply, closeConnection = false): void {
     if (this.ended) return;
     this.ended = true;
-    this.status = GATEWAY_ERRORS[code].status;
+    this.status = reply.status;
     const res = this.res;
-    res.cork(() => writeGatewayError(res, code, closeConnection || this.host.draining, extraHeaders));
+    // A request body still on the wire is not read: close rather than leave it to the parser.
+    const close = closeConnection || this.host.draining || (this.requestContentLength !== 0 && !this.bodyComplete && this.bodyStream === null);
+    res.cork(() => writeLocalReply(res, reply, close, this.ctx, this.pipeline));
     this.abortUpstream?.();
+    this.bodyStream?.destroy();
     this.finish();
   }
 
@@ -390,6 +431,31 @@ export function writeGatewayError(
   if (extraHeaders) for (const [k, v] of extraHeaders) res.writeHeader(k, v);
   res.writeHeader('via', VIA_VALUE);
   res.end(errorBody(code, requestId), closeConnection);
+}
+
+/**
+ * Writes a LocalReply (plugin answer or gateway error) on a route with plugins: the response
+ * hooks add their headers (CORS, request id, rate-limit state) to it like to any answer.
+ */
+export function writeLocalReply(
+  res: HttpResponse,
+  reply: LocalReply,
+  closeConnection: boolean,
+  ctx: RequestContext | null,
+  pipeline: CompiledPipeline | null,
+): void {
+  if (ctx !== null && pipeline !== null) runResponseHooks(pipeline, ctx, reply.status);
+  res.writeStatus(statusLine(reply.status));
+  if (reply.code !== undefined) res.writeHeader('content-type', 'application/json');
+  const h = reply.headers;
+  if (h !== undefined) for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i], h[i + 1]);
+  if (ctx !== null) {
+    const extra = ctx.responseHeaders;
+    for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i], extra[i + 1]);
+  }
+  res.writeHeader('via', VIA_VALUE);
+  const body = reply.code !== undefined ? errorBody(reply.code, ctx?.requestId || undefined, reply.message) : reply.body ?? '';
+  res.end(body, closeConnection);
 }
 
 /** Maps undici errors to the gateway's codes: timeouts 504, everything else 502. */

@@ -8,7 +8,12 @@ import type { CompiledConfig, CompiledPattern } from '../config/compile.js';
 import { upstreamPath } from '../config/compile.js';
 import { newMatchOutput, MATCH_FOUND, MATCH_METHOD_NOT_ALLOWED } from '../native/router-types.js';
 import { normalizePath } from './normalize-path.js';
-import { ProxyExchange, VIA_VALUE, writeGatewayError, type ExchangeHost } from './exchange.js';
+import { ProxyExchange, VIA_VALUE, writeGatewayError, writeLocalReply, type ExchangeHost } from './exchange.js';
+import type { CompiledRoute } from '../config/compile.js';
+import { RequestContext } from '../plugins/context.js';
+import { runAccess, runResponseHooks, type CompiledPipeline } from '../plugins/pipeline.js';
+import type { LocalReply } from '../plugins/types.js';
+import { newRequestId, SAFE_REQUEST_ID } from '../plugins/request-id.js';
 import type { AccessLog } from '../observability/access-log.js';
 
 export interface ServerState extends ExchangeHost {
@@ -168,45 +173,164 @@ export function handleRequest(state: ServerState, res: HttpResponse, req: HttpRe
     contentLength = -1;
   }
 
-  if (route.respond !== null) {
-    const r = route.respond;
-    if (state.accessLog !== null) state.accessLog.record(remoteAddress(res), method, path, route.id, r.status, r.body.length);
-    res.writeStatus(r.statusLine);
-    for (const [k, v] of r.headers) res.writeHeader(k, v);
-    res.writeHeader('via', VIA_VALUE);
-    // The body of such a request is not needed; close if one is still on the wire.
-    res.end(r.body, contentLength !== 0 || state.draining);
-    return;
-  }
-
-  // Forwarding headers. Client-sent X-Forwarded-* count only from trusted proxies.
   const peer = remoteAddress(res);
+  // Client-sent X-Forwarded-* count only from trusted proxies.
   const trusted = cfg.trustsAnyProxy && cfg.isTrustedProxy(peer);
   const headers = scan.out;
-  headers.push(
-    'x-forwarded-for', trusted && scan.xff ? scan.xff + ', ' + peer : peer,
+  const xff = scan.xff;
+  const forwarding = [
+    'x-forwarded-for', trusted && xff ? xff + ', ' + peer : peer,
     'x-forwarded-proto', trusted && scan.xfProto ? scan.xfProto : state.tls ? 'https' : 'http',
     'x-forwarded-host', trusted && scan.xfHost ? scan.xfHost : hostHeader,
     'via', scan.via ? scan.via + ', ' + VIA_VALUE : VIA_VALUE,
-  );
-  if (contentLength > 0) headers.push('content-length', scan.contentLength);
-  if (route.preserveHost && hostHeader) headers.push('host', hostHeader);
+  ];
+  const upstreamTarget = route.upstream !== null ? upstreamPath(pattern, path, matchOut.params) : '';
+  const bodyPending = contentLength !== 0;
+  const pipeline = route.pipeline;
 
-  let target = upstreamPath(pattern, path, matchOut.params);
-  if (query) target = target + '?' + query;
+  if (pipeline === null) {
+    if (route.respond !== null) return answerRespond(state, res, route, null, method, path, peer, bodyPending);
+    const ex = newExchange(state, res, route, method, path, query ? upstreamTarget + '?' + query : upstreamTarget, headers, contentLength, peer);
+    headers.push(...forwarding);
+    if (contentLength > 0) headers.push('content-length', scan.contentLength);
+    if (route.preserveHost && hostHeader) headers.push('host', hostHeader);
+    if (bodyPending) ex.readBody();
+    ex.start();
+    return;
+  }
 
-  const ex = new ProxyExchange(res, state, route, method, target, headers, contentLength, cfg.maxBodyBytes, method === 'HEAD');
+  // A route with plugins: they see the request as it will be forwarded (minus X-Forwarded-*).
+  const clientIp = trusted && xff ? clientFromForwardedFor(xff, cfg.isTrustedProxy) ?? peer : peer;
+  const ctx = new RequestContext(method, path, query, hostHeader, headers, peer, clientIp, route.id);
+  const finishHeaders = () => {
+    headers.push(...forwarding);
+    if (contentLength > 0) headers.push('content-length', scan.contentLength);
+    if (route.preserveHost && hostHeader) headers.push('host', hostHeader);
+  };
+
+  if (route.respond !== null) {
+    const result = pipeline.access !== null ? runAccess(pipeline.access, ctx) : undefined;
+    if (!isPromise(result)) {
+      if (result !== undefined) return answerLocal(state, res, result, ctx, pipeline, method, path, peer, bodyPending, route.id);
+      return answerRespond(state, res, route, ctx, method, path, peer, bodyPending);
+    }
+    const pending = { aborted: false };
+    res.onAborted(() => (pending.aborted = true));
+    if (bodyPending) res.onData(() => {});
+    void result.then((reply) => {
+      if (pending.aborted) return;
+      res.cork(() => {
+        if (reply !== undefined) answerLocal(state, res, reply, ctx, pipeline, method, path, peer, bodyPending, route.id);
+        else answerRespond(state, res, route, ctx, method, path, peer, bodyPending);
+      });
+    });
+    return;
+  }
+
+  const ex = newExchange(state, res, route, method, path, upstreamTarget, headers, contentLength, peer);
+  ex.ctx = ctx;
+  ex.pipeline = pipeline;
+  const result = pipeline.access !== null ? runAccess(pipeline.access, ctx) : undefined;
+  if (!isPromise(result)) {
+    if (result !== undefined) {
+      ex.replyLocal(result, bodyPending);
+      return;
+    }
+    ex.path = ctx.query ? upstreamTarget + '?' + ctx.query : upstreamTarget;
+    finishHeaders();
+    if (bodyPending) ex.readBody();
+    ex.start();
+    return;
+  }
+  // Async plugin (e.g. a JWKS fetch): the body starts arriving now and waits for the verdict.
+  ex.waitingForAccess = true;
+  if (bodyPending) ex.readBody();
+  void result.then((reply) => {
+    if (ex.ended) return; // client went away meanwhile
+    if (reply !== undefined) return ex.replyLocal(reply, bodyPending);
+    ex.path = ctx.query ? upstreamTarget + '?' + ctx.query : upstreamTarget;
+    finishHeaders();
+    ex.start();
+  });
+}
+
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as Promise<T> | undefined)?.then === 'function';
+}
+
+/**
+ * The client address behind trusted proxies: X-Forwarded-For read from the right, skipping
+ * trusted hops; the first untrusted one is the client (a client can prepend anything, but it
+ * cannot forge what the trusted proxies appended).
+ */
+export function clientFromForwardedFor(xff: string, isTrusted: (a: string) => boolean): string | null {
+  const hops = xff.split(',');
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i].trim();
+    if (hop === '') continue;
+    if (!isTrusted(hop) || i === 0) return hop;
+  }
+  return null;
+}
+
+function newExchange(
+  state: ServerState,
+  res: HttpResponse,
+  route: CompiledRoute,
+  method: string,
+  path: string,
+  target: string,
+  headers: string[],
+  contentLength: number,
+  peer: string,
+): ProxyExchange {
+  const ex = new ProxyExchange(res, state, route, method, target, headers, contentLength, state.config.maxBodyBytes, method === 'HEAD');
   ex.client = peer;
   ex.clientPath = path;
   if (state.accessLog !== null) ex.startedAt = performance.now();
   res.onAborted(() => ex.onClientAborted());
-  if (contentLength !== 0) {
-    ex.readBody();
-    // A buffered body dispatches once complete; a streamed one dispatches now.
-    if (ex.bodyStream !== null) ex.dispatch();
-  } else {
-    ex.dispatch();
+  return ex;
+}
+
+/** A `respond` route's fixed answer (plus the plugins' response headers, when it has plugins). */
+function answerRespond(
+  state: ServerState,
+  res: HttpResponse,
+  route: CompiledRoute,
+  ctx: RequestContext | null,
+  method: string,
+  path: string,
+  peer: string,
+  bodyPending: boolean,
+): void {
+  const r = route.respond!;
+  if (state.accessLog !== null) state.accessLog.record(peer, method, path, route.id, r.status, r.body.length);
+  if (ctx !== null && route.pipeline !== null) runResponseHooks(route.pipeline, ctx, r.status);
+  res.writeStatus(r.statusLine);
+  for (const [k, v] of r.headers) res.writeHeader(k, v);
+  if (ctx !== null) {
+    const extra = ctx.responseHeaders;
+    for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i], extra[i + 1]);
   }
+  res.writeHeader('via', VIA_VALUE);
+  // The body of such a request is not needed; close if one is still on the wire.
+  res.end(r.body, bodyPending || state.draining);
+}
+
+function answerLocal(
+  state: ServerState,
+  res: HttpResponse,
+  reply: LocalReply,
+  ctx: RequestContext,
+  pipeline: CompiledPipeline,
+  method: string,
+  path: string,
+  peer: string,
+  bodyPending: boolean,
+  routeId: string,
+): void {
+  if (state.accessLog !== null) state.accessLog.record(peer, method, path, routeId, reply.status, 0);
+  writeLocalReply(res, reply, bodyPending || state.draining, ctx, pipeline);
 }
 
 function answerError(
