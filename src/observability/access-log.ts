@@ -49,16 +49,18 @@ export class AccessLog {
       bytesIn: ex.requestBytes,
       bytesOut: ex.responseBytes,
       durationMs: Math.round((performance.now() - ex.startedAt) * 1000) / 1000,
+      ...(ex.ctx?.requestId ? { requestId: ex.ctx.requestId } : {}),
+      ...(ex.ctx?.consumer ? { consumer: ex.ctx.consumer.id } : {}),
     });
   }
 
   /** A request the gateway answered itself (respond route). */
-  record(client: string, method: string, path: string, route: string, status: number, bytes: number): void {
-    this.#push({ time: new Date().toISOString(), client, method, path, route, status, bytesOut: bytes });
+  record(client: string, method: string, path: string, route: string, status: number, bytes: number, requestId?: string, error?: string): void {
+    this.#push({ time: new Date().toISOString(), client, method, path, route, status, bytesOut: bytes, ...(requestId ? { requestId } : {}), ...(error ? { error } : {}) });
   }
 
   /** A gateway error answered before any route ran. */
-  recordError(client: string, method: string, path: string, code: GatewayErrorCode): void {
-    this.#push({ time: new Date().toISOString(), client, method, path, status: GATEWAY_ERRORS[code].status, error: code });
+  recordError(client: string, method: string, path: string, code: GatewayErrorCode, requestId?: string): void {
+    this.#push({ time: new Date().toISOString(), client, method, path, status: GATEWAY_ERRORS[code].status, error: code, ...(requestId ? { requestId } : {}) });
   }
 }

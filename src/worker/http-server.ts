@@ -136,17 +136,18 @@ export function handleRequest(state: ServerState, res: HttpResponse, req: HttpRe
   const hostHeader = req.getHeader('host');
 
   const path = normalizePath(rawPath);
-  if (path === null) return answerError(state, res, 'bad_path', method, rawPath, true);
+  if (path === null) return answerError(state, res, 'bad_path', method, rawPath, true, unroutedRequestId(cfg, req));
 
   const code = cfg.router.match(method, hostWithoutPort(hostHeader), path, matchOut);
   if (code !== MATCH_FOUND) {
+    const rid = unroutedRequestId(cfg, req);
     if (code === MATCH_METHOD_NOT_ALLOWED) {
-      return answerError(state, res, 'method_not_allowed', method, path, false, [['allow', matchOut.allow.join(', ')]]);
+      return answerError(state, res, 'method_not_allowed', method, path, false, rid, ['allow', matchOut.allow.join(', ')]);
     }
-    return answerError(state, res, 'not_found', method, path, false);
+    return answerError(state, res, 'not_found', method, path, false, rid);
   }
   const pattern = pickCandidate(cfg, req);
-  if (pattern === null) return answerError(state, res, 'not_found', method, path, false);
+  if (pattern === null) return answerError(state, res, 'not_found', method, path, false, unroutedRequestId(cfg, req));
   const route = pattern.route;
 
   // Header scan (one pass): framing checks and the upstream header list.
@@ -163,12 +164,12 @@ export function handleRequest(state: ServerState, res: HttpResponse, req: HttpRe
 
   // uWS refuses CL+TE itself; two Content-Length headers it would accept (first wins, the rest
   // of the body becomes the next request): refuse them here, and close the connection.
-  if (scan.contentLengthCount > 1) return answerError(state, res, 'bad_request', method, path, true);
+  if (scan.contentLengthCount > 1) return answerError(state, res, 'bad_request', method, path, true, unroutedRequestId(cfg, req));
   let contentLength = 0;
   if (scan.contentLengthCount === 1) {
     contentLength = parseDecimal(scan.contentLength);
-    if (contentLength < 0) return answerError(state, res, 'bad_request', method, path, true);
-    if (contentLength > cfg.maxBodyBytes) return answerError(state, res, 'body_too_large', method, path, true);
+    if (contentLength < 0) return answerError(state, res, 'bad_request', method, path, true, unroutedRequestId(cfg, req));
+    if (contentLength > cfg.maxBodyBytes) return answerError(state, res, 'body_too_large', method, path, true, unroutedRequestId(cfg, req));
   } else if (scan.chunked) {
     contentLength = -1;
   }
@@ -304,7 +305,7 @@ function answerRespond(
   bodyPending: boolean,
 ): void {
   const r = route.respond!;
-  if (state.accessLog !== null) state.accessLog.record(peer, method, path, route.id, r.status, r.body.length);
+  if (state.accessLog !== null) state.accessLog.record(peer, method, path, route.id, r.status, r.body.length, ctx?.requestId);
   if (ctx !== null && route.pipeline !== null) runResponseHooks(route.pipeline, ctx, r.status);
   res.writeStatus(r.statusLine);
   for (const [k, v] of r.headers) res.writeHeader(k, v);
@@ -329,8 +330,16 @@ function answerLocal(
   bodyPending: boolean,
   routeId: string,
 ): void {
-  if (state.accessLog !== null) state.accessLog.record(peer, method, path, routeId, reply.status, 0);
+  if (state.accessLog !== null) state.accessLog.record(peer, method, path, routeId, reply.status, 0, ctx.requestId, reply.code);
   writeLocalReply(res, reply, bodyPending || state.draining, ctx, pipeline);
+}
+
+/** [header, id] for answers given before a route's plugins run, when requestId is global. */
+function unroutedRequestId(cfg: CompiledConfig, req: HttpRequest): [string, string] | null {
+  const header = cfg.unroutedRequestIdHeader;
+  if (header === null) return null;
+  const given = req.getHeader(header);
+  return [header, given && SAFE_REQUEST_ID.test(given) ? given : newRequestId()];
 }
 
 function answerError(
@@ -340,10 +349,14 @@ function answerError(
   method: string,
   path: string,
   close: boolean,
-  extra?: ReadonlyArray<readonly [string, string]>,
+  rid: [string, string] | null,
+  extra?: [string, string],
 ): void {
-  if (state.accessLog !== null) state.accessLog.recordError(remoteAddress(res), method, path, code);
-  if (!close) return writeGatewayError(res, code, state.draining, extra);
+  if (state.accessLog !== null) state.accessLog.recordError(remoteAddress(res), method, path, code, rid?.[1]);
+  const headers: Array<[string, string]> = [];
+  if (extra) headers.push(extra);
+  if (rid) headers.push(rid);
+  if (!close) return writeGatewayError(res, code, state.draining, headers, rid?.[1]);
   // An error that closes the connection (framing, bad path, oversized body) is answered on the
   // next tick, not now: uWS goes on parsing the bytes it already read after a synchronous
   // end(..., close), so a request smuggled behind two Content-Lengths would be served. With
@@ -354,7 +367,7 @@ function answerError(
   });
   res.onData(() => {}); // discard whatever body is still coming
   setImmediate(() => {
-    if (!pending.aborted) res.cork(() => writeGatewayError(res, code, true, extra));
+    if (!pending.aborted) res.cork(() => writeGatewayError(res, code, true, headers, rid?.[1]));
   });
 }
 

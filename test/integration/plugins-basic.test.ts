@@ -1,0 +1,126 @@
+/**
+ * The plugin pipeline end to end with the plugins that need no credentials: requestId,
+ * requestHeaders, responseHeaders; global vs route plugins, opt-out with false, and plugins
+ * this build does not implement being refused.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { request } from 'undici';
+import { echoUpstream, freePort, GATEWAY_BIN, ROOT, sleep, startGateway, writeConfig, type Gateway, type Upstream } from '../helpers/gateway.js';
+
+let up: Upstream;
+let gw: Gateway;
+
+beforeAll(async () => {
+  up = await echoUpstream({ server: 'upstream-server/1.0', 'x-upstream-only': 'keep', 'x-override': 'from-upstream' });
+  const dead = await freePort();
+  gw = await startGateway({
+    upstreams: { app: { targets: [{ url: up.url }] }, dead: { targets: [{ url: `http://127.0.0.1:${dead}` }] } },
+    plugins: {
+      requestId: { header: 'x-request-id' },
+      responseHeaders: { set: { 'x-gateway': 'yes' }, remove: ['server'] },
+    },
+    routes: [
+      {
+        id: 'app', paths: ['/app/*'], upstream: 'app',
+        plugins: {
+          requestHeaders: { set: { 'x-added': 'by-gateway' }, remove: ['x-internal'] },
+          responseHeaders: { set: { 'x-override': 'from-gateway' }, remove: ['server'] },
+        },
+      },
+      { id: 'no-id', paths: ['/no-id'], upstream: 'app', plugins: { requestId: false } },
+      { id: 'dead', paths: ['/dead'], upstream: 'dead' },
+      { id: 'stub', paths: ['/stub'], respond: { status: 200, body: 'stub' } },
+    ],
+  });
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  await up?.close();
+});
+
+async function get(path: string, headers: Record<string, string> = {}) {
+  const res = await request(gw.url + path, { headers });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, text };
+}
+
+describe('requestId', () => {
+  it('generates an id, forwards it, and echoes it; ids are unique', async () => {
+    const a = await get('/app/x');
+    const b = await get('/app/x');
+    const idA = a.headers['x-request-id'] as string;
+    expect(idA).toMatch(/^[A-Za-z0-9._:-]+$/);
+    expect(JSON.parse(a.text).headers['x-request-id']).toBe(idA);
+    expect(b.headers['x-request-id']).not.toBe(idA);
+  });
+
+  it('keeps a well-formed client id and replaces a malformed one', async () => {
+    const kept = await get('/app/x', { 'x-request-id': 'client-abc.123' });
+    expect(kept.headers['x-request-id']).toBe('client-abc.123');
+    const replaced = await get('/app/x', { 'x-request-id': 'bad id with spaces' });
+    expect(replaced.headers['x-request-id']).not.toBe('bad id with spaces');
+    expect(JSON.parse(replaced.text).headers['x-request-id']).toBe(replaced.headers['x-request-id']);
+  });
+
+  it('is on gateway errors, in the body too: 404 before routing and 502 after', async () => {
+    const nf = await get('/nowhere');
+    expect(nf.status).toBe(404);
+    expect(JSON.parse(nf.text).error.requestId).toBe(nf.headers['x-request-id']);
+    const bad = await get('/dead', { 'x-request-id': 'trace-502' });
+    expect(bad.status).toBe(502);
+    expect(bad.headers['x-request-id']).toBe('trace-502');
+    expect(JSON.parse(bad.text).error.requestId).toBe('trace-502');
+  });
+
+  it('is on respond answers, and in the access log', async () => {
+    const r = await get('/stub', { 'x-request-id': 'stub-id-1' });
+    expect(r.headers['x-request-id']).toBe('stub-id-1');
+    await get('/app/logged', { 'x-request-id': 'logged-id-1' });
+    await sleep(300); // the access log is flushed every 100 ms
+    const line = gw.stdout.split('\n').find((l) => l.includes('logged-id-1'));
+    expect(line).toBeDefined();
+    expect(JSON.parse(line!)).toMatchObject({ requestId: 'logged-id-1', route: 'app', status: 200 });
+  });
+
+  it('a route can turn a global plugin off with false', async () => {
+    const r = await get('/no-id');
+    expect(r.headers['x-request-id']).toBeUndefined();
+    expect(r.headers['x-gateway']).toBe('yes'); // the other global plugin still applies
+  });
+});
+
+describe('header transforms', () => {
+  it('requestHeaders sets and removes upstream request headers', async () => {
+    const r = await get('/app/x', { 'x-internal': 'secret', 'x-added': 'client-value' });
+    const seen = JSON.parse(r.text).headers;
+    expect(seen['x-internal']).toBeUndefined();
+    expect(seen['x-added']).toBe('by-gateway');
+  });
+
+  it('responseHeaders sets and removes response headers; a route plugin replaces the global one', async () => {
+    const r = await get('/app/x');
+    expect(r.headers.server).toBeUndefined();
+    expect(r.headers['x-override']).toBe('from-gateway');
+    expect(r.headers['x-upstream-only']).toBe('keep');
+    // The route's responseHeaders replaced the global one, so its x-gateway is not set here.
+    expect(r.headers['x-gateway']).toBeUndefined();
+    const other = await get('/no-id');
+    expect(other.headers['x-gateway']).toBe('yes');
+    expect(other.headers.server).toBeUndefined();
+  });
+});
+
+describe('plugins this build does not implement', () => {
+  it('are refused by validate with a pointer, not silently ignored', () => {
+    const path = writeConfig({
+      listen: { port: 1 },
+      upstreams: { app: { targets: [{ url: 'http://127.0.0.1:1' }] } },
+      routes: [{ id: 'a', paths: ['/a'], upstream: 'app', plugins: { cache: { ttlMs: 1000 } } }],
+    });
+    const r = spawnSync(process.execPath, [GATEWAY_BIN, 'validate', '-c', path], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('/routes/0/plugins/cache: the "cache" plugin is not implemented');
+  });
+});
