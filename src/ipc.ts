@@ -4,6 +4,7 @@
  */
 import { pack, unpack } from 'msgpackr';
 import type { GatewayConfig } from './config/schema.js';
+import type { MetricsSnapshot } from './observability/metrics.js';
 
 export type PrimaryToWorker =
   | { type: 'config'; version: number; config: Uint8Array }
@@ -15,6 +16,7 @@ export type WorkerToPrimary =
   | { type: 'reloaded'; version: number }
   | { type: 'reload-failed'; version: number; error: string }
   | { type: 'fatal'; error: string }
+  | { type: 'metrics'; snapshot: MetricsSnapshot }
   | { type: 'drained' };
 
 export function encodeConfig(config: GatewayConfig): Uint8Array {

@@ -12,6 +12,8 @@ export class RequestContext {
   claims: Record<string, unknown> | null = null;
   /** Set by the requestId plugin; echoed in gateway error bodies. */
   requestId = '';
+  /** performance.now() when the request arrived. */
+  startedAt = 0;
   /** Headers added to whatever answer the client gets, flat [name, value, ...]. */
   readonly responseHeaders: string[] = [];
 

@@ -43,7 +43,7 @@ function metricsText(sup: Supervisor): string {
     '# TYPE gateway_config_version gauge',
     `gateway_config_version ${sup.version}`,
   ];
-  return lines.join('\n') + '\n';
+  return lines.join('\n') + '\n' + sup.metrics.render();
 }
 
 export function startAdmin(sup: Supervisor): Promise<Server | null> {

@@ -13,6 +13,7 @@ import { compileConfig } from '../config/compile.js';
 import { PoolRegistry } from '../upstream/pools.js';
 import { encodeConfig, type PrimaryToWorker, type WorkerToPrimary } from '../ipc.js';
 import { log } from '../observability/log.js';
+import { MetricsAggregator } from '../observability/metrics.js';
 
 export interface SupervisorOptions {
   configPath: string;
@@ -67,6 +68,7 @@ export class Supervisor {
   readonly slots: Slot[] = [];
   readonly startedAt = Date.now();
   workerRestarts = 0;
+  readonly metrics = new MetricsAggregator();
   #encoded!: Uint8Array;
   #shuttingDown = false;
   #readyWaiters: Array<() => void> = [];
@@ -158,6 +160,9 @@ export class Supervisor {
           log('error', 'no worker could start; exiting');
           void this.shutdown(1);
         }
+        break;
+      case 'metrics':
+        this.metrics.add(msg.snapshot);
         break;
       case 'drained':
         break;

@@ -6,6 +6,7 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { CompiledConfig, CompiledPattern } from '../config/compile.js';
 import { upstreamPath } from '../config/compile.js';
+import { GATEWAY_ERRORS } from '../errors.js';
 import { newMatchOutput, MATCH_FOUND, MATCH_METHOD_NOT_ALLOWED } from '../native/router-types.js';
 import { normalizePath } from './normalize-path.js';
 import { ProxyExchange, VIA_VALUE, writeGatewayError, writeLocalReply, type ExchangeHost } from './exchange.js';
@@ -15,6 +16,7 @@ import { runAccess, runResponseHooks, type CompiledPipeline } from '../plugins/p
 import type { LocalReply } from '../plugins/types.js';
 import { newRequestId, SAFE_REQUEST_ID } from '../plugins/request-id.js';
 import type { AccessLog } from '../observability/access-log.js';
+import { recordRequest } from '../observability/metrics.js';
 
 export interface ServerState extends ExchangeHost {
   config: CompiledConfig;
@@ -127,8 +129,16 @@ function parseDecimal(s: string): number {
   return n;
 }
 
+/** When the request being handled synchronously started (for answers given before any await). */
+let requestStart = 0;
+
+function elapsedUs(since: number): number {
+  return (performance.now() - since) * 1000;
+}
+
 // hot path: change with care.
 export function handleRequest(state: ServerState, res: HttpResponse, req: HttpRequest): void {
+  requestStart = performance.now();
   const cfg = state.config;
   const method = req.getCaseSensitiveMethod();
   const rawPath = req.getUrl();
@@ -203,6 +213,7 @@ export function handleRequest(state: ServerState, res: HttpResponse, req: HttpRe
   // A route with plugins: they see the request as it will be forwarded (minus X-Forwarded-*).
   const clientIp = trusted && xff ? clientFromForwardedFor(xff, cfg.isTrustedProxy) ?? peer : peer;
   const ctx = new RequestContext(method, path, query, hostHeader, headers, peer, clientIp, route.id);
+  ctx.startedAt = requestStart;
   const finishHeaders = () => {
     headers.push(...forwarding);
     if (contentLength > 0) headers.push('content-length', scan.contentLength);
@@ -288,7 +299,7 @@ function newExchange(
   const ex = new ProxyExchange(res, state, route, method, target, headers, contentLength, state.config.maxBodyBytes, method === 'HEAD');
   ex.client = peer;
   ex.clientPath = path;
-  if (state.accessLog !== null) ex.startedAt = performance.now();
+  ex.startedAt = requestStart;
   res.onAborted(() => ex.onClientAborted());
   return ex;
 }
@@ -305,6 +316,7 @@ function answerRespond(
   bodyPending: boolean,
 ): void {
   const r = route.respond!;
+  recordRequest(route.id, r.status, elapsedUs(ctx?.startedAt ?? requestStart));
   if (state.accessLog !== null) state.accessLog.record(peer, method, path, route.id, r.status, r.body.length, ctx?.requestId);
   if (ctx !== null && route.pipeline !== null) runResponseHooks(route.pipeline, ctx, r.status);
   res.writeStatus(r.statusLine);
@@ -330,6 +342,7 @@ function answerLocal(
   bodyPending: boolean,
   routeId: string,
 ): void {
+  recordRequest(routeId, reply.status, elapsedUs(ctx.startedAt));
   if (state.accessLog !== null) state.accessLog.record(peer, method, path, routeId, reply.status, 0, ctx.requestId, reply.code);
   writeLocalReply(res, reply, bodyPending || state.draining, ctx, pipeline);
 }
@@ -352,6 +365,7 @@ function answerError(
   rid: [string, string] | null,
   extra?: [string, string],
 ): void {
+  recordRequest('', GATEWAY_ERRORS[code].status, elapsedUs(requestStart));
   if (state.accessLog !== null) state.accessLog.recordError(remoteAddress(res), method, path, code, rid?.[1]);
   const headers: Array<[string, string]> = [];
   if (extra) headers.push(extra);

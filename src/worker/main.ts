@@ -16,6 +16,7 @@ import { installHandler, type ServerState } from './http-server.js';
 import { AccessLog } from '../observability/access-log.js';
 import { log } from '../observability/log.js';
 import { loadUws } from '../uws.js';
+import { recordRequest, takeSnapshot } from '../observability/metrics.js';
 
 const pools = new PoolRegistry();
 let state: ServerState | null = null;
@@ -47,6 +48,7 @@ function start(config: GatewayConfig, version: number): void {
     inflight: 0,
     draining: false,
     onFinished(ex) {
+      recordRequest(ex.route.id, ex.aborted ? 499 : ex.status, (performance.now() - ex.startedAt) * 1000);
       if (s.accessLog !== null) s.accessLog.recordExchange(ex);
       if (s.draining && s.inflight === 0) finishDrain();
     },
@@ -81,6 +83,12 @@ function reload(config: GatewayConfig, version: number): void {
   }
 }
 
+function flushMetrics(): void {
+  const snapshot = takeSnapshot();
+  if (snapshot !== null) send({ type: 'metrics', snapshot });
+}
+setInterval(flushMetrics, 1000).unref();
+
 let drainTimer: NodeJS.Timeout | null = null;
 
 function drain(deadlineMs: number): void {
@@ -104,6 +112,7 @@ function finishDrain(): void {
   finishing = true;
   if (drainTimer !== null) clearTimeout(drainTimer);
   state?.accessLog?.flush();
+  flushMetrics();
   app?.close(); // closes idle keep-alive connections too
   send({ type: 'drained' });
   void pools.closeAll().finally(() => setTimeout(() => process.exit(0), 10));

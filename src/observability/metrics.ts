@@ -1,0 +1,209 @@
+/**
+ * Metrics. Workers count; the primary sums and serves Prometheus text on the admin API.
+ *
+ * Worker side (no IPC on the request path): per-route request counts by status, a latency
+ * histogram with fixed Prometheus buckets and an HDR histogram (for exact quantiles), and
+ * generic counters that plugins declare (`counter(name, help, labels).inc(...values)`).
+ * Every second the worker sends what changed since the last flush to the primary (IPC,
+ * msgpack-friendly plain arrays) and resets its deltas.
+ *
+ * Primary side: MetricsAggregator adds the deltas up (counters are monotonic; a dead worker's
+ * last second at most is lost) and renders the text format.
+ */
+import * as hdr from 'hdr-histogram-js';
+
+/** Upper bounds (seconds) of the request-duration histogram. */
+export const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const DURATION_BUCKETS_US = DURATION_BUCKETS.map((s) => s * 1e6);
+const HDR_MAX_US = 3_600_000_000; // one hour
+
+function newHdr(): hdr.Histogram {
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: HDR_MAX_US, numberOfSignificantValueDigits: 2 });
+}
+
+// ------------------------------------------------------------------------------------ worker
+
+interface RouteStats {
+  byStatus: Map<number, number>;
+  buckets: Float64Array; // non-cumulative counts per bucket, last = +Inf
+  sumUs: number;
+  count: number;
+  hdr: hdr.Histogram;
+}
+
+interface CounterState {
+  help: string;
+  labelNames: readonly string[];
+  values: Map<string, number>; // label values joined by \u0001
+}
+
+const routeStats = new Map<string, RouteStats>();
+const counters = new Map<string, CounterState>();
+
+function statsFor(route: string): RouteStats {
+  let s = routeStats.get(route);
+  if (s === undefined) {
+    s = { byStatus: new Map(), buckets: new Float64Array(DURATION_BUCKETS.length + 1), sumUs: 0, count: 0, hdr: newHdr() };
+    routeStats.set(route, s);
+  }
+  return s;
+}
+
+/**
+ * One finished request. `route` is the route id ("" when none matched), `durationUs` from the
+ * first byte seen to the last byte written (or the abort).
+ */
+// hot path: change with care.
+export function recordRequest(route: string, status: number, durationUs: number): void {
+  const s = statsFor(route);
+  s.byStatus.set(status, (s.byStatus.get(status) ?? 0) + 1);
+  let i = 0;
+  while (i < DURATION_BUCKETS_US.length && durationUs > DURATION_BUCKETS_US[i]) i++;
+  s.buckets[i]++;
+  s.sumUs += durationUs;
+  s.count++;
+  s.hdr.recordValue(Math.min(Math.max(1, Math.round(durationUs)), HDR_MAX_US));
+}
+
+export interface Counter {
+  inc(...labelValues: string[]): void;
+  add(n: number, ...labelValues: string[]): void;
+}
+
+/** Declares (or returns the already declared) counter. Label values are passed in labelNames order. */
+export function counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
+  let c = counters.get(name);
+  if (c === undefined) {
+    c = { help, labelNames, values: new Map() };
+    counters.set(name, c);
+  }
+  const state = c;
+  const add = (n: number, labelValues: string[]) => {
+    const key = labelValues.join('\u0001');
+    state.values.set(key, (state.values.get(key) ?? 0) + n);
+  };
+  return {
+    inc: (...labelValues: string[]) => add(1, labelValues),
+    add: (n: number, ...labelValues: string[]) => add(n, labelValues),
+  };
+}
+
+/** What a worker sends every second: deltas since the previous snapshot. */
+export interface MetricsSnapshot {
+  routes: Array<{ route: string; byStatus: Array<[number, number]>; buckets: number[]; sumUs: number; count: number; hdr: string }>;
+  counters: Array<{ name: string; help: string; labelNames: string[]; values: Array<[string, number]> }>;
+}
+
+/** Takes the deltas and resets them; null when nothing happened. */
+export function takeSnapshot(): MetricsSnapshot | null {
+  const snap: MetricsSnapshot = { routes: [], counters: [] };
+  for (const [route, s] of routeStats) {
+    if (s.count === 0) continue;
+    snap.routes.push({
+      route,
+      byStatus: [...s.byStatus],
+      buckets: [...s.buckets],
+      sumUs: s.sumUs,
+      count: s.count,
+      hdr: hdr.encodeIntoCompressedBase64(s.hdr),
+    });
+    s.byStatus.clear();
+    s.buckets.fill(0);
+    s.sumUs = 0;
+    s.count = 0;
+    s.hdr.reset();
+  }
+  for (const [name, c] of counters) {
+    if (c.values.size === 0) continue;
+    snap.counters.push({ name, help: c.help, labelNames: [...c.labelNames], values: [...c.values] });
+    c.values.clear();
+  }
+  return snap.routes.length || snap.counters.length ? snap : null;
+}
+
+// ----------------------------------------------------------------------------------- primary
+
+interface RouteTotals {
+  byStatus: Map<number, number>;
+  buckets: number[];
+  sumUs: number;
+  count: number;
+  hdr: hdr.Histogram;
+}
+
+function escapeLabel(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+export class MetricsAggregator {
+  #routes = new Map<string, RouteTotals>();
+  #counters = new Map<string, { help: string; labelNames: string[]; values: Map<string, number> }>();
+
+  add(snap: MetricsSnapshot): void {
+    for (const r of snap.routes) {
+      let t = this.#routes.get(r.route);
+      if (t === undefined) {
+        t = { byStatus: new Map(), buckets: new Array(DURATION_BUCKETS.length + 1).fill(0), sumUs: 0, count: 0, hdr: newHdr() };
+        this.#routes.set(r.route, t);
+      }
+      for (const [status, n] of r.byStatus) t.byStatus.set(status, (t.byStatus.get(status) ?? 0) + n);
+      r.buckets.forEach((n, i) => (t!.buckets[i] += n));
+      t.sumUs += r.sumUs;
+      t.count += r.count;
+      const h = hdr.decodeFromCompressedBase64(r.hdr);
+      t.hdr.add(h);
+      h.destroy();
+    }
+    for (const c of snap.counters) {
+      let t = this.#counters.get(c.name);
+      if (t === undefined) {
+        t = { help: c.help, labelNames: c.labelNames, values: new Map() };
+        this.#counters.set(c.name, t);
+      }
+      for (const [k, n] of c.values) t.values.set(k, (t.values.get(k) ?? 0) + n);
+    }
+  }
+
+  /** Prometheus text exposition of everything counted so far. */
+  render(): string {
+    const out: string[] = [];
+    out.push('# HELP gateway_requests_total Requests answered, by route ("" = no route matched) and status.');
+    out.push('# TYPE gateway_requests_total counter');
+    for (const [route, t] of this.#routes) {
+      for (const [status, n] of [...t.byStatus].sort((a, b) => a[0] - b[0])) {
+        out.push(`gateway_requests_total{route="${escapeLabel(route)}",status="${status}"} ${n}`);
+      }
+    }
+    out.push('# HELP gateway_request_duration_seconds Time from the request to the end of the answer, by route.');
+    out.push('# TYPE gateway_request_duration_seconds histogram');
+    for (const [route, t] of this.#routes) {
+      const l = `route="${escapeLabel(route)}"`;
+      let cumulative = 0;
+      DURATION_BUCKETS.forEach((le, i) => {
+        cumulative += t.buckets[i];
+        out.push(`gateway_request_duration_seconds_bucket{${l},le="${le}"} ${cumulative}`);
+      });
+      cumulative += t.buckets[DURATION_BUCKETS.length];
+      out.push(`gateway_request_duration_seconds_bucket{${l},le="+Inf"} ${cumulative}`);
+      out.push(`gateway_request_duration_seconds_sum{${l}} ${t.sumUs / 1e6}`);
+      out.push(`gateway_request_duration_seconds_count{${l}} ${t.count}`);
+    }
+    out.push('# HELP gateway_request_duration_quantile_seconds Latency quantiles since start, from an HDR histogram (2 significant digits), by route.');
+    out.push('# TYPE gateway_request_duration_quantile_seconds gauge');
+    for (const [route, t] of this.#routes) {
+      for (const q of [0.5, 0.9, 0.99, 0.999]) {
+        out.push(`gateway_request_duration_quantile_seconds{route="${escapeLabel(route)}",quantile="${q}"} ${t.hdr.getValueAtPercentile(q * 100) / 1e6}`);
+      }
+    }
+    for (const [name, c] of this.#counters) {
+      out.push(`# HELP ${name} ${c.help}`);
+      out.push(`# TYPE ${name} counter`);
+      for (const [key, n] of c.values) {
+        const values = key === '' && c.labelNames.length === 0 ? [] : key.split('\u0001');
+        const labels = c.labelNames.map((ln, i) => `${ln}="${escapeLabel(values[i] ?? '')}"`).join(',');
+        out.push(labels ? `${name}{${labels}} ${n}` : `${name} ${n}`);
+      }
+    }
+    return out.join('\n') + '\n';
+  }
+}
