@@ -62,6 +62,8 @@ export interface CompiledConfig {
   readonly patterns: readonly CompiledPattern[];
   readonly routes: readonly CompiledRoute[];
   readonly maxBodyBytes: number;
+  /** Time allowed to receive a request body (0 = none). */
+  readonly requestTimeoutMs: number;
   readonly isTrustedProxy: AddressMatcher;
   readonly trustsAnyProxy: boolean;
   readonly accessLog: boolean;
@@ -173,6 +175,7 @@ export function compileConfig(
     patterns,
     routes,
     maxBodyBytes: config.limits?.maxBodyBytes ?? 10 * 1024 * 1024,
+    requestTimeoutMs: config.limits?.requestTimeoutMs ?? 30000,
     isTrustedProxy,
     unroutedRequestIdHeader: globalRequestId ? (globalRequestId.header ?? 'x-request-id').toLowerCase() : null,
     trustsAnyProxy: trusted.length > 0,

@@ -135,8 +135,14 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
 
   // ---------------------------------------------------------------- client request body
 
+  private bodyTimer: NodeJS.Timeout | null = null;
+
   /** Attaches onData (must run synchronously inside the uWS handler). */
-  readBody(): void {
+  readBody(requestTimeoutMs = 0): void {
+    if (requestTimeoutMs > 0) {
+      // Only requests with a body pay for a timer.
+      this.bodyTimer = setTimeout(() => this.onBodyTimeout(), requestTimeoutMs);
+    }
     if (this.requestContentLength > 0 && this.requestContentLength <= BUFFERED_BODY_LIMIT) {
       this.bodyBuffer = Buffer.allocUnsafe(this.requestContentLength);
     } else {
@@ -145,8 +151,25 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.res.onData((chunk, isLast) => this.onClientData(chunk, isLast));
   }
 
+  private onBodyTimeout(): void {
+    this.bodyTimer = null;
+    if (this.ended || this.bodyComplete) return;
+    if (this.abortUpstream !== null || this.target !== null) {
+      // Already streaming upstream: stop both sides; the status may be gone already.
+      this.abortUpstream?.(new Error('request body timeout'));
+    }
+    if (!this.headersWritten) this.replyError('request_timeout', true);
+  }
+
   private onClientData(chunk: ArrayBuffer, isLast: boolean): void {
     if (this.ended) return; // e.g. a body still arriving after an error answer
+    if (isLast) {
+      this.bodyComplete = true;
+      if (this.bodyTimer !== null) {
+        clearTimeout(this.bodyTimer);
+        this.bodyTimer = null;
+      }
+    }
     const len = chunk.byteLength;
     this.requestBytes += len;
     if (this.requestBytes > this.maxBodyBytes) {
@@ -162,10 +185,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
         return;
       }
       this.bodyBuffer.set(new Uint8Array(chunk), this.requestBytes - len);
-      if (isLast) {
-        this.bodyComplete = true;
-        if (!this.waitingForAccess) this.dispatch();
-      }
+      if (isLast && !this.waitingForAccess) this.dispatch();
       return;
     }
     const stream = this.bodyStream!;
@@ -412,6 +432,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   finish(): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.bodyTimer !== null) clearTimeout(this.bodyTimer);
     if (this.target !== null) this.target.pool.inflight--;
     this.host.inflight--;
     this.host.onFinished(this);

@@ -205,7 +205,7 @@ export function handleRequest(state: ServerState, res: HttpResponse, req: HttpRe
     headers.push(...forwarding);
     if (contentLength > 0) headers.push('content-length', scan.contentLength);
     if (route.preserveHost && hostHeader) headers.push('host', hostHeader);
-    if (bodyPending) ex.readBody();
+    if (bodyPending) ex.readBody(cfg.requestTimeoutMs);
     ex.start();
     return;
   }
@@ -250,13 +250,13 @@ export function handleRequest(state: ServerState, res: HttpResponse, req: HttpRe
     }
     ex.path = ctx.query ? upstreamTarget + '?' + ctx.query : upstreamTarget;
     finishHeaders();
-    if (bodyPending) ex.readBody();
+    if (bodyPending) ex.readBody(cfg.requestTimeoutMs);
     ex.start();
     return;
   }
   // Async plugin (e.g. a JWKS fetch): the body starts arriving now and waits for the verdict.
   ex.waitingForAccess = true;
-  if (bodyPending) ex.readBody();
+  if (bodyPending) ex.readBody(cfg.requestTimeoutMs);
   void result.then((reply) => {
     if (ex.ended) return; // client went away meanwhile
     if (reply !== undefined) return ex.replyLocal(reply, bodyPending);

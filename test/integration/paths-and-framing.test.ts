@@ -14,7 +14,7 @@ beforeAll(async () => {
   pub = await echoUpstream({ 'x-from': 'public' });
   priv = await echoUpstream({ 'x-from': 'private' });
   gw = await startGateway({
-    limits: { maxBodyBytes: 1000, maxHeaderBytes: 4096 },
+    limits: { maxBodyBytes: 1000, maxHeaderBytes: 4096, requestTimeoutMs: 500 },
     upstreams: { pub: { targets: [{ url: pub.url }] }, priv: { targets: [{ url: priv.url }] } },
     routes: [
       { id: 'public', paths: ['/public/*'], upstream: 'pub' },
@@ -149,6 +149,15 @@ describe('request framing', () => {
     expect(statusOf(raw)).toBe(200);
     // The echo upstream answers with a Content-Length, so the relayed answer is not chunked.
     expect(bodyOf(raw).bodyBytes).toBe(8);
+  });
+
+  it('a body that does not arrive within requestTimeoutMs is 408 and closes the connection', async () => {
+    const before = pub.requests;
+    const raw = await rawRequest(gw.port, 'POST /public/a HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly-part', 1500);
+    expect(statusOf(raw)).toBe(408);
+    expect(bodyOf(raw).error.code).toBe('request_timeout');
+    expect(raw.toLowerCase()).toContain('connection: close');
+    expect(pub.requests).toBe(before);
   });
 
   it('a bad request line is 400', async () => {

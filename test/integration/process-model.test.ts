@@ -76,6 +76,34 @@ describe('workers', () => {
   });
 });
 
+describe('crash loops', () => {
+  it('a worker slot that keeps dying is given up on and reported; the other worker keeps serving', async () => {
+    const up = await upstream();
+    const gw = await gatewayWith(baseConfig(up));
+    const [slot0] = childPids(gw.proc.pid!);
+    const survivors = new Set(childPids(gw.proc.pid!).filter((p) => p !== slot0));
+    // Kill whatever process occupies the first slot, six times, as fast as it comes back.
+    let victim = slot0;
+    for (let kill = 0; kill < 6; kill++) {
+      process.kill(victim, 'SIGKILL');
+      if (kill === 5) break;
+      let next: number | undefined;
+      for (let i = 0; i < 200 && next === undefined; i++) {
+        await sleep(25);
+        next = childPids(gw.proc.pid!).find((p) => !survivors.has(p) && p !== victim);
+      }
+      expect(next).toBeDefined();
+      victim = next!;
+    }
+    const logText = await gw.waitForLog('crash-looping');
+    expect(logText).toContain('"worker is crash-looping; not restarting it"');
+    await sleep(500);
+    // No replacement is forked for the given-up slot, and the gateway still serves.
+    expect(childPids(gw.proc.pid!)).toEqual([...survivors]);
+    for (let i = 0; i < 10; i++) expect((await getText(gw.url + '/app/x')).status).toBe(200);
+  });
+});
+
 describe('reload', () => {
   it('SIGHUP swaps a new config into every worker under load with zero failed requests', async () => {
     const up = await upstream();
