@@ -7,12 +7,22 @@ import type { PluginDefinition, Phase } from './types.js';
 import { requestIdPlugin } from './request-id.js';
 import { requestHeadersPlugin } from './request-headers.js';
 import { responseHeadersPlugin } from './response-headers.js';
+import { apiKeyPlugin } from './api-key.js';
+import { basicAuthPlugin } from './basic-auth.js';
+import { corsPlugin } from './cors.js';
+import { ipRestrictionPlugin } from './ip-restriction.js';
+import { aclPlugin } from './acl.js';
 
 export const PHASE_ORDER: readonly Phase[] = ['requestId', 'cors', 'ip', 'auth', 'acl', 'rateLimit', 'transform'];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const ALL: PluginDefinition<any>[] = [
   requestIdPlugin,
+  apiKeyPlugin,
+  basicAuthPlugin,
+  corsPlugin,
+  ipRestrictionPlugin,
+  aclPlugin,
   requestHeadersPlugin,
   responseHeadersPlugin,
 ];
