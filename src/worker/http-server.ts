@@ -15,6 +15,7 @@ import { RequestContext } from '../plugins/context.js';
 import { runAccess, runResponseHooks, type CompiledPipeline } from '../plugins/pipeline.js';
 import type { LocalReply } from '../plugins/types.js';
 import { newRequestId, SAFE_REQUEST_ID } from '../plugins/request-id.js';
+import { isCorsPreflightHandler } from '../plugins/cors.js';
 import type { AccessLog } from '../observability/access-log.js';
 import { recordRequest } from '../observability/metrics.js';
 
@@ -150,6 +151,8 @@ export function handleRequest(state: ServerState, res: HttpResponse, req: HttpRe
 
   const code = cfg.router.match(method, hostWithoutPort(hostHeader), path, matchOut);
   if (code !== MATCH_FOUND) {
+    // A CORS preflight for a route that does not list OPTIONS (see answerCorsPreflight).
+    if (method === 'OPTIONS' && answerCorsPreflight(state, res, req, hostHeader, path, query)) return;
     const rid = unroutedRequestId(cfg, req);
     if (code === MATCH_METHOD_NOT_ALLOWED) {
       return answerError(state, res, 'method_not_allowed', method, path, false, rid, ['allow', matchOut.allow.join(', ')]);
@@ -264,6 +267,52 @@ export function handleRequest(state: ServerState, res: HttpResponse, req: HttpRe
     finishHeaders();
     ex.start();
   });
+}
+
+/**
+ * CORS preflights and routes that do not accept OPTIONS. The router answers 405 (or 404) for
+ * OPTIONS on a route whose `methods` do not list it, before any plugin runs; but a browser
+ * preflight (OPTIONS + Origin + Access-Control-Request-Method) must be answered by the CORS
+ * plugin of the route the real request will reach. So on that miss only (never on the hot
+ * path), the route is looked up again with the requested method; if its pipeline has a cors
+ * plugin, the pipeline's access handlers run up to and including cors (requestId first, so the
+ * answer carries the id), and cors answers the preflight. Auth, ip, acl never run on it.
+ * Otherwise the original 404/405 stands. Returns true when the preflight was answered.
+ */
+function answerCorsPreflight(state: ServerState, res: HttpResponse, req: HttpRequest, hostHeader: string, path: string, query: string): boolean {
+  const requested = req.getHeader('access-control-request-method');
+  if (requested === '' || requested.length > 32 || req.getHeader('origin') === '') return false;
+  // A preflight has no body; one that does is left to the ordinary 404/405 answer.
+  const cl = req.getHeader('content-length');
+  if ((cl !== '' && cl !== '0') || req.getHeader('transfer-encoding') !== '') return false;
+  const cfg = state.config;
+  const allow = matchOut.allow; // the 405's Allow list, kept in case this is not a preflight we answer
+  const pattern = cfg.router.match(requested, hostWithoutPort(hostHeader), path, matchOut) === MATCH_FOUND ? pickCandidate(cfg, req) : null;
+  const pipeline = pattern !== null ? pattern.route.pipeline : null;
+  const access = pipeline !== null ? pipeline.access : null;
+  const corsAt = access !== null ? access.findIndex(isCorsPreflightHandler) : -1;
+  if (pattern === null || pipeline === null || access === null || corsAt === -1) {
+    matchOut.allow = allow;
+    return false;
+  }
+  const route = pattern.route;
+  const headers: string[] = [];
+  req.forEach((k, v) => {
+    headers.push(k, v);
+  });
+  const peer = remoteAddress(res);
+  const xff = cfg.trustsAnyProxy && cfg.isTrustedProxy(peer) ? req.getHeader('x-forwarded-for') : '';
+  const clientIp = xff ? clientFromForwardedFor(xff, cfg.isTrustedProxy) ?? peer : peer;
+  const ctx = new RequestContext('OPTIONS', path, query, hostHeader, headers, peer, clientIp, route.id);
+  ctx.startedAt = requestStart;
+  const result = runAccess(access.slice(0, corsAt + 1), ctx);
+  // cors answers every preflight synchronously; anything else is not ours to finish here.
+  if (result === undefined || isPromise(result)) {
+    matchOut.allow = allow;
+    return false;
+  }
+  answerLocal(state, res, result, ctx, pipeline, 'OPTIONS', path, peer, false, route.id);
+  return true;
 }
 
 function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
