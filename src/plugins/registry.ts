@@ -5,6 +5,7 @@
  */
 import type { PluginDefinition, Phase } from './types.js';
 import { requestIdPlugin } from './request-id.js';
+import { jwtPlugin } from './jwt.js';
 import { requestHeadersPlugin } from './request-headers.js';
 import { responseHeadersPlugin } from './response-headers.js';
 import { apiKeyPlugin } from './api-key.js';
@@ -18,6 +19,7 @@ export const PHASE_ORDER: readonly Phase[] = ['requestId', 'cors', 'ip', 'auth',
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const ALL: PluginDefinition<any>[] = [
   requestIdPlugin,
+  jwtPlugin,
   apiKeyPlugin,
   basicAuthPlugin,
   corsPlugin,
