@@ -1,0 +1,143 @@
+/**
+ * The load generators, each run as a child process of the harness so that its CPU is measured
+ * apart from everything else (cutime + cstime of the harness across the child's life):
+ * - wrk (default when installed): C, ~3x cheaper per request than autocannon; its exact
+ *   microsecond latency counts come back through a Lua `done()` as a fine percentile grid.
+ * - autocannon (programmatic API, in bench/loadgen-autocannon.ts): every response's latency is
+ *   recorded in microseconds into an HdrHistogram (autocannon's own histogram has 1 ms steps).
+ * - ws (bench/loadgen-ws.ts): WebSocket echo round trips, for the websocket scenario.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decode, fromPercentiles, wrkPercentileGrid, type Histogram } from './histogram.js';
+import { benchScript, ROOT } from './paths.js';
+import { reapedChildrenCpuSeconds } from './proc.js';
+import { start, type Managed } from './spawn.js';
+
+export type LoadTool = 'wrk' | 'autocannon' | 'ws';
+
+export interface LoadSpec {
+  port: number;
+  path: string;
+  method: 'GET' | 'POST';
+  headers: Record<string, string>;
+  bodyBytes: number;
+  connections: number;
+  durationS: number;
+  /** A request slower than this is counted as a timeout error. */
+  timeoutS: number;
+  /** wrk threads (-t). */
+  threads: number;
+}
+
+export interface LoadResult {
+  tool: LoadTool;
+  /** Responses received (any status). */
+  requests: number;
+  durationS: number;
+  rps: number;
+  /** Socket errors and timeouts (connect, read, write, reset, timeout). */
+  errors: number;
+  errorDetail: Record<string, number>;
+  /** Responses whose status is not 2xx (wrk: >= 400). */
+  non2xx: number;
+  /** Latency of every response, microseconds. */
+  hist: Histogram;
+  /** CPU seconds the load generator process used. */
+  cpuS: number;
+}
+
+/** Serialized form the Node load generators print on stdout, one line: `BENCH-RESULT {...}`. */
+export interface ChildResult {
+  requests: number;
+  durationS: number;
+  errors: number;
+  errorDetail: Record<string, number>;
+  non2xx: number;
+  hist: string;
+}
+
+function luaString(s: string): string {
+  return JSON.stringify(s); // a JSON string literal is a valid Lua string literal for ASCII text
+}
+
+function wrkScript(spec: LoadSpec): string {
+  const lines = [`wrk.method = ${luaString(spec.method)}`];
+  if (spec.bodyBytes > 0) lines.push(`wrk.body = string.rep("x", ${spec.bodyBytes})`);
+  for (const [k, v] of Object.entries(spec.headers)) lines.push(`wrk.headers[${luaString(k)}] = ${luaString(v)}`);
+  lines.push(`local grid = { ${wrkPercentileGrid().join(', ')} }`);
+  lines.push(`done = function(summary, latency, requests)
+  local e = summary.errors
+  io.stderr:write(string.format("BENCH-SUMMARY %d %d %d %d %d %d %d %d %d\\n", summary.duration, summary.requests, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout, latency.max))
+  if summary.requests > 0 then
+    for _, p in ipairs(grid) do
+      io.stderr:write(string.format("BENCH-P %.3f %d\\n", p, latency:percentile(p)))
+    end
+  end
+end`);
+  return `${lines.join('\n')}\n`;
+}
+
+function parseWrk(out: string): Omit<LoadResult, 'cpuS' | 'tool'> {
+  const m = /BENCH-SUMMARY (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
+  if (!m) throw new Error(`wrk gave no summary:\n${out.slice(-2000)}`);
+  const [durUs, requests, , connect, read, write, status, timeout, max] = m.slice(1).map(Number);
+  const points: Array<{ p: number; v: number }> = [];
+  for (const pm of out.matchAll(/BENCH-P (\S+) (\d+)/g)) points.push({ p: Number(pm[1]), v: Number(pm[2]) });
+  const durationS = durUs / 1e6;
+  return {
+    requests,
+    durationS,
+    rps: requests / durationS,
+    errors: connect + read + write + timeout,
+    errorDetail: { connect, read, write, timeout },
+    non2xx: status,
+    hist: fromPercentiles(points, requests, max),
+  };
+}
+
+/** Runs one load and waits for it. `onChild` gets the child (for Ctrl-C). */
+export async function runLoad(tool: LoadTool, spec: LoadSpec, dir: string, onChild?: (m: Managed | null) => void): Promise<LoadResult> {
+  let m: Managed;
+  if (tool === 'wrk') {
+    const script = join(dir, `wrk-${spec.method}-${spec.bodyBytes}-${Object.keys(spec.headers).join('_') || 'plain'}.lua`);
+    writeFileSync(script, wrkScript(spec));
+    const args = [
+      `-t${Math.min(spec.threads, spec.connections)}`,
+      `-c${spec.connections}`,
+      `-d${spec.durationS}s`,
+      '--timeout', `${spec.timeoutS}s`,
+      '-s', script,
+      `http://127.0.0.1:${spec.port}${spec.path}`,
+    ];
+    const cpu0 = reapedChildrenCpuSeconds();
+    m = start('wrk', 'wrk', args, { cwd: ROOT });
+    onChild?.(m);
+    const code = await m.exited;
+    onChild?.(null);
+    const cpuS = reapedChildrenCpuSeconds() - cpu0;
+    if (code !== 0) throw new Error(`wrk exited with ${code}:\n${m.output().slice(-3000)}`);
+    return { tool, cpuS, ...parseWrk(m.output()) };
+  }
+  const script = tool === 'ws' ? 'loadgen-ws.js' : 'loadgen-autocannon.js';
+  const cpu0 = reapedChildrenCpuSeconds();
+  m = start(tool, process.execPath, [benchScript(script), JSON.stringify(spec)], { cwd: ROOT });
+  onChild?.(m);
+  const code = await m.exited;
+  onChild?.(null);
+  const cpuS = reapedChildrenCpuSeconds() - cpu0;
+  const line = m.output().split('\n').find((l) => l.startsWith('BENCH-RESULT '));
+  if (code !== 0 || !line) throw new Error(`${tool} exited with ${code}:\n${m.output().slice(-3000)}`);
+  const r = JSON.parse(line.slice('BENCH-RESULT '.length)) as ChildResult;
+  return {
+    tool,
+    requests: r.requests,
+    durationS: r.durationS,
+    rps: r.requests / r.durationS,
+    errors: r.errors,
+    errorDetail: r.errorDetail,
+    non2xx: r.non2xx,
+    hist: decode(r.hist),
+    cpuS,
+  };
+}

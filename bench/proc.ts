@@ -1,0 +1,171 @@
+/**
+ * /proc readers for the load suite: CPU time of a process tree (utime + stime), the CPU time of
+ * this process's reaped children (cutime + cstime: how the load generator's CPU is measured), and
+ * what machine this is.
+ */
+import { execFileSync } from 'node:child_process';
+import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
+import { cpus } from 'node:os';
+
+let ticksPerSecond = 0;
+
+/** Kernel clock ticks per second (the unit of utime/stime in /proc/<pid>/stat). */
+export function clockTicks(): number {
+  if (ticksPerSecond) return ticksPerSecond;
+  try {
+    ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    ticksPerSecond = 100; // the value on every Linux architecture Node runs on
+  }
+  return ticksPerSecond;
+}
+
+/** Fields of /proc/<pid>/stat after "(comm)" (which may contain spaces): index 0 is field 3 (state). */
+function statFields(pid: number | 'self'): string[] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null; // the process ended
+  }
+}
+
+/** utime + stime of one process, in seconds (0 when it is gone). */
+export function processCpuSeconds(pid: number): number {
+  const f = statFields(pid);
+  if (!f) return 0;
+  // man 5 proc: (14) utime, (15) stime; f[0] is field 3.
+  return (Number(f[11]) + Number(f[12])) / clockTicks();
+}
+
+/**
+ * cutime + cstime of this process, in seconds: CPU used by children (and their descendants) that
+ * this process has waited for. Read before a child starts and after its 'exit' event, the
+ * difference is the child's whole CPU, even for a child (wrk) that is not a Node process.
+ */
+export function reapedChildrenCpuSeconds(): number {
+  const f = statFields('self');
+  if (!f) return 0;
+  return (Number(f[13]) + Number(f[14])) / clockTicks();
+}
+
+/** Every process whose parent is `pid`, recursively (workers of a primary, nginx's workers). */
+export function descendants(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const f = statFields(Number(name));
+    if (f) parentOf.set(Number(name), Number(f[1]));
+  }
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length) {
+    const p = queue.shift()!;
+    for (const [child, parent] of parentOf) {
+      if (parent === p) {
+        out.push(child);
+        queue.push(child);
+      }
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/**
+ * CPU accounting of a process tree between two instants. The tree is listed at start (a worker
+ * that dies mid-run is still counted up to its last reading; one that is born mid-run is added at
+ * the end with all its CPU).
+ */
+export class TreeCpu {
+  private readonly start = new Map<number, number>();
+  private readonly last = new Map<number, number>();
+
+  constructor(private readonly root: number) {}
+
+  begin(): void {
+    this.start.clear();
+    this.last.clear();
+    for (const pid of [this.root, ...descendants(this.root)]) {
+      const s = processCpuSeconds(pid);
+      this.start.set(pid, s);
+      this.last.set(pid, s);
+    }
+  }
+
+  /** Seconds of CPU the tree used since begin(). */
+  end(): number {
+    for (const pid of [this.root, ...descendants(this.root)]) {
+      const s = processCpuSeconds(pid);
+      if (!this.start.has(pid)) this.start.set(pid, 0);
+      if (s > 0) this.last.set(pid, s);
+    }
+    let total = 0;
+    for (const [pid, s0] of this.start) total += Math.max(0, (this.last.get(pid) ?? s0) - s0);
+    return total;
+  }
+
+  pids(): number[] {
+    return [this.root, ...descendants(this.root)];
+  }
+}
+
+export interface MachineInfo {
+  cores: number;
+  cpuModel: string;
+  memoryGiB: number;
+  kernel: string;
+  os: string;
+  node: string;
+}
+
+export function machineInfo(): MachineInfo {
+  const c = cpus();
+  let os = 'unknown';
+  try {
+    const rel = readFileSync('/etc/os-release', 'utf8');
+    os = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(rel)?.[1] ?? os;
+  } catch {
+    /* not Linux */
+  }
+  let kernel = 'unknown';
+  try {
+    kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  } catch {
+    /* not Linux */
+  }
+  let memoryGiB = 0;
+  try {
+    const m = /MemTotal:\s+(\d+) kB/.exec(readFileSync('/proc/meminfo', 'utf8'));
+    memoryGiB = m ? Math.round(Number(m[1]) / 1024 / 1024) : 0;
+  } catch {
+    /* not Linux */
+  }
+  return { cores: c.length, cpuModel: c[0]?.model.trim() ?? 'unknown', memoryGiB, kernel, os, node: process.version };
+}
+
+/** `git describe --always --dirty` of the checkout at `root`, or "unknown". */
+export function gitCommit(root: string): string {
+  try {
+    return execFileSync('git', ['-C', root, 'describe', '--always', '--dirty', '--abbrev=12'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Absolute path of `cmd` on PATH, or null. */
+export function which(cmd: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (!dir) continue;
+    const p = `${dir}/${cmd}`;
+    try {
+      accessSync(p, constants.X_OK);
+      if (statSync(p).isFile()) return p;
+    } catch {
+      /* not here */
+    }
+  }
+  return null;
+}
