@@ -1,0 +1,367 @@
+/**
+ * The load suite's runner: starts the upstream and, per scenario, the contenders; measures them
+ * in alternating rounds (A B C A B C ...) with the load generator in its own process; records
+ * requests/s, the HDR latency histogram, errors, and the CPU of every party (contender, upstream,
+ * load generator) from /proc; stops everything it started.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { startGateway, validateGateway, writeGatewayConfig } from './contenders/gateway.js';
+import { startNginx } from './contenders/nginx.js';
+import { startPeer } from './contenders/peer.js';
+import type { RunningContender } from './contenders/types.js';
+import { startUpstream, type RunningUpstream } from './contenders/upstream.js';
+import { encode, summarize, type LatencySummary } from './histogram.js';
+import { runLoad, type LoadSpec, type LoadTool } from './loadgen.js';
+import { ROOT } from './paths.js';
+import { processCpuSeconds, TreeCpu } from './proc.js';
+import { scenarios as allScenarios, type BenchContext, type ContenderName, type Fixtures, type Scenario } from './scenarios.js';
+import { probe, sleep, type Managed } from './spawn.js';
+
+export interface SuiteOptions {
+  scenarios: string[];
+  rounds: number;
+  durationS: number;
+  warmupS: number;
+  connections: number[];
+  workers: number;
+  loadgen: 'wrk' | 'autocannon';
+  wrkThreads: number;
+  timeoutS: number;
+  nginxBin: string | null;
+  withPeer: boolean;
+  peerVersion: string | null;
+  upstreamKind: 'uws' | 'http';
+  /** Where configs, scripts and temp files go. */
+  workDir: string;
+}
+
+export interface RunRecord {
+  scenario: string;
+  connections: number;
+  contender: ContenderName;
+  label: string;
+  round: number;
+  tool: LoadTool;
+  requests: number;
+  durationS: number;
+  rps: number;
+  errors: number;
+  errorDetail: Record<string, number>;
+  non2xx: number;
+  latencyUs: LatencySummary;
+  /** HdrHistogram of the run (µs), compressed base64. */
+  hist: string;
+  cpuS: { contender: number | null; upstream: number; loadgen: number };
+  cpuUsPerReq: { contender: number | null; upstream: number; loadgen: number };
+  /** Cores the load generator kept busy (CPU seconds / wall seconds). */
+  loadgenCores: number;
+}
+
+export interface ContenderStatus {
+  name: ContenderName;
+  label: string;
+  status: 'ran' | 'not-applicable' | 'failed';
+  reason?: string;
+}
+
+export interface ScenarioStatus {
+  name: string;
+  title: string;
+  measures: string;
+  status: 'ran' | 'skipped' | 'failed';
+  reason?: string;
+  connections: number[];
+  /** Upstream keep-alive connections per worker (gateway connectionsPerWorker = nginx keepalive). */
+  upstreamPool: number;
+  contenders: ContenderStatus[];
+}
+
+export interface SuiteResult {
+  scenarios: ScenarioStatus[];
+  runs: RunRecord[];
+  warnings: string[];
+  upstream: { kind: 'uws' | 'http' };
+}
+
+export interface Progress {
+  /** A run starts: what, and how far along the suite is. */
+  run(info: { scenario: string; connections: number; contender: string; round: number; rounds: number; warmup: boolean; seconds: number }): void;
+  /** A run ended. */
+  result(r: RunRecord): void;
+  note(msg: string): void;
+  /** Total planned seconds of load, for "time left". */
+  plan(totalSeconds: number): void;
+}
+
+export class Aborted extends Error {
+  constructor() {
+    super('aborted');
+  }
+}
+
+/** The suite's state that Ctrl-C needs: the load generator child, if one runs. */
+export const current: { loadgen: Managed | null; aborted: boolean } = { loadgen: null, aborted: false };
+
+/** Upstream pool per worker: at least the client concurrency per worker, with room for an uneven SO_REUSEPORT split. */
+export function upstreamPoolFor(maxConnections: number, workers: number): number {
+  return Math.max(64, Math.ceil((1.5 * maxConnections) / workers));
+}
+
+const LABEL_DIRECT = 'direct to the upstream';
+
+function contenderOrder(s: Scenario): ContenderName[] {
+  const order: ContenderName[] = ['direct', 'gateway', 'nginx', 'peer'];
+  return order.filter((c) => s.contenders.includes(c));
+}
+
+/** Decides, for every selected scenario, whether it runs and with whom (nothing is started yet). */
+export async function planScenarios(opts: SuiteOptions, fx: Fixtures, upstreamPort: number): Promise<Array<{ s: Scenario; status: ScenarioStatus; ctx: BenchContext }>> {
+  const out: Array<{ s: Scenario; status: ScenarioStatus; ctx: BenchContext }> = [];
+  for (const s of allScenarios(fx)) {
+    if (!opts.scenarios.includes(s.name)) continue;
+    const connections = s.connections ?? opts.connections;
+    const ctx: BenchContext = {
+      workers: opts.workers,
+      upstreamPort,
+      upstreamPool: upstreamPoolFor(Math.max(...connections), opts.workers),
+      fixtures: fx,
+    };
+    const status: ScenarioStatus = {
+      name: s.name,
+      title: s.title,
+      measures: s.measures,
+      status: 'ran',
+      connections,
+      upstreamPool: ctx.upstreamPool,
+      contenders: [],
+    };
+    out.push({ s, status, ctx });
+    if (s.name === 'websocket') {
+      if (!existsSync(join(ROOT, 'src', 'worker', 'websocket.ts'))) {
+        status.status = 'skipped';
+        status.reason = 'WebSocket relay not implemented';
+        continue;
+      }
+      if (opts.upstreamKind !== 'uws') {
+        status.status = 'skipped';
+        status.reason = 'the node:http upstream has no WebSocket echo (use --upstream uws)';
+        continue;
+      }
+    }
+    if (s.contenders.includes('gateway')) {
+      const cfg = writeGatewayConfig(s, ctx, opts.workDir, 1);
+      const v = await validateGateway(cfg, s.env);
+      if (!v.ok) {
+        status.status = v.notImplemented ? 'skipped' : 'failed';
+        status.reason = v.notImplemented ? v.message : `gateway validate refused the bench config: ${v.message}`;
+        continue;
+      }
+    }
+    for (const c of ['direct', 'gateway', 'nginx', 'peer'] as ContenderName[]) {
+      const label = c === 'direct' ? LABEL_DIRECT : c === 'gateway' ? `gateway (${opts.workers} workers)` : c === 'nginx' ? `nginx (${opts.workers} workers)` : 'fastify + @fastify/http-proxy';
+      if (!s.contenders.includes(c)) {
+        const why = s.notApplicable?.[c];
+        if (why && (c !== 'peer' || opts.withPeer)) status.contenders.push({ name: c, label, status: 'not-applicable', reason: why });
+        continue;
+      }
+      if (c === 'nginx' && !opts.nginxBin) {
+        status.contenders.push({ name: c, label, status: 'not-applicable', reason: 'nginx is not on PATH' });
+        continue;
+      }
+      if (c === 'peer') {
+        if (!opts.withPeer) continue;
+        if (!opts.peerVersion) {
+          status.contenders.push({ name: c, label, status: 'not-applicable', reason: 'fastify / @fastify/http-proxy are not installed (devDependencies)' });
+          continue;
+        }
+      }
+      status.contenders.push({ name: c, label, status: 'ran' });
+    }
+  }
+  return out;
+}
+
+async function startContender(c: ContenderName, s: Scenario, ctx: BenchContext, opts: SuiteOptions, upstream: RunningUpstream): Promise<RunningContender> {
+  switch (c) {
+    case 'direct':
+      return { name: 'direct', label: LABEL_DIRECT, port: upstream.port, pid: null, stop: async () => {} };
+    case 'gateway':
+      return startGateway(s, ctx, opts.workDir);
+    case 'nginx':
+      return startNginx(opts.nginxBin!, s, ctx, opts.workDir);
+    case 'peer':
+      return startPeer(ctx);
+  }
+}
+
+/** One request through the contender before measuring: a 2xx with the expected body size. */
+async function sanityCheck(c: RunningContender, s: Scenario): Promise<string | null> {
+  if (s.kind === 'ws') return null;
+  try {
+    const r = await probe(c.port, s.request.path, {
+      method: s.request.method,
+      headers: { ...s.request.headers, ...(s.request.bodyBytes ? { 'content-length': String(s.request.bodyBytes) } : {}) },
+      body: s.request.bodyBytes ? Buffer.alloc(s.request.bodyBytes, 'x') : undefined,
+      timeoutMs: 10_000,
+    });
+    if (r.status < 200 || r.status > 299) return `sanity request got ${r.status}: ${r.body.slice(0, 200)}`;
+    if (s.request.responseBytes !== undefined && Buffer.byteLength(r.body) !== s.request.responseBytes) {
+      return `sanity request got ${Buffer.byteLength(r.body)} body bytes, expected ${s.request.responseBytes}`;
+    }
+    return null;
+  } catch (e) {
+    return `sanity request failed: ${(e as Error).message}`;
+  }
+}
+
+function loadSpec(s: Scenario, port: number, connections: number, durationS: number, opts: SuiteOptions): LoadSpec {
+  return {
+    port,
+    path: s.request.path,
+    method: s.request.method,
+    headers: s.request.headers,
+    bodyBytes: s.request.bodyBytes,
+    connections,
+    durationS,
+    timeoutS: opts.timeoutS,
+    threads: opts.wrkThreads,
+  };
+}
+
+/** Seconds of load the plan will generate (warm-ups included), for the progress display. */
+export function plannedSeconds(plan: Array<{ status: ScenarioStatus }>, opts: SuiteOptions): number {
+  let total = 0;
+  for (const { status } of plan) {
+    if (status.status !== 'ran') continue;
+    const n = status.contenders.filter((c) => c.status === 'ran').length;
+    total += status.connections.length * n * (opts.rounds * (opts.durationS + 1) + (opts.warmupS > 0 ? opts.warmupS + 1 : 0));
+  }
+  return total;
+}
+
+export async function runSuite(opts: SuiteOptions, fx: Fixtures, progress: Progress): Promise<SuiteResult> {
+  const runs: RunRecord[] = [];
+  const warnings: string[] = [];
+  const upstream = await startUpstream(opts.upstreamKind);
+  progress.note(`upstream: ${upstream.kind === 'uws' ? 'uWebSockets.js' : 'node:http'} server, 1 process, 127.0.0.1:${upstream.port} (pid ${upstream.pid})`);
+  const plan = await planScenarios(opts, fx, upstream.port);
+  progress.plan(plannedSeconds(plan, opts));
+  for (const { status } of plan) {
+    if (status.status !== 'ran') progress.note(`${status.name}: ${status.status}: ${status.reason}`);
+  }
+  try {
+    for (const { s, status, ctx } of plan) {
+      if (status.status !== 'ran') continue;
+      const running: RunningContender[] = [];
+      try {
+        for (const name of contenderOrder(s)) {
+          const st = status.contenders.find((c) => c.name === name);
+          if (!st || st.status !== 'ran') continue;
+          try {
+            const c = await startContender(name, s, ctx, opts, upstream);
+            running.push(c);
+            st.label = c.label;
+            const bad = await sanityCheck(c, s);
+            if (bad) {
+              st.status = 'failed';
+              st.reason = bad;
+              progress.note(`${s.name}: ${c.label}: ${bad}`);
+            }
+          } catch (e) {
+            st.status = 'failed';
+            st.reason = (e as Error).message.split('\n').slice(0, 6).join(' | ');
+            progress.note(`${s.name}: ${name} did not start: ${st.reason}`);
+          }
+        }
+        const active = running.filter((c) => status.contenders.find((st) => st.name === c.name)?.status === 'ran');
+        if (active.length === 0) {
+          status.status = 'failed';
+          status.reason = 'no contender could be started';
+          continue;
+        }
+        for (const conns of status.connections) {
+          if (opts.warmupS > 0) {
+            for (const c of active) {
+              if (current.aborted) throw new Aborted();
+              progress.run({ scenario: s.name, connections: conns, contender: c.label, round: 0, rounds: opts.rounds, warmup: true, seconds: opts.warmupS });
+              const tool: LoadTool = s.kind === 'ws' ? 'ws' : opts.loadgen;
+              try {
+                await runLoad(tool, loadSpec(s, c.port, conns, opts.warmupS, opts), opts.workDir, (m) => (current.loadgen = m));
+              } catch (e) {
+                progress.note(`warm-up of ${c.label} failed: ${(e as Error).message.split('\n')[0]}`);
+              }
+              await sleep(500);
+            }
+          }
+          for (let round = 1; round <= opts.rounds; round++) {
+            for (const c of active) {
+              if (current.aborted) throw new Aborted();
+              progress.run({ scenario: s.name, connections: conns, contender: c.label, round, rounds: opts.rounds, warmup: false, seconds: opts.durationS });
+              const rec = await measure(s, c, conns, round, opts, upstream);
+              if (rec) {
+                runs.push(rec);
+                progress.result(rec);
+                if (rec.requests === 0) {
+                  const w = `${s.name} @${conns} ${c.label} round ${round}: no response at all in ${opts.durationS} s (errors ${rec.errors})`;
+                  warnings.push(w);
+                  progress.note(`warning: ${w}`);
+                }
+                if (rec.loadgenCores >= 0.9 * (rec.tool === 'wrk' ? Math.min(opts.wrkThreads, conns) : 1)) {
+                  const w = `${s.name} @${conns} ${c.label} round ${round}: the load generator (${rec.tool}) used ${rec.loadgenCores.toFixed(2)} cores, i.e. it saturated; this run measures the load generator, not the contender`;
+                  warnings.push(w);
+                  progress.note(`warning: ${w}`);
+                }
+              } else {
+                progress.note(`${s.name} @${conns} ${c.label} round ${round}: the load generator failed (see above)`);
+              }
+              await sleep(500);
+            }
+          }
+        }
+      } finally {
+        await Promise.all(running.map((c) => c.stop()));
+      }
+    }
+  } finally {
+    await upstream.stop();
+  }
+  return { scenarios: plan.map((p) => p.status), runs, warnings, upstream: { kind: upstream.kind } };
+}
+
+async function measure(s: Scenario, c: RunningContender, conns: number, round: number, opts: SuiteOptions, upstream: RunningUpstream): Promise<RunRecord | null> {
+  const tool: LoadTool = s.kind === 'ws' ? 'ws' : opts.loadgen;
+  const tree = c.pid !== null ? new TreeCpu(c.pid) : null;
+  tree?.begin();
+  const up0 = processCpuSeconds(upstream.pid);
+  let r;
+  try {
+    r = await runLoad(tool, loadSpec(s, c.port, conns, opts.durationS, opts), opts.workDir, (m) => (current.loadgen = m));
+  } catch (e) {
+    if (current.aborted) throw new Aborted();
+    process.stderr.write(`${(e as Error).message}\n`);
+    return null;
+  }
+  const contenderS = tree ? tree.end() : null;
+  const upstreamS = processCpuSeconds(upstream.pid) - up0;
+  const perReq = (sec: number) => (r.requests > 0 ? (sec * 1e6) / r.requests : 0);
+  return {
+    scenario: s.name,
+    connections: conns,
+    contender: c.name,
+    label: c.label,
+    round,
+    tool,
+    requests: r.requests,
+    durationS: r.durationS,
+    rps: r.rps,
+    errors: r.errors,
+    errorDetail: r.errorDetail,
+    non2xx: r.non2xx,
+    latencyUs: summarize(r.hist),
+    hist: encode(r.hist),
+    cpuS: { contender: contenderS, upstream: upstreamS, loadgen: r.cpuS },
+    cpuUsPerReq: { contender: contenderS === null ? null : perReq(contenderS), upstream: perReq(upstreamS), loadgen: perReq(r.cpuS) },
+    loadgenCores: r.cpuS / r.durationS,
+  };
+}
