@@ -1,0 +1,62 @@
+/**
+ * Micro-benchmarks beside the load suite: router lookups/s (native addon vs the TS reference,
+ * 1,000 routes; bench/router-bench.ts) and, once the rate limiter exists, token-bucket takes/s.
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { validateGateway } from './contenders/gateway.js';
+import type { MicroResults } from './report.js';
+import { BENCH_DIR } from './paths.js';
+import { formatRouterBench, runRouterBench } from './router-bench.js';
+
+export async function runMicro(workDir: string, note: (msg: string) => void): Promise<MicroResults> {
+  const micro: MicroResults = {
+    router: { status: 'skipped' },
+    tokenBucket: { status: 'skipped' },
+  };
+
+  note('micro: router lookups, native vs reference, 1,000 routes ...');
+  try {
+    let result;
+    try {
+      result = runRouterBench({ routes: 1000 });
+    } catch (e) {
+      // no native addon on this machine: the reference alone still says something
+      note(`micro: native router unavailable (${(e as Error).message.split('\n')[0]}); reference only`);
+      result = runRouterBench({ routes: 1000, engines: ['reference'] });
+    }
+    micro.router = { status: 'ran', result, table: formatRouterBench(result) };
+  } catch (e) {
+    micro.router = { status: 'failed', reason: (e as Error).message.split('\n')[0] };
+  }
+
+  // The token bucket micro-benchmark needs the rate limiter: ask the gateway whether it has one.
+  const cfgPath = join(workDir, 'gateway-micro-ratelimit.json');
+  writeFileSync(
+    cfgPath,
+    JSON.stringify({
+      listen: { host: '127.0.0.1', port: 1 },
+      upstreams: { app: { targets: [{ url: 'http://127.0.0.1:2' }] } },
+      routes: [{ id: 'rl', paths: ['/*'], upstream: 'app', plugins: { rateLimit: { requestsPerSecond: 100, burst: 100, key: 'route', scope: 'local' } } }],
+    }),
+  );
+  const v = await validateGateway(cfgPath);
+  if (!v.ok) {
+    micro.tokenBucket = { status: 'skipped', reason: v.notImplemented ? v.message : `gateway validate: ${v.message}` };
+  } else if (!existsSync(join(BENCH_DIR, 'token-bucket-bench.js'))) {
+    micro.tokenBucket = { status: 'skipped', reason: 'the rate limiter exists but bench/token-bucket-bench.ts does not yet' };
+  } else {
+    try {
+      note('micro: token-bucket takes, native vs reference ...');
+      const mod = (await import(new URL('./token-bucket-bench.js', import.meta.url).href)) as {
+        runTokenBucketBench: () => Promise<unknown>;
+        formatTokenBucketBench?: (r: unknown) => string;
+      };
+      const result = await mod.runTokenBucketBench();
+      micro.tokenBucket = { status: 'ran', result, table: mod.formatTokenBucketBench?.(result) ?? JSON.stringify(result, null, 2) };
+    } catch (e) {
+      micro.tokenBucket = { status: 'failed', reason: (e as Error).message.split('\n')[0] };
+    }
+  }
+  return micro;
+}
