@@ -1,13 +1,15 @@
 // gateway_native: the gateway's own addon. This file only registers the classes; each lives in
-// its own translation unit (router.cc; token buckets to come).
+// its own translation unit (router.cc, token_bucket.cc + shm.cc).
 #include <napi.h>
 
 #include "router.h"
+#include "token_bucket.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gateway::Router::Init(env, exports);
+  gateway::TokenBuckets::Init(env, exports);
   return exports;
 }
 
