@@ -12,7 +12,7 @@ import { nginxVersion } from './contenders/nginx.js';
 import { peerVersions } from './contenders/peer.js';
 import { runMicro } from './micro.js';
 import { ROOT } from './paths.js';
-import { gitCommit, machineInfo, which } from './proc.js';
+import { gitCommit, loadAverage, machineInfo, which } from './proc.js';
 import { formatProfile, runProfiles } from './profile.js';
 import { buildReport, fmtRps, renderMarkdown, terminalTable, type MicroResults, type Report } from './report.js';
 import { Aborted, current, runSuite, type Progress, type RunRecord, type SuiteOptions } from './runner.js';
@@ -287,6 +287,8 @@ async function main(v: Values, argv: string[]): Promise<number> {
     const outDir = resolve(v.out === undefined ? join(ROOT, 'bench', 'results', stampNow()) : String(v.out));
     mkdirSync(outDir, { recursive: true });
     const machine = machineInfo();
+    const loadAverageAtStart = loadAverage();
+    if (loadAverageAtStart > 0.5) progress.note(`note: the load average is ${loadAverageAtStart.toFixed(2)}: something else runs on this machine; runs it disturbs are flagged.`);
     progress.note(
       `load suite: ${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}; load generator ${loadgen} ${toolVersion(loadgen)}; ` +
         `nginx: ${opts.nginxBin ? nginxVersion(opts.nginxBin) : 'not on PATH'}${opts.withPeer ? `; peer: ${peerVersion ?? 'not installed'}` : ''}`,
@@ -321,6 +323,7 @@ async function main(v: Values, argv: string[]): Promise<number> {
           scenarios: opts.scenarios, wrkThreads: opts.wrkThreads, timeoutS: opts.timeoutS, withPeer: opts.withPeer, argv: argv.join(' '),
         },
         durationS: progress.elapsed(),
+        loadAverageAtStart,
       },
       suite,
       micro,

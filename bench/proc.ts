@@ -169,3 +169,29 @@ export function which(cmd: string): string | null {
   }
   return null;
 }
+
+/**
+ * CPU seconds the whole machine spent in processes so far (all cores; /proc/stat user + nice +
+ * system). irq/softirq time is left out on both sides: with IRQ time accounting the kernel does
+ * not charge it to the process either, and on loopback most of it is our own traffic.
+ */
+export function machineBusySeconds(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    const busy = f[0] + f[1] + f[2];
+    return busy / clockTicks();
+  } catch {
+    return 0;
+  }
+}
+
+/** 1-minute load average. */
+export function loadAverage(): number {
+  try {
+    return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  } catch {
+    return 0;
+  }
+}

@@ -4,7 +4,7 @@
  */
 import { decode, newHistogram, summarize, type LatencySummary } from './histogram.js';
 import type { MachineInfo } from './proc.js';
-import type { RunRecord, ScenarioStatus, SuiteResult } from './runner.js';
+import { NOISE_CORES, type RunRecord, type ScenarioStatus, type SuiteResult } from './runner.js';
 import type { ContenderName } from './scenarios.js';
 
 export const REPORT_SCHEMA = 'uws-gateway-bench/1';
@@ -33,6 +33,8 @@ export interface Aggregate {
   upstreamUsPerReq: Stat;
   loadgenUsPerReq: Stat;
   loadgenCores: Stat;
+  /** Cores used by unrelated processes during the runs (noise). */
+  otherCores: Stat;
   /** Ratios to nginx (same scenario and connections), medians: gateway/nginx. */
   vsNginx: { rps: number | null; cpuUsPerReq: number | null };
   /** Ratio to the direct run (same scenario if it has one, else the direct scenario) on req/s. */
@@ -62,6 +64,8 @@ export interface ReportMeta {
   peer: string | null;
   options: Record<string, unknown>;
   durationS: number;
+  /** 1-minute load average before the suite started (a busy machine disturbs every number). */
+  loadAverageAtStart: number;
 }
 
 export interface Report {
@@ -118,6 +122,7 @@ export function aggregate(runs: RunRecord[]): Aggregate[] {
       upstreamUsPerReq: stat(g.map((r) => r.cpuUsPerReq.upstream)),
       loadgenUsPerReq: stat(g.map((r) => r.cpuUsPerReq.loadgen)),
       loadgenCores: stat(g.map((r) => r.loadgenCores)),
+      otherCores: stat(g.map((r) => r.machine?.otherCores ?? 0)),
       vsNginx: { rps: null, cpuUsPerReq: null },
       vsDirectRps: null,
     });
@@ -249,11 +254,12 @@ function scenarioTable(aggs: Aggregate[]): string {
     pct(a.vsDirectRps),
     fmtUs(a.upstreamUsPerReq.median),
     a.loadgenCores.median.toFixed(2),
+    a.otherCores.max.toFixed(2),
   ]);
   return mdTable(
-    ['contender', 'conns', 'req/s median (min–max)', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'non-2xx', 'CPU µs/req (min–max)', 'CPU ÷ nginx', 'req/s ÷ direct', 'upstream µs/req', 'loadgen cores'],
+    ['contender', 'conns', 'req/s median (min–max)', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'non-2xx', 'CPU µs/req (min–max)', 'CPU ÷ nginx', 'req/s ÷ direct', 'upstream µs/req', 'loadgen cores', 'other procs cores (max)'],
     rows,
-    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
   );
 }
 
@@ -296,6 +302,7 @@ export function renderMarkdown(r: Report, charts: { rps?: string; cpu?: string; 
     `- Rounds: ${o.rounds} alternating (A B C A B C ...), ${o.durationS} s each after a ${o.warmupS} s warm-up; workers: ${o.workers}; ` +
       `total ${Math.round(m.durationS)} s. Figures are medians over the rounds, (min–max) in brackets.`,
   );
+  out.push(`- Load average before the start: ${m.loadAverageAtStart.toFixed(2)}. "other procs cores" is the CPU used by processes outside the measurement during a run (from /proc/stat); above ${NOISE_CORES} the run is flagged.`);
   out.push('- CPU µs/req = CPU seconds (utime + stime from /proc) of the contender\'s processes (primary + workers, or nginx master + workers) during the run ÷ responses. Upstream and load generator are measured the same way, separately.');
   out.push('');
   out.push('## Headline');

@@ -14,7 +14,7 @@ import { startUpstream, type RunningUpstream } from './contenders/upstream.js';
 import { encode, summarize, type LatencySummary } from './histogram.js';
 import { runLoad, type LoadSpec, type LoadTool } from './loadgen.js';
 import { ROOT } from './paths.js';
-import { processCpuSeconds, TreeCpu } from './proc.js';
+import { machineBusySeconds, processCpuSeconds, TreeCpu } from './proc.js';
 import { scenarios as allScenarios, type BenchContext, type ContenderName, type Fixtures, type Scenario } from './scenarios.js';
 import { probe, sleep, type Managed } from './spawn.js';
 
@@ -56,6 +56,11 @@ export interface RunRecord {
   cpuUsPerReq: { contender: number | null; upstream: number; loadgen: number };
   /** Cores the load generator kept busy (CPU seconds / wall seconds). */
   loadgenCores: number;
+  /**
+   * The whole machine during the run (/proc/stat): busy cores, and the part of them used by
+   * processes other than contender, upstream and load generator (noise: other work on the box).
+   */
+  machine: { busyCores: number; otherCores: number };
 }
 
 export interface ContenderStatus {
@@ -107,6 +112,9 @@ export const current: { loadgen: Managed | null; aborted: boolean } = { loadgen:
 export function upstreamPoolFor(maxConnections: number, workers: number): number {
   return Math.max(64, Math.ceil((1.5 * maxConnections) / workers));
 }
+
+/** Cores of CPU used by unrelated processes during a run above which the run is flagged as disturbed. */
+export const NOISE_CORES = 0.25;
 
 const LABEL_DIRECT = 'direct to the upstream';
 
@@ -307,6 +315,11 @@ export async function runSuite(opts: SuiteOptions, fx: Fixtures, progress: Progr
                   warnings.push(w);
                   progress.note(`warning: ${w}`);
                 }
+                if (rec.machine.otherCores > NOISE_CORES) {
+                  const w = `${s.name} @${conns} ${c.label} round ${round}: other processes kept ${rec.machine.otherCores.toFixed(2)} cores busy during the run; its numbers are disturbed`;
+                  warnings.push(w);
+                  progress.note(`warning: ${w}`);
+                }
                 if (rec.loadgenCores >= 0.9 * (rec.tool === 'wrk' ? Math.min(opts.wrkThreads, conns) : 1)) {
                   const w = `${s.name} @${conns} ${c.label} round ${round}: the load generator (${rec.tool}) used ${rec.loadgenCores.toFixed(2)} cores, i.e. it saturated; this run measures the load generator, not the contender`;
                   warnings.push(w);
@@ -334,6 +347,8 @@ async function measure(s: Scenario, c: RunningContender, conns: number, round: n
   const tree = c.pid !== null ? new TreeCpu(c.pid) : null;
   tree?.begin();
   const up0 = processCpuSeconds(upstream.pid);
+  const busy0 = machineBusySeconds();
+  const t0 = process.hrtime.bigint();
   let r;
   try {
     r = await runLoad(tool, loadSpec(s, c.port, conns, opts.durationS, opts), opts.workDir, (m) => (current.loadgen = m));
@@ -344,6 +359,9 @@ async function measure(s: Scenario, c: RunningContender, conns: number, round: n
   }
   const contenderS = tree ? tree.end() : null;
   const upstreamS = processCpuSeconds(upstream.pid) - up0;
+  const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+  const busyCores = (machineBusySeconds() - busy0) / wallS;
+  const otherCores = Math.max(0, busyCores - ((contenderS ?? 0) + upstreamS + r.cpuS) / wallS);
   const perReq = (sec: number) => (r.requests > 0 ? (sec * 1e6) / r.requests : 0);
   return {
     scenario: s.name,
@@ -363,5 +381,6 @@ async function measure(s: Scenario, c: RunningContender, conns: number, round: n
     cpuS: { contender: contenderS, upstream: upstreamS, loadgen: r.cpuS },
     cpuUsPerReq: { contender: contenderS === null ? null : perReq(contenderS), upstream: perReq(upstreamS), loadgen: perReq(r.cpuS) },
     loadgenCores: r.cpuS / r.durationS,
+    machine: { busyCores, otherCores },
   };
 }
