@@ -56,11 +56,10 @@ export async function startGateway(
   const port = await freePort();
   const configPath = writeGatewayConfig(s, ctx, dir, port);
   const env: Record<string, string | undefined> = { ...process.env, ...s.env };
-  if (opts.profileDir) {
-    // Inherited by the workers (node:cluster forks with this environment).
-    env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${opts.profileDir}`.trim();
-  }
-  const m = start(`gateway (${s.name})`, process.execPath, [GATEWAY_BIN, 'start', '--config', configPath], { cwd: ROOT, env });
+  // --cpu-prof is not allowed in NODE_OPTIONS; as an option of the primary it reaches the workers
+  // too (node:cluster forks with the primary's execArgv). Profiles are written at a clean exit.
+  const nodeArgs = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [];
+  const m = start(`gateway (${s.name})`, process.execPath, [...nodeArgs, GATEWAY_BIN, 'start', '--config', configPath], { cwd: ROOT, env });
   await waitForLine(m, (line) => {
     if (!line.startsWith('{')) return false;
     try {
