@@ -29,7 +29,6 @@ export function notImplementedErrors(config: GatewayConfig): ConfigError[] {
   if (idle !== undefined && idle !== 10000) {
     out.push({ pointer: '/limits/idleTimeoutMs', message: 'only 10000 is supported: uWebSockets.js closes idle client connections after a fixed 10 s' });
   }
-  if (config.cluster !== undefined) out.push(notYet('/cluster', '"cluster" (Redis-shared state)'));
   checkPlugins(config.plugins as Record<string, unknown> | undefined, '/plugins', out);
   for (const [name, up] of Object.entries(config.upstreams)) {
     const base = `/upstreams/${name}`;

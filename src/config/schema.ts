@@ -149,6 +149,15 @@ export const LimitsSchema = Type.Object(
     ),
     idleTimeoutMs: withDefault(durationMs('Client keep-alive idle timeout (0 = none).', 10000)),
     requestTimeoutMs: withDefault(durationMs('Whole request, client side (0 = none).', 30000)),
+    rateLimitBuckets: withDefault(
+      Type.Integer({
+        minimum: 16,
+        maximum: 268435456,
+        description:
+          'Token buckets the shared-memory rate-limit table holds (rounded up to a power of two; 16 bytes each, reserved at start). Changing it needs a restart.',
+        default: 1048576,
+      }),
+    ),
   },
   { ...closed, description: 'Client-side limits. Always in force; every field has a default.', default: {} },
 );
@@ -190,6 +199,12 @@ export const ClusterSchema = Type.Object(
       description:
         'Redis URL (redis:// or rediss://) for state shared by all gateway nodes (cluster-scoped rate limits). Credentials in it are redacted in GET /config.',
     }),
+    keyPrefix: withDefault(
+      Type.String({
+        description: 'Prefix of every Redis key the gateway writes (gateways sharing a limit must use the same one).',
+        default: 'gateway:',
+      }),
+    ),
   },
   { ...closed, description: 'State shared across gateway nodes. Absent: every node is on its own.' },
 );

@@ -13,6 +13,7 @@ import { basicAuthPlugin } from './basic-auth.js';
 import { corsPlugin } from './cors.js';
 import { ipRestrictionPlugin } from './ip-restriction.js';
 import { aclPlugin } from './acl.js';
+import { rateLimitPlugin } from './rate-limit.js';
 
 export const PHASE_ORDER: readonly Phase[] = ['requestId', 'cors', 'ip', 'auth', 'acl', 'rateLimit', 'transform'];
 
@@ -25,6 +26,7 @@ const ALL: PluginDefinition<any>[] = [
   corsPlugin,
   ipRestrictionPlugin,
   aclPlugin,
+  rateLimitPlugin,
   requestHeadersPlugin,
   responseHeadersPlugin,
 ];

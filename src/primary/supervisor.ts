@@ -14,6 +14,17 @@ import { PoolRegistry } from '../upstream/pools.js';
 import { encodeConfig, type PrimaryToWorker, type WorkerToPrimary } from '../ipc.js';
 import { log } from '../observability/log.js';
 import { MetricsAggregator } from '../observability/metrics.js';
+// Rate limiting: the shared-memory token-bucket table lives for as long as this primary.
+import {
+  SEGMENT_ENV,
+  TOKEN_BUCKETS_SERVICE,
+  createTokenBuckets,
+  newSegmentName,
+  removeStaleSegments,
+  unlinkTokenBuckets,
+  type TokenBucketTable,
+} from '../native/token-buckets.js';
+import { CONFIG_SERVICE } from '../plugins/rate-limit.js';
 
 export interface SupervisorOptions {
   configPath: string;
@@ -46,14 +57,17 @@ function restartOnlyDiff(a: GatewayConfig, b: GatewayConfig): string[] {
   if (a.workers !== b.workers) diffs.push('/workers');
   if ((a.limits?.maxHeaderBytes ?? 16384) !== (b.limits?.maxHeaderBytes ?? 16384)) diffs.push('/limits/maxHeaderBytes');
   if (JSON.stringify(a.admin) !== JSON.stringify(b.admin)) diffs.push('/admin');
+  // The token-bucket segment is sized once, before the workers map it.
+  if (a.limits?.rateLimitBuckets !== b.limits?.rateLimitBuckets) diffs.push('/limits/rateLimitBuckets');
   return diffs;
 }
 
 /** Compiles in the primary too, so a config that would fail in a worker is refused before any worker sees it. */
-function dryRunCompile(config: GatewayConfig): string | null {
+function dryRunCompile(config: GatewayConfig, services: Map<string, unknown>): string | null {
   const pools = new PoolRegistry();
   try {
-    compileConfig(config, 0, pools);
+    services.set(CONFIG_SERVICE, config); // rateLimit tells a global policy from a route's by it
+    compileConfig(config, 0, pools, services);
     return null;
   } catch (err) {
     return (err as Error).message;
@@ -74,6 +88,10 @@ export class Supervisor {
   #readyWaiters: Array<() => void> = [];
   #reloadWaiters = new Map<number, { pending: Set<number>; failed: string | null; done: (r: string | null) => void }>();
   readonly drainMs: number;
+  /** The token-bucket table (rateLimit); its segment name goes to every worker. */
+  #buckets: TokenBucketTable | null = null;
+  /** Services for the primary's dry-run compiles (the table; no Redis client here). */
+  readonly #services = new Map<string, unknown>();
 
   constructor(readonly options: SupervisorOptions) {
     this.drainMs = options.drainMs ?? 30_000;
@@ -84,11 +102,49 @@ export class Supervisor {
     const result = await readGatewayConfig(this.options.configPath);
     if (!result.ok) return result.errors;
     for (const w of result.warnings) log('warn', w);
-    const compileError = dryRunCompile(result.config);
-    if (compileError !== null) return [{ pointer: '', message: compileError }];
+    const segmentError = this.#createBucketSegment(result.config);
+    if (segmentError !== null) return [segmentError];
+    const compileError = dryRunCompile(result.config, this.#services);
+    if (compileError !== null) {
+      this.#removeBucketSegment();
+      return [{ pointer: '', message: compileError }];
+    }
     this.config = result.config;
     this.#encoded = encodeConfig(result.config);
     return null;
+  }
+
+  /**
+   * Rate limiting: creates the shared-memory segment the workers map (named
+   * /gateway-<pid>-<random>, handed to them in SEGMENT_ENV), after unlinking segments of
+   * gateways that died without cleaning up. It is unlinked on every way out of this process:
+   * a normal stop (#maybeExit) and any other exit (the 'exit' hook); only SIGKILL escapes, and
+   * the next start's stale cleanup handles that.
+   */
+  #createBucketSegment(config: GatewayConfig): ConfigError | null {
+    const stale = removeStaleSegments();
+    if (stale.length > 0) log('info', 'removed shared-memory segments of gateways that are gone', { segments: stale });
+    const capacity = config.limits?.rateLimitBuckets ?? 1048576;
+    try {
+      this.#buckets = createTokenBuckets(newSegmentName(), capacity);
+    } catch (err) {
+      return { pointer: '/limits/rateLimitBuckets', message: `cannot create the rate-limit table: ${(err as Error).message}` };
+    }
+    this.#services.set(TOKEN_BUCKETS_SERVICE, this.#buckets);
+    process.on('exit', () => this.#removeBucketSegment());
+    return null;
+  }
+
+  #removeBucketSegment(): void {
+    if (this.#buckets === null) return;
+    try {
+      unlinkTokenBuckets(this.#buckets.name);
+    } catch {
+      // already gone
+    }
+    this.#buckets.close();
+    this.#buckets = null;
+    this.#services.delete(TOKEN_BUCKETS_SERVICE);
   }
 
   get workerCount(): number {
@@ -115,7 +171,10 @@ export class Supervisor {
   }
 
   #fork(slot: Slot): void {
-    const worker = cluster.fork({ GATEWAY_WORKER_INDEX: String(slot.index) });
+    const worker = cluster.fork({
+      GATEWAY_WORKER_INDEX: String(slot.index),
+      ...(this.#buckets !== null ? { [SEGMENT_ENV]: this.#buckets.name } : {}),
+    });
     slot.worker = worker;
     slot.ready = false;
     worker.on('message', (msg: WorkerToPrimary) => this.#onMessage(slot, worker, msg));
@@ -221,7 +280,7 @@ export class Supervisor {
       log('error', 'reload refused; the previous config stays in force', { errors: formatErrors(errors) });
       return { ok: false, errors };
     }
-    const compileError = dryRunCompile(result.config);
+    const compileError = dryRunCompile(result.config, this.#services);
     if (compileError !== null) {
       const errors = [{ pointer: '', message: compileError }];
       log('error', 'reload refused; the previous config stays in force', { errors: formatErrors(errors) });
@@ -270,6 +329,7 @@ export class Supervisor {
   #maybeExit(): void {
     if (!this.#shuttingDown) return;
     if (this.slots.some((s) => s.worker !== null)) return;
+    this.#removeBucketSegment(); // every worker is gone: nobody maps it any more
     for (const r of this.#exitResolvers) r();
     log('info', 'stopped', { exitCode: this.#exitCode });
     process.exitCode = this.#exitCode;

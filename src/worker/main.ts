@@ -17,8 +17,36 @@ import { AccessLog } from '../observability/access-log.js';
 import { log } from '../observability/log.js';
 import { loadUws } from '../uws.js';
 import { recordRequest, takeSnapshot } from '../observability/metrics.js';
+import { SEGMENT_ENV, TOKEN_BUCKETS_SERVICE, openTokenBuckets } from '../native/token-buckets.js';
+import { CONFIG_SERVICE } from '../plugins/rate-limit.js';
+import { REDIS_SERVICE, createRedisClient, trackReadiness } from '../plugins/rate-limit/cluster.js';
+import type { Redis } from 'ioredis';
 
 const pools = new PoolRegistry();
+
+// Shared services for plugins (PluginDeps.services): the primary's token-bucket table, mapped
+// once per worker, and one Redis client per worker when cluster.redis is set.
+const services = new Map<string, unknown>();
+if (process.env[SEGMENT_ENV]) services.set(TOKEN_BUCKETS_SERVICE, openTokenBuckets(process.env[SEGMENT_ENV]));
+let redisUrl: string | null = null;
+
+/** compileConfig with the services this config needs (Redis client made or replaced here). */
+function compileWithServices(config: GatewayConfig, version: number) {
+  const url = config.cluster?.redis ?? null;
+  if (url !== redisUrl) {
+    const old = services.get(REDIS_SERVICE) as Redis | undefined;
+    services.delete(REDIS_SERVICE);
+    if (url !== null) {
+      const client = createRedisClient(url);
+      trackReadiness(client);
+      services.set(REDIS_SERVICE, client);
+    }
+    redisUrl = url;
+    old?.disconnect(); // in-flight commands of the old config fail, and failOpen decides
+  }
+  services.set(CONFIG_SERVICE, config);
+  return compileConfig(config, version, pools, services);
+}
 let state: ServerState | null = null;
 let app: TemplatedApp | null = null;
 let listenSocket: us_listen_socket | null = null;
@@ -37,7 +65,7 @@ function start(config: GatewayConfig, version: number): void {
   // uWS reads its request-head limit from the environment when the module loads.
   process.env.UWS_HTTP_MAX_HEADERS_SIZE = String(config.limits?.maxHeaderBytes ?? 16384);
   const uws = loadUws();
-  const compiled = compileConfig(config, version, pools);
+  const compiled = compileWithServices(config, version);
   const tls = config.tls !== undefined;
   app = tls ? uws.SSLApp({ cert_file_name: config.tls!.certFile, key_file_name: config.tls!.keyFile }) : uws.App();
   const accessLog = accessLogFor(config);
@@ -70,7 +98,7 @@ function start(config: GatewayConfig, version: number): void {
 function reload(config: GatewayConfig, version: number): void {
   if (state === null) return start(config, version);
   try {
-    const compiled = compileConfig(config, version, pools);
+    const compiled = compileWithServices(config, version);
     const oldLog = state.accessLog;
     state.config = compiled;
     state.accessLog = accessLogFor(config);
@@ -115,6 +143,7 @@ function finishDrain(): void {
   flushMetrics();
   app?.close(); // closes idle keep-alive connections too
   send({ type: 'drained' });
+  (services.get(REDIS_SERVICE) as Redis | undefined)?.disconnect();
   void pools.closeAll().finally(() => setTimeout(() => process.exit(0), 10));
 }
 

@@ -256,7 +256,7 @@ describe('valid configs', () => {
     expect(config).toEqual({
       listen: { host: '0.0.0.0', port: 8080 },
       workers: 'auto',
-      limits: { maxBodyBytes: 10485760, maxHeaderBytes: 16384, idleTimeoutMs: 10000, requestTimeoutMs: 30000 },
+      limits: { maxBodyBytes: 10485760, maxHeaderBytes: 16384, idleTimeoutMs: 10000, requestTimeoutMs: 30000, rateLimitBuckets: 1048576 },
       trustedProxies: [],
       accessLog: { path: 'stdout', format: 'json' },
       upstreams: {
