@@ -51,7 +51,7 @@ export function barChart(title: string, unit: string, groups: Array<{ label: str
   const plotW = width - left - 90;
   const top = 48;
   let height = top;
-  for (const g of groups) height += g.bars.length * (barH + gap) + groupGap;
+  for (const g of groups) height += 20 + g.bars.length * (barH + gap) + groupGap;
   height += 40;
   const vmax = niceMax(Math.max(1, ...groups.flatMap((g) => g.bars.map((b) => Math.max(b.value, b.max)))));
   const x = (v: number) => left + (v / vmax) * plotW;
@@ -68,7 +68,8 @@ export function barChart(title: string, unit: string, groups: Array<{ label: str
   parts.push(`<text x="${left + plotW / 2}" y="${height - 4}" text-anchor="middle" fill="#333">${esc(unit)}</text>`);
   let y = top;
   for (const g of groups) {
-    parts.push(`<text x="8" y="${y + 11}" font-weight="600">${esc(g.label)}</text>`);
+    parts.push(`<text x="8" y="${y + 12}" font-weight="600">${esc(g.label)}</text>`);
+    y += 20;
     for (const b of g.bars) {
       const w = Math.max(1, x(b.value) - left);
       parts.push(`<text x="${left - 8}" y="${y + barH - 4}" text-anchor="end" fill="#333">${esc(b.label)}</text>`);
@@ -96,7 +97,7 @@ export function latencyChart(title: string, series: Array<{ label: string; conte
   const width = 960;
   const height = 480;
   const left = 70;
-  const right = 200;
+  const right = 30;
   const top = 44;
   const bottom = 50;
   const plotW = width - left - right;
@@ -126,14 +127,18 @@ export function latencyChart(title: string, series: Array<{ label: string; conte
   parts.push(`<text x="${left + plotW / 2}" y="${height - 12}" text-anchor="middle" fill="#333">percentile (log scale of 1/(1−p))</text>`);
   parts.push(`<text transform="translate(16 ${top + plotH / 2}) rotate(-90)" text-anchor="middle" fill="#333">latency (ms)</text>`);
   parts.push(`<rect x="${left}" y="${top}" width="${plotW}" height="${plotH}" fill="none" stroke="#999"/>`);
-  series.forEach((s, i) => {
+  series.forEach((s) => {
     if (s.points.length === 0) return;
     const d = s.points.map((pt, j) => `${j ? 'L' : 'M'}${xOf(pt.p).toFixed(1)},${yOf(pt.v / 1000).toFixed(1)}`).join(' ');
-    const color = COLORS[s.contender];
-    parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`);
-    const ly = top + 10 + i * 20;
-    parts.push(`<line x1="${left + plotW + 12}" y1="${ly}" x2="${left + plotW + 32}" y2="${ly}" stroke="${color}" stroke-width="3"/>`);
-    parts.push(`<text x="${left + plotW + 38}" y="${ly + 4}">${esc(s.label)}</text>`);
+    parts.push(`<path d="${d}" fill="none" stroke="${COLORS[s.contender]}" stroke-width="2"/>`);
+  });
+  // legend, top left inside the plot (the curves rise to the right)
+  const legendW = 20 + 7 * Math.max(...series.map((s) => s.label.length));
+  parts.push(`<rect x="${left + 10}" y="${top + 10}" width="${legendW + 30}" height="${series.length * 20 + 8}" fill="#fff" fill-opacity="0.9" stroke="#ccc"/>`);
+  series.forEach((s, i) => {
+    const ly = top + 24 + i * 20;
+    parts.push(`<line x1="${left + 18}" y1="${ly}" x2="${left + 38}" y2="${ly}" stroke="${COLORS[s.contender]}" stroke-width="3"/>`);
+    parts.push(`<text x="${left + 44}" y="${ly + 4}">${esc(s.label)}</text>`);
   });
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
