@@ -302,7 +302,7 @@ async function main(v: Values, argv: string[]): Promise<number> {
       router: { status: 'skipped', reason: '--no-micro' },
       tokenBucket: { status: 'skipped', reason: '--no-micro' },
     };
-    if (!v['no-micro']) micro = await runMicro(workDir, (m) => progress.note(m));
+    if (!v['no-micro']) micro = await runMicro(workDir, opts.workers, (m) => progress.note(m));
     progress.stop();
 
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };

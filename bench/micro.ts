@@ -2,14 +2,14 @@
  * Micro-benchmarks beside the load suite: router lookups/s (native addon vs the TS reference,
  * 1,000 routes; bench/router-bench.ts) and, once the rate limiter exists, token-bucket takes/s.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateGateway } from './contenders/gateway.js';
 import type { MicroResults } from './report.js';
-import { BENCH_DIR } from './paths.js';
 import { formatRouterBench, runRouterBench } from './router-bench.js';
+import { formatTokenBucketBench, runTokenBucketBench } from './token-bucket-bench.js';
 
-export async function runMicro(workDir: string, note: (msg: string) => void): Promise<MicroResults> {
+export async function runMicro(workDir: string, workers: number, note: (msg: string) => void): Promise<MicroResults> {
   const micro: MicroResults = {
     router: { status: 'skipped' },
     tokenBucket: { status: 'skipped' },
@@ -43,17 +43,11 @@ export async function runMicro(workDir: string, note: (msg: string) => void): Pr
   const v = await validateGateway(cfgPath);
   if (!v.ok) {
     micro.tokenBucket = { status: 'skipped', reason: v.notImplemented ? v.message : `gateway validate: ${v.message}` };
-  } else if (!existsSync(join(BENCH_DIR, 'token-bucket-bench.js'))) {
-    micro.tokenBucket = { status: 'skipped', reason: 'the rate limiter exists but bench/token-bucket-bench.ts does not yet' };
   } else {
     try {
-      note('micro: token-bucket takes, native vs reference ...');
-      const mod = (await import(new URL('./token-bucket-bench.js', import.meta.url).href)) as {
-        runTokenBucketBench: () => Promise<unknown>;
-        formatTokenBucketBench?: (r: unknown) => string;
-      };
-      const result = await mod.runTokenBucketBench();
-      micro.tokenBucket = { status: 'ran', result, table: mod.formatTokenBucketBench?.(result) ?? JSON.stringify(result, null, 2) };
+      note(`micro: token-bucket takes, native vs reference, one process and ${workers} processes on one key ...`);
+      const result = await runTokenBucketBench({ processes: workers });
+      micro.tokenBucket = { status: 'ran', result, table: formatTokenBucketBench(result) };
     } catch (e) {
       micro.tokenBucket = { status: 'failed', reason: (e as Error).message.split('\n')[0] };
     }
