@@ -50,6 +50,9 @@ Measures the gateway against the direct path and nginx, side by side, on 127.0.0
   -h, --help            this text
 `;
 
+/** A bad flag value: exit 2, like a flag parseArgs does not know. */
+class UsageError extends Error {}
+
 function list(values: unknown): string[] {
   const arr = Array.isArray(values) ? values : values === undefined ? [] : [values];
   return arr.flatMap((v) => String(v).split(',')).map((s) => s.trim()).filter(Boolean);
@@ -58,14 +61,14 @@ function list(values: unknown): string[] {
 function positiveInt(name: string, v: unknown, dflt: number, min = 1): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} wants an integer >= ${min}, got "${String(v)}"`);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} wants an integer >= ${min}, got "${String(v)}"`);
   return n;
 }
 
 function positiveNum(name: string, v: unknown, dflt: number, min = 0): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw new Error(`--${name} wants a number >= ${min}, got "${String(v)}"`);
+  if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name} wants a number >= ${min}, got "${String(v)}"`);
   return n;
 }
 
@@ -203,7 +206,7 @@ export async function runBenchCli(args: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof Aborted) return 130;
     process.stderr.write(`gateway bench: ${(e as Error).message}\n`);
-    return 1;
+    return e instanceof UsageError ? 2 : 1;
   }
 }
 
@@ -214,7 +217,7 @@ async function main(v: Values, argv: string[]): Promise<number> {
 
   // Compare two existing reports: nothing runs.
   if (v.to !== undefined) {
-    if (v.compare === undefined) throw new Error('--to needs --compare OLD.json');
+    if (v.compare === undefined) throw new UsageError('--to needs --compare OLD.json');
     const c = compareReports(readReport(String(v.compare)), readReport(String(v.to)), threshold);
     process.stdout.write(`${formatComparison(c)}\n`);
     return c.regressions && v['fail-on-regression'] ? 3 : 0;
@@ -224,17 +227,17 @@ async function main(v: Values, argv: string[]): Promise<number> {
   const scenarios = list(v.scenario);
   const selected = scenarios.length === 0 || scenarios.includes('all') ? DEFAULT_SCENARIOS : scenarios;
   const unknown = selected.filter((s) => !SCENARIO_NAMES.includes(s));
-  if (unknown.length) throw new Error(`unknown scenario(s): ${unknown.join(', ')} (known: ${SCENARIO_NAMES.join(', ')})`);
+  if (unknown.length) throw new UsageError(`unknown scenario(s): ${unknown.join(', ')} (known: ${SCENARIO_NAMES.join(', ')})`);
   const connections = list(v.connections).map((c) => positiveInt('connections', c, 0));
   const wrkPath = which('wrk');
   const requested = v.loadgen === undefined ? null : String(v.loadgen);
-  if (requested !== null && requested !== 'wrk' && requested !== 'autocannon') throw new Error(`--loadgen wants wrk or autocannon, got "${requested}"`);
+  if (requested !== null && requested !== 'wrk' && requested !== 'autocannon') throw new UsageError(`--loadgen wants wrk or autocannon, got "${requested}"`);
   if (requested === 'wrk' && !wrkPath) throw new Error('--loadgen wrk: wrk is not on PATH (apt-get install wrk)');
   const loadgen: 'wrk' | 'autocannon' = requested ?? (wrkPath ? 'wrk' : 'autocannon');
   const loadgenWhy =
     requested !== null ? 'chosen with --loadgen' : loadgen === 'wrk' ? 'default when installed: it costs ~3× less CPU per request than autocannon' : 'wrk is not installed';
   const upstreamArg = v.upstream === undefined ? 'uws' : String(v.upstream);
-  if (upstreamArg !== 'uws' && upstreamArg !== 'http') throw new Error(`--upstream wants uws or http, got "${upstreamArg}"`);
+  if (upstreamArg !== 'uws' && upstreamArg !== 'http') throw new UsageError(`--upstream wants uws or http, got "${upstreamArg}"`);
   const upstreamKind: 'uws' | 'http' = upstreamArg;
   const nginxBin = v['no-nginx'] ? null : which('nginx') ?? findSbinNginx();
   const peerVersion = peerVersions();
