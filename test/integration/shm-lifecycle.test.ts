@@ -70,6 +70,7 @@ describe('shared-memory segment lifecycle', () => {
       expect(codes).toEqual(Array(8).fill(429));
       expect(segmentsOf(gw.proc.pid!)).toEqual(segs);
       await gw.stop();
+      if ((await gw.exited).code !== 0) console.log(gw.stderr.split('\n').slice(-12).join('\n'));
       expect((await gw.exited).code).toBe(0);
       expect(existsSync(`/dev/shm/${segs[0]}`)).toBe(false);
     } finally {
