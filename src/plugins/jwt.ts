@@ -129,13 +129,17 @@ export const jwtPlugin: PluginDefinition<JwtPluginConfig> = {
       return accept(ctx, v);
     };
 
-    const accept = (ctx: RequestContext, v: VerifiedToken): undefined => {
+    const accept = (ctx: RequestContext, v: VerifiedToken): LocalReply | undefined => {
       const claims = v.claims;
-      ctx.claims = claims as Record<string, unknown>;
       if (v.sub !== undefined) {
         const consumer = consumers.byJwtSubject.get(v.sub);
-        if (consumer !== undefined) ctx.consumer = consumer;
+        if (consumer !== undefined) {
+          // Several auth plugins on a route must all pass, for the same consumer.
+          if (ctx.consumer !== null && ctx.consumer !== consumer) return JWT_INVALID;
+          ctx.consumer = consumer;
+        }
       }
+      ctx.claims = claims as Record<string, unknown>;
       for (let i = 0; i < forward.length; i++) {
         const [claim, header] = forward[i];
         ctx.removeHeader(header);
