@@ -64,8 +64,12 @@ let redis: RedisServer;
 let redisPort: number;
 const gws: Gateway[] = [];
 
-function nodeConfig(port: number): Record<string, unknown> {
+const ADMIN_TOKEN = 'cluster-test-admin-token-0123456789';
+let adminPort = 0;
+
+function nodeConfig(port: number, admin?: number): Record<string, unknown> {
   return {
+    ...(admin !== undefined ? { admin: { host: '127.0.0.1', port: admin, token: ADMIN_TOKEN } } : {}),
     workers: WORKERS,
     accessLog: false,
     trustedProxies: ['127.0.0.1'], // each test picks its client addresses (fresh buckets)
@@ -83,13 +87,24 @@ beforeAll(async () => {
   if (!hasRedis) return;
   redisPort = await freePort();
   redis = await startRedis(redisPort);
-  gws.push(...(await Promise.all([startGateway(nodeConfig(redisPort)), startGateway(nodeConfig(redisPort))])));
+  adminPort = await freePort();
+  gws.push(...(await Promise.all([startGateway(nodeConfig(redisPort, adminPort)), startGateway(nodeConfig(redisPort))])));
+  await gws[0].waitForLog('"admin API listening"');
 });
 
 afterAll(async () => {
   await Promise.all(gws.map((g) => g.stop()));
   await redis?.stop();
 });
+
+/** A counter's total over its label sets, from node 0's admin /metrics (workers flush every second). */
+async function metric(name: string): Promise<number> {
+  const res = await request(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const text = await res.body.text();
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(name + '{') || line.startsWith(name + ' ')) sum += Number(line.split(' ').pop());
+  return sum;
+}
 
 async function timed(url: string, headers: Record<string, string> = {}) {
   const t0 = performance.now();
@@ -137,6 +152,8 @@ describe.skipIf(!hasRedis)('rateLimit scope "cluster" (two gateways, one redis-s
       // A fresh key has no lease granted before the window: the bound has no extra term here.
       expect(total).toBeLessThanOrEqual(Math.floor(bound));
       expect(total).toBeGreaterThanOrEqual(0.9 * (BURST + RPS * busy) - stranded);
+      await sleep(1200); // workers flush metrics every second
+      expect(await metric('gateway_rate_limit_rejected_total')).toBeGreaterThan(0);
     } finally {
       await agent.close();
     }
@@ -171,6 +188,8 @@ describe.skipIf(!hasRedis)('rateLimit scope "cluster" (two gateways, one redis-s
       }
     }
     await gws[0].waitForLog('Redis unreachable for a cluster-scoped limit');
+    await sleep(1200);
+    expect(await metric('gateway_rate_limit_redis_errors_total')).toBeGreaterThanOrEqual(10); // 5 open + 5 closed on node 0
     redis = await startRedis(redisPort);
     // ioredis reconnects within its 1 s back-off.
     const back = { 'x-forwarded-for': '198.51.100.200' };
