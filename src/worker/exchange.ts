@@ -19,6 +19,7 @@ import type { Target } from '../upstream/balancer.js';
 import type { RequestContext } from '../plugins/context.js';
 import type { LocalReply } from '../plugins/types.js';
 import { runResponseHooks, type CompiledPipeline } from '../plugins/pipeline.js';
+import { log } from '../observability/log.js';
 
 export const VIA_VALUE = '1.1 gateway';
 
@@ -298,6 +299,13 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
 
   onError(err: Error): void {
     if (this.ended) return this.finish();
+    log('warn', 'upstream request failed', {
+      route: this.route.id,
+      upstream: this.target?.origin,
+      error: (err as Error & { code?: string }).code ?? err.message,
+      afterHeaders: this.headersWritten,
+      requestId: this.ctx?.requestId || undefined,
+    });
     if (this.headersWritten) {
       // Mid-body failure: the status is gone; cut the connection so the client sees the truncation.
       this.ended = true;
@@ -380,6 +388,10 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       if (done) {
         this.ended = true;
         this.pending = null;
+        if (this.upstreamPaused) {
+          this.upstreamPaused = false;
+          queueMicrotask(() => this.resumeUpstream?.()); // let undici see the end and free the connection
+        }
         this.finish();
         return true;
       }
@@ -390,10 +402,9 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       this.upstreamPaused = false;
       // Resume after this callback returns: undici delivers buffered data synchronously on
       // resume, and a write that meets backpressure again must not happen inside onWritable.
-      // (A closure only on this backpressure path, not per request.)
-      queueMicrotask(() => {
-        if (!this.ended) this.resumeUpstream?.();
-      });
+      // (A closure only on this backpressure path, not per request.) Resume even when this
+      // write finished the answer: undici must read the upstream's end to free the connection.
+      queueMicrotask(() => this.resumeUpstream?.());
     }
     return true;
   }

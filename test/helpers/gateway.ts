@@ -171,3 +171,95 @@ export function rawRequest(port: number, data: string | Buffer, waitMs = 1500): 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * Downloads `path` over a raw TCP connection and decodes the HTTP/1.1 framing itself
+ * (Content-Length or chunked), reading as fast as the socket delivers: a client with no
+ * library of its own between the test and the bytes.
+ */
+export function rawDownload(port: number, path: string): Promise<{ status: number; headers: string; bodyBytes: number; framing: 'length' | 'chunked' | 'close' }> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1');
+    let head = '';
+    let headDone = false;
+    let status = 0;
+    let framing: 'length' | 'chunked' | 'close' = 'close';
+    let remaining = 0; // content-length left, or bytes left in the current chunk
+    let bodyBytes = 0;
+    let chunkState: 'size' | 'data' | 'crlf' | 'trailer' = 'size';
+    let sizeLine = '';
+    const finish = () => {
+      sock.destroy();
+      resolve({ status, headers: head, bodyBytes, framing });
+    };
+    const onBody = (buf: Buffer) => {
+      if (framing === 'length') {
+        bodyBytes += buf.length;
+        remaining -= buf.length;
+        if (remaining <= 0) finish();
+        return;
+      }
+      if (framing === 'close') {
+        bodyBytes += buf.length;
+        return;
+      }
+      let i = 0;
+      while (i < buf.length) {
+        if (chunkState === 'size') {
+          const nl = buf.indexOf(10, i);
+          if (nl === -1) {
+            sizeLine += buf.toString('latin1', i);
+            return;
+          }
+          sizeLine += buf.toString('latin1', i, nl);
+          i = nl + 1;
+          remaining = parseInt(sizeLine.trim(), 16);
+          sizeLine = '';
+          chunkState = remaining === 0 ? 'trailer' : 'data';
+        } else if (chunkState === 'data') {
+          const take = Math.min(remaining, buf.length - i);
+          bodyBytes += take;
+          remaining -= take;
+          i += take;
+          if (remaining === 0) {
+            chunkState = 'crlf';
+            remaining = 2;
+          }
+        } else if (chunkState === 'crlf') {
+          const take = Math.min(remaining, buf.length - i);
+          remaining -= take;
+          i += take;
+          if (remaining === 0) chunkState = 'size';
+        } else {
+          // the final CRLF after the 0-size chunk (no trailers from the gateway)
+          return finish();
+        }
+      }
+    };
+    sock.on('data', (c: Buffer) => {
+      if (headDone) return onBody(c);
+      head += c.toString('latin1');
+      const end = head.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      const rest = Buffer.from(head.slice(end + 4), 'latin1');
+      head = head.slice(0, end);
+      headDone = true;
+      status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
+      const cl = /\r\ncontent-length: *(\d+)/i.exec(head);
+      if (cl) {
+        framing = 'length';
+        remaining = Number(cl[1]);
+      } else if (/\r\ntransfer-encoding: *chunked/i.test(head)) {
+        framing = 'chunked';
+      }
+      if (rest.length) onBody(rest);
+      else if (framing === 'length' && remaining === 0) finish();
+    });
+    sock.on('error', reject);
+    sock.on('close', () => {
+      if (framing === 'close') resolve({ status, headers: head, bodyBytes, framing });
+      else reject(new Error(`connection closed after ${bodyBytes} body bytes (${framing})`));
+    });
+    sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  });
+}
