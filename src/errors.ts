@@ -20,6 +20,7 @@ export const GATEWAY_ERRORS = {
   upstream_unavailable: { status: 502, message: 'The upstream service could not be reached.' },
   upstream_bad_response: { status: 502, message: 'The upstream service sent an invalid response.' },
   no_healthy_upstream: { status: 503, message: 'No healthy upstream target is available.' },
+  rate_limit_unavailable: { status: 503, message: 'Rate limiting is temporarily unavailable.' },
   shutting_down: { status: 503, message: 'The gateway is shutting down.' },
   upstream_timeout: { status: 504, message: 'The upstream service did not answer in time.' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -988,6 +988,10 @@ function semanticChecks(c: Obj, ctx: Ctx, original: Obj): void {
         warn(`${p}/${name}`, `false has no effect: there is no global "${name}" plugin`);
       }
     }
+    const acl = plugins.acl;
+    if (isObject(acl) && acl.allowGroups === undefined && acl.denyGroups === undefined) {
+      err(`${p}/acl`, 'set "allowGroups", "denyGroups" or both');
+    }
     const jwt = plugins.jwt;
     if (isObject(jwt)) {
       const jp = `${p}/jwt`;

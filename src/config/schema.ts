@@ -518,12 +518,20 @@ export const BasicAuthPluginSchema = Type.Object(
 
 export const AclPluginSchema = Type.Object(
   {
-    allowGroups: Type.Array(Type.String({ minLength: 1 }), {
-      minItems: 1,
-      description: 'The authenticated consumer must be in one of these groups (required).',
-    }),
+    allowGroups: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        minItems: 1,
+        description: 'The authenticated consumer must be in one of these groups.',
+      }),
+    ),
+    denyGroups: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        minItems: 1,
+        description: 'A consumer in any of these groups is refused (deny wins over allow).',
+      }),
+    ),
   },
-  { ...closed, description: 'Group-based access control; needs an authentication plugin on the route.' },
+  { ...closed, description: 'Group-based access control (at least one of allowGroups / denyGroups); needs an authentication plugin on the route.' },
 );
 
 export const IpRestrictionPluginSchema = Type.Object(

@@ -12,8 +12,7 @@ import type { LocalReply, PluginDefinition } from './types.js';
 const UNAUTHORIZED: LocalReply = { status: 401, code: 'unauthorized' };
 const FORBIDDEN: LocalReply = { status: 403, code: 'forbidden' };
 
-/** The schema's fields plus `denyGroups` (read when the config carries it). */
-type AclConf = Partial<AclPluginConfig> & { denyGroups?: readonly string[] };
+type AclConf = AclPluginConfig;
 
 export const aclPlugin: PluginDefinition<AclConf> = {
   name: 'acl',

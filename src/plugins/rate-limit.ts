@@ -44,15 +44,7 @@ const evictions = counter(
   'Buckets evicted from the full shared-memory table (docs/plugins/rate-limit.md, "Full table").',
 );
 
-const UNAVAILABLE_MESSAGE = 'Rate limiting is temporarily unavailable.';
-
-function unavailableReply(ctx: RequestContext): LocalReply {
-  // 503 with the standard error shape; errors.ts has no code for it yet, so the body is built here.
-  const body = JSON.stringify({
-    error: { status: 503, code: 'rate_limit_unavailable', message: UNAVAILABLE_MESSAGE, ...(ctx.requestId ? { requestId: ctx.requestId } : {}) },
-  });
-  return { status: 503, headers: ['content-type', 'application/json', 'retry-after', '1'], body };
-}
+const UNAVAILABLE: LocalReply = { status: 503, code: 'rate_limit_unavailable', headers: ['retry-after', '1'] };
 
 /** The table, or a clear error: a local rateLimit without its table would limit nothing. */
 function tableOf(deps: PluginDeps): TokenBucketTable {
@@ -104,7 +96,7 @@ export const rateLimitPlugin: PluginDefinition<RateLimitPluginConfig> = {
           return undefined;
         }
         if (v.kind === 'deny') return refuse(ctx, v.retryAfter, v.resetSeconds);
-        return failOpen ? undefined : unavailableReply(ctx);
+        return failOpen ? undefined : UNAVAILABLE;
       };
       return {
         access(ctx) {

@@ -257,10 +257,11 @@ export class Supervisor {
     }
     const delay = slot.backoffMs;
     slot.backoffMs = Math.min(slot.backoffMs * 2, BACKOFF_MAX_MS);
-    log('warn', 'worker died; restarting', { worker: slot.index, pid: worker.process.pid, code, signal, inMs: delay });
+    log('warn', 'worker died; restarting', { worker: slot.index, workerPid: worker.process.pid, code, signal, inMs: delay });
+    // Not unref()'d: when every worker died at once this timer is what keeps the primary alive.
     setTimeout(() => {
       if (!this.#shuttingDown) this.#fork(slot);
-    }, delay).unref();
+    }, delay);
     // A worker that stays up for a while earns its backoff back.
     setTimeout(() => {
       if (slot.worker !== null && slot.ready) slot.backoffMs = BACKOFF_START_MS;

@@ -486,6 +486,10 @@ export function writeLocalReply(
     for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i], extra[i + 1]);
   }
   res.writeHeader('via', VIA_VALUE);
+  if (reply.status === 204 || reply.status === 304) {
+    res.endWithoutBody(undefined, closeConnection); // no body and no Content-Length (RFC 9110 §8.6)
+    return;
+  }
   const body = reply.code !== undefined ? errorBody(reply.code, ctx?.requestId || undefined, reply.message) : reply.body ?? '';
   res.end(body, closeConnection);
 }

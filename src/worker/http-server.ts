@@ -143,7 +143,7 @@ export function handleRequest(state: ServerState, res: HttpResponse, req: HttpRe
   const cfg = state.config;
   const method = req.getCaseSensitiveMethod();
   const rawPath = req.getUrl();
-  const query = req.getQuery();
+  const query = req.getQuery() ?? ''; // uWS gives undefined when the URL has no '?'
   const hostHeader = req.getHeader('host');
 
   const path = normalizePath(rawPath);
@@ -376,7 +376,8 @@ function answerRespond(
   }
   res.writeHeader('via', VIA_VALUE);
   // The body of such a request is not needed; close if one is still on the wire.
-  res.end(r.body, bodyPending || state.draining);
+  if (r.status === 204 || r.status === 304) res.endWithoutBody(undefined, bodyPending || state.draining);
+  else res.end(r.body, bodyPending || state.draining);
 }
 
 function answerLocal(

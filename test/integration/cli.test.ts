@@ -49,6 +49,19 @@ describe('gateway CLI', () => {
     expect(r.stderr).toMatch(/\/routes\/1\/id: .*duplicate/i);
   });
 
+  it('validate checks that files the config names can be read (TLS, JWT public key)', () => {
+    const r = gateway(['validate', '-c', writeConfig({
+      listen: { port: 8080 },
+      tls: { certFile: '/nonexistent/cert.pem', keyFile: '/nonexistent/key.pem' },
+      upstreams: { users: { targets: [{ url: 'http://127.0.0.1:9001' }] } },
+      routes: [{ id: 'a', paths: ['/a'], upstream: 'users', plugins: { jwt: { publicKeyFile: '/nonexistent/jwt.pem', algorithms: ['RS256'] } } }],
+    })]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('/tls/certFile: cannot read "/nonexistent/cert.pem": ENOENT');
+    expect(r.stderr).toContain('/tls/keyFile: cannot read');
+    expect(r.stderr).toContain('/routes/0/plugins/jwt/publicKeyFile: cannot read "/nonexistent/jwt.pem"');
+  });
+
   it('start refuses an invalid config with the same errors', () => {
     const r = gateway(['start', '-c', writeConfig(BAD)]);
     expect(r.code).toBe(1);

@@ -8,9 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { echoUpstream, GATEWAY_BIN, ROOT, startGateway, type Gateway, type Upstream } from '../helpers/gateway.js';
-import { aclPlugin } from '../../src/plugins/acl.js';
-import { RequestContext } from '../../src/plugins/context.js';
-import type { PluginDeps } from '../../src/plugins/types.js';
 
 function hashKey(key: string): string {
   const r = spawnSync(process.execPath, [GATEWAY_BIN, 'hash-key'], { cwd: ROOT, input: key, encoding: 'utf8' });
@@ -35,6 +32,8 @@ beforeAll(async () => {
       { id: 'acl-gold', paths: ['/acl/gold'], upstream: 'app', plugins: { apiKey: {}, acl: { allowGroups: ['gold'] } } },
       { id: 'acl-multi', paths: ['/acl/multi'], upstream: 'app', plugins: { apiKey: {}, acl: { allowGroups: ['platinum', 'silver'] } } },
       { id: 'acl-no-auth', paths: ['/acl/no-auth'], upstream: 'app', plugins: { acl: { allowGroups: ['gold'] } } },
+      { id: 'acl-deny', paths: ['/acl/deny'], upstream: 'app', plugins: { apiKey: {}, acl: { allowGroups: ['gold', 'silver'], denyGroups: ['staff'] } } },
+      { id: 'acl-deny-only', paths: ['/acl/deny-only'], upstream: 'app', plugins: { apiKey: {}, acl: { denyGroups: ['silver'] } } },
       { id: 'ip-local', paths: ['/ip/local'], upstream: 'app', plugins: { ipRestriction: { allow: ['127.0.0.0/8'] } } },
       { id: 'ip-deny-local', paths: ['/ip/deny-local'], upstream: 'app', plugins: { ipRestriction: { deny: ['127.0.0.1'] } } },
       { id: 'ip-deny-wins', paths: ['/ip/deny-wins'], upstream: 'app', plugins: { ipRestriction: { allow: ['127.0.0.0/8'], deny: ['127.0.0.1/32'] } } },
@@ -98,22 +97,16 @@ describe('acl', () => {
     expectError(await get('/acl/no-auth', { 'x-api-key': 'k-gold' }), 401, 'unauthorized');
   });
 
-  it('denyGroups (plugin level): deny wins over allow; deny alone admits everybody else', () => {
-    const deps = {} as PluginDeps;
-    const ctxFor = (groups: string[] | null) => {
-      const ctx = new RequestContext('GET', '/', '', 'h', [], '127.0.0.1', '127.0.0.1', 'r');
-      ctx.consumer = groups === null ? null : { id: 'c', groups };
-      return ctx;
-    };
-    const both = aclPlugin.compile({ allowGroups: ['gold'], denyGroups: ['banned'] }, deps).access!;
-    expect(both(ctxFor(['gold']))).toBeUndefined();
-    expect(both(ctxFor(['gold', 'banned']))).toMatchObject({ status: 403, code: 'forbidden' });
-    expect(both(ctxFor(['silver']))).toMatchObject({ status: 403, code: 'forbidden' });
-    expect(both(ctxFor(null))).toMatchObject({ status: 401, code: 'unauthorized' });
-    const denyOnly = aclPlugin.compile({ denyGroups: ['banned'] }, deps).access!;
-    expect(denyOnly(ctxFor([]))).toBeUndefined();
-    expect(denyOnly(ctxFor(['banned']))).toMatchObject({ status: 403 });
-    expect(denyOnly(ctxFor(null))).toMatchObject({ status: 401 });
+  it('denyGroups: deny wins over allow; deny alone admits everybody else who is authenticated', async () => {
+    const before = up.requests;
+    // gold-user is in gold and staff: allowed by gold, denied by staff; deny wins.
+    expectError(await get('/acl/deny', { 'x-api-key': 'k-gold' }), 403, 'forbidden');
+    expectError(await get('/acl/deny-only', { 'x-api-key': 'k-silver' }), 403, 'forbidden');
+    expectError(await get('/acl/deny-only'), 401, 'unauthorized');
+    expect(up.requests).toBe(before);
+    expect((await get('/acl/deny', { 'x-api-key': 'k-silver' })).status).toBe(200);
+    expect((await get('/acl/deny-only', { 'x-api-key': 'k-none' })).status).toBe(200);
+    expect((await get('/acl/deny-only', { 'x-api-key': 'k-gold' })).status).toBe(200);
   });
 });
 

@@ -76,6 +76,32 @@ describe('workers', () => {
   });
 });
 
+describe('all workers at once', () => {
+  it('when every worker dies together, the primary stays up and brings them back', async () => {
+    const up = await upstream();
+    const gw = await gatewayWith(baseConfig(up)); // no admin API: nothing else keeps the primary's loop busy
+    const before = childPids(gw.proc.pid!);
+    for (const pid of before) process.kill(pid, 'SIGKILL');
+    let after: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      await sleep(100);
+      after = childPids(gw.proc.pid!);
+      if (after.length === 2 && after.every((p) => !before.includes(p))) break;
+    }
+    expect(gw.proc.exitCode).toBeNull();
+    expect(after).toHaveLength(2);
+    expect(after.some((p) => before.includes(p))).toBe(false);
+    // The new workers need a moment to boot and listen: wait (bounded) until the port answers.
+    let served = false;
+    for (let i = 0; i < 100 && !served; i++) {
+      served = await getText(gw.url + '/app/x').then((r) => r.status === 200, () => false);
+      if (!served) await sleep(100);
+    }
+    expect(served).toBe(true);
+    for (let i = 0; i < 10; i++) expect((await getText(gw.url + '/app/x')).status).toBe(200);
+  });
+});
+
 describe('crash loops', () => {
   it('a worker slot that keeps dying is given up on and reported; the other worker keeps serving', async () => {
     const up = await upstream();

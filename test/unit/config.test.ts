@@ -720,7 +720,7 @@ describe('plugins', () => {
   });
 
   it('acl, ipRestriction and requestId shapes', () => {
-    expect(oneError(withPlugins({ acl: {} }), '/plugins/acl')).toBe('missing required key "allowGroups"');
+    expect(oneError(withPlugins({ acl: {} }), '/plugins/acl')).toBe('set "allowGroups", "denyGroups" or both');
     expect(oneError(withPlugins({ ipRestriction: { allow: ['10.0.0.300/8'] } }), '/plugins/ipRestriction/allow/0')).toMatch(
       /^expected an IPv4\/IPv6 address or CIDR/,
     );
