@@ -49,6 +49,17 @@ class RequestBodyStream extends Readable {
   }
 }
 
+/**
+ * Ends a response that has no body (HEAD, 204, 304). uWS writes `Content-Length` from its first
+ * argument, so: the upstream's length for HEAD; none at all for 204/304 (a bare call is the only
+ * way to get no Content-Length, and it cannot also close: in that rare case "0" is written).
+ */
+export function endWithoutBody(res: HttpResponse, reportedLength: number | undefined, close: boolean): void {
+  if (reportedLength !== undefined) res.endWithoutBody(reportedLength, close);
+  else if (!close) res.endWithoutBody();
+  else res.endWithoutBody(0, true);
+}
+
 function nameIs(buf: Buffer, lower: string): boolean {
   if (buf.length !== lower.length) return false;
   for (let i = 0; i < buf.length; i++) if ((buf[i] | 0x20) !== lower.charCodeAt(i)) return false;
@@ -279,8 +290,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
         this.writeHead();
         if (this.headOnly || this.upstreamStatus === 204 || this.upstreamStatus === 304) {
           // HEAD keeps the upstream's Content-Length; 204/304 carry none.
-          if (this.headOnly && this.contentLength >= 0) res.endWithoutBody(this.contentLength, this.host.draining);
-          else res.endWithoutBody(undefined, this.host.draining);
+          const reported = this.headOnly && this.contentLength >= 0 && this.upstreamStatus !== 204 && this.upstreamStatus !== 304 ? this.contentLength : undefined;
+          endWithoutBody(res, reported, this.host.draining);
         } else {
           res.end(this.pending ?? '', this.host.draining);
           this.pending = null;
@@ -487,7 +498,7 @@ export function writeLocalReply(
   }
   res.writeHeader('via', VIA_VALUE);
   if (reply.status === 204 || reply.status === 304) {
-    res.endWithoutBody(undefined, closeConnection); // no body and no Content-Length (RFC 9110 §8.6)
+    endWithoutBody(res, undefined, closeConnection); // no body and no Content-Length (RFC 9110 §8.6)
     return;
   }
   const body = reply.code !== undefined ? errorBody(reply.code, ctx?.requestId || undefined, reply.message) : reply.body ?? '';

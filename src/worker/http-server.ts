@@ -9,7 +9,7 @@ import { upstreamPath } from '../config/compile.js';
 import { GATEWAY_ERRORS } from '../errors.js';
 import { newMatchOutput, MATCH_FOUND, MATCH_METHOD_NOT_ALLOWED } from '../native/router-types.js';
 import { normalizePath } from './normalize-path.js';
-import { ProxyExchange, VIA_VALUE, writeGatewayError, writeLocalReply, type ExchangeHost } from './exchange.js';
+import { ProxyExchange, VIA_VALUE, endWithoutBody, writeGatewayError, writeLocalReply, type ExchangeHost } from './exchange.js';
 import type { CompiledRoute } from '../config/compile.js';
 import { RequestContext } from '../plugins/context.js';
 import { runAccess, runResponseHooks, type CompiledPipeline } from '../plugins/pipeline.js';
@@ -376,7 +376,7 @@ function answerRespond(
   }
   res.writeHeader('via', VIA_VALUE);
   // The body of such a request is not needed; close if one is still on the wire.
-  if (r.status === 204 || r.status === 304) res.endWithoutBody(undefined, bodyPending || state.draining);
+  if (r.status === 204 || r.status === 304) endWithoutBody(res, undefined, bodyPending || state.draining);
   else res.end(r.body, bodyPending || state.draining);
 }
 

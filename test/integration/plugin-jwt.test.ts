@@ -448,7 +448,7 @@ describe('JWKS stale limit and cold start', () => {
     }
   });
 
-  it('an unreadable publicKeyFile stops the gateway with a clear error', async () => {
+  it('an unreadable publicKeyFile is refused at start with its pointer', async () => {
     const g = await startGateway(
       {
         upstreams: { app: { targets: [{ url: up.url }] } },
@@ -459,7 +459,8 @@ describe('JWKS stale limit and cold start', () => {
     const exit = await Promise.race([g.exited, sleep(20_000).then(() => null)]);
     if (exit === null) await g.stop();
     expect(exit).not.toBeNull();
-    expect(g.stderr).toContain('jwt publicKeyFile "/nonexistent/key.pem": cannot read it (ENOENT)');
+    expect(exit!.code).toBe(1);
+    expect(g.stderr).toContain('/routes/0/plugins/jwt/publicKeyFile: cannot read "/nonexistent/key.pem": ENOENT');
   });
 });
 

@@ -183,10 +183,12 @@ describe('HTTP/1.1 semantics', () => {
     expect(r204).toMatch(/^HTTP\/1\.1 204 No Content\r\n/);
     expect(r204.endsWith('\r\n\r\n')).toBe(true);
     expect(r204.toLowerCase()).not.toContain('transfer-encoding');
+    expect(r204.toLowerCase()).not.toContain('content-length');
     const r304 = await rawRequest(gw.port, 'GET /special/not-modified HTTP/1.1\r\nHost: x\r\n\r\n', 600);
     expect(r304).toMatch(/^HTTP\/1\.1 304 Not Modified\r\n/);
     expect(r304.toLowerCase()).toContain('etag: "v1"');
     expect(r304.endsWith('\r\n\r\n')).toBe(true);
+    expect(r304.toLowerCase()).not.toContain('content-length');
   });
 
   it('relays chunked responses as chunked', async () => {
