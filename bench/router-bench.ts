@@ -13,6 +13,7 @@
 import { pathToFileURL } from 'node:url';
 import { createRouter } from '../src/native/router.js';
 import { MATCH_FOUND, newMatchOutput, type RoutePattern, type RouterEngine } from '../src/native/router-types.js';
+import { mulberry32 } from '../src/util/prng.js';
 
 export interface RouterBenchOptions {
   /** Routes in the table (default 1000). */
@@ -52,16 +53,7 @@ export interface RouterBenchResult {
 
 type Lookup = [method: string, host: string, path: string];
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 const RESOURCES = [
   'users', 'orders', 'products', 'carts', 'payments', 'invoices', 'shipments', 'reviews', 'accounts',

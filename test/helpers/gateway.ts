@@ -3,7 +3,8 @@
  * a config written to a temp file, and real upstream servers. Everything started here is
  * stopped by the test that started it (by PID).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { request as undiciRequest } from 'undici';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, connect, type Socket } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -262,4 +263,18 @@ export function rawDownload(port: number, path: string): Promise<{ status: numbe
     });
     sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
   });
+}
+
+/** Runs `gateway hash-key` / `gateway hash-password` with `secret` on stdin; returns the config value. */
+export function gatewayCli(command: 'hash-key' | 'hash-password', secret: string): string {
+  const r = spawnSync(process.execPath, [GATEWAY_BIN, command], { cwd: ROOT, input: secret, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`gateway ${command} exited ${r.status}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** One request through undici with the body read as text (and parsed on demand). */
+export async function fetchText(url: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' | 'POST' | 'DELETE' | 'OPTIONS' = 'GET') {
+  const res = await undiciRequest(url, { method, headers });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
 }

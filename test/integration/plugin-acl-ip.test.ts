@@ -5,15 +5,10 @@
  * trusted proxy is shown to count.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
-import { echoUpstream, GATEWAY_BIN, ROOT, startGateway, type Gateway, type Upstream } from '../helpers/gateway.js';
+import { echoUpstream, startGateway, type Gateway, type Upstream, gatewayCli } from '../helpers/gateway.js';
 
-function hashKey(key: string): string {
-  const r = spawnSync(process.execPath, [GATEWAY_BIN, 'hash-key'], { cwd: ROOT, input: key, encoding: 'utf8' });
-  expect(r.status).toBe(0);
-  return r.stdout.trim();
-}
+const hashKey = (key: string) => gatewayCli('hash-key', key);
 
 let up: Upstream;
 let gw: Gateway;

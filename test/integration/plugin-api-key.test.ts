@@ -4,18 +4,12 @@
  * path tricks that must not reach a protected route without a key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { request } from 'undici';
-import { echoUpstream, GATEWAY_BIN, rawRequest, ROOT, startGateway, type Gateway, type Upstream } from '../helpers/gateway.js';
+import { echoUpstream, rawRequest, startGateway, type Gateway, type Upstream, gatewayCli, fetchText } from '../helpers/gateway.js';
 
 const KEY_ACME = 'acme-key-0123456789';
 const KEY_BETA = 'beta key+with/odd=chars';
 
-function hashKey(key: string): string {
-  const r = spawnSync(process.execPath, [GATEWAY_BIN, 'hash-key'], { cwd: ROOT, input: key + '\n', encoding: 'utf8' });
-  expect(r.status).toBe(0);
-  return r.stdout.trim();
-}
+const hashKey = (key: string) => gatewayCli('hash-key', key + '\n');
 
 let up: Upstream;
 let gw: Gateway;
@@ -42,11 +36,7 @@ afterAll(async () => {
   await up?.close();
 });
 
-async function get(path: string, headers: Record<string, string> = {}) {
-  const res = await request(gw.url + path, { headers });
-  const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
-}
+const get = (path: string, headers: Record<string, string> = {}) => fetchText(gw.url + path, headers);
 
 /** What the upstream received (echoUpstream body). */
 function seen(r: { text: string }): { url: string; headers: Record<string, string> } {

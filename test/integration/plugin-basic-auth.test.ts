@@ -5,15 +5,10 @@
  * verification for unknown users, and path tricks.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { request } from 'undici';
-import { echoUpstream, GATEWAY_BIN, rawRequest, ROOT, startGateway, type Gateway, type Upstream } from '../helpers/gateway.js';
+import { echoUpstream, rawRequest, startGateway, type Gateway, type Upstream, gatewayCli } from '../helpers/gateway.js';
 
-function hashPassword(password: string): string {
-  const r = spawnSync(process.execPath, [GATEWAY_BIN, 'hash-password'], { cwd: ROOT, input: password + '\n', encoding: 'utf8' });
-  expect(r.status).toBe(0);
-  return r.stdout.trim();
-}
+const hashPassword = (password: string) => gatewayCli('hash-password', password);
 
 const ALICE = { user: 'alice', pass: 'wonderland' };
 const BOB = { user: 'bob', pass: 'p:a:s:s wörd ✓' }; // colons after the first one belong to the password; UTF-8

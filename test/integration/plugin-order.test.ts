@@ -6,17 +6,12 @@
  * Plugins are written in the config in the reverse of their run order on purpose.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { request } from 'undici';
-import { echoUpstream, freePort, GATEWAY_BIN, ROOT, startGateway, type Gateway, type Upstream } from '../helpers/gateway.js';
+import { echoUpstream, freePort, startGateway, type Gateway, type Upstream, gatewayCli } from '../helpers/gateway.js';
 
 const APP = 'https://app.example';
 
-function cli(command: string, secret: string): string {
-  const r = spawnSync(process.execPath, [GATEWAY_BIN, command], { cwd: ROOT, input: secret, encoding: 'utf8' });
-  expect(r.status).toBe(0);
-  return r.stdout.trim();
-}
+const cli = gatewayCli;
 
 let up: Upstream;
 let gw: Gateway;

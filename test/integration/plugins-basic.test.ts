@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { request } from 'undici';
-import { echoUpstream, freePort, GATEWAY_BIN, ROOT, sleep, startGateway, writeConfig, type Gateway, type Upstream } from '../helpers/gateway.js';
+import { echoUpstream, freePort, GATEWAY_BIN, ROOT, sleep, startGateway, writeConfig, type Gateway, type Upstream, fetchText } from '../helpers/gateway.js';
 
 let up: Upstream;
 let gw: Gateway;
@@ -40,11 +40,7 @@ afterAll(async () => {
   await up?.close();
 });
 
-async function get(path: string, headers: Record<string, string> = {}) {
-  const res = await request(gw.url + path, { headers });
-  const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text };
-}
+const get = (path: string, headers: Record<string, string> = {}) => fetchText(gw.url + path, headers);
 
 describe('requestId', () => {
   it('generates an id, forwards it, and echoes it; ids are unique', async () => {

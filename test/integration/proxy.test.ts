@@ -3,7 +3,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, Agent } from 'undici';
-import { echoUpstream, startGateway, startUpstream, rawRequest, type Gateway, type Upstream } from '../helpers/gateway.js';
+import { echoUpstream, startGateway, startUpstream, rawRequest, type Gateway, type Upstream, fetchText } from '../helpers/gateway.js';
 
 let users: Upstream;
 let orders: Upstream;
@@ -73,11 +73,8 @@ afterAll(async () => {
   await Promise.all([users, orders, special, ...weighted].map((u) => u?.close()));
 });
 
-async function get(path: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' | 'POST' | 'DELETE' = 'GET') {
-  const res = await request(gw.url + path, { method, headers });
-  const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
-}
+const get = (path: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' | 'POST' | 'DELETE' = 'GET') =>
+  fetchText(gw.url + path, headers, method);
 
 describe('routing and forwarding', () => {
   it('proxies with stripPrefix, keeps the query byte for byte, and sets the target Host', async () => {

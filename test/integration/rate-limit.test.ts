@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
-import { echoUpstream, startGateway, type Gateway, type Upstream } from '../helpers/gateway.js';
+import { echoUpstream, startGateway, type Gateway, type Upstream, fetchText } from '../helpers/gateway.js';
 import { validateConfig } from '../../src/config/load.js';
 
 const hashKey = (k: string) => 'sha256:' + createHash('sha256').update(k).digest('hex');
@@ -53,11 +53,7 @@ afterAll(async () => {
   await up?.close();
 });
 
-async function get(path: string, headers: Record<string, string> = {}) {
-  const res = await request(gw.url + path, { headers });
-  const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text };
-}
+const get = (path: string, headers: Record<string, string> = {}) => fetchText(gw.url + path, headers);
 
 const from = (ip: string, extra: Record<string, string> = {}) => ({ 'x-forwarded-for': ip, ...extra });
 

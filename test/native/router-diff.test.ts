@@ -17,18 +17,9 @@ import {
   type RoutePattern,
   type RouterEngine,
 } from '../../src/native/router-types.js';
+import { mulberry32 } from '../../src/util/prng.js';
 
-/** mulberry32: small, fast, good enough for fuzzing; fully determined by the seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 class Gen {
   readonly next: () => number;

@@ -27,6 +27,7 @@ import {
   type TokenBucketTable,
 } from '../../src/native/token-buckets.js';
 import { ROOT } from '../helpers/gateway.js';
+import { mulberry32 } from '../../src/util/prng.js';
 
 const created: string[] = [];
 function table(engine: TokenBucketEngine, capacity = 1024, secret?: string): TokenBucketTable {
@@ -41,16 +42,7 @@ afterAll(() => {
 const S = 1e9; // ns per second
 const T0 = 1_000 * S; // injected clocks start here
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 describe.each(['native', 'reference'] as const)('token buckets (%s)', (engine) => {
   it('admits a burst, then refills at the rate', () => {

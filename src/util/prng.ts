@@ -1,0 +1,14 @@
+/**
+ * mulberry32: a small, fast, seeded PRNG; good enough for fuzzing and benchmark inputs, and
+ * fully determined by its seed, so a failing fuzz case is reproduced from the seed it prints.
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
