@@ -170,20 +170,72 @@ export function which(cmd: string): string | null {
   return null;
 }
 
+interface ProcSample {
+  ppid: number;
+  /** utime + stime, ticks */
+  own: number;
+  /** cutime + cstime, ticks */
+  reaped: number;
+}
+
+function sampleAll(): Map<number, ProcSample> {
+  const out = new Map<number, ProcSample>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const f = statFields(Number(name));
+    if (!f) continue;
+    out.set(Number(name), { ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) });
+  }
+  return out;
+}
+
+function treeOf(root: number, all: Map<number, ProcSample>): Set<number> {
+  const set = new Set<number>([root]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, s] of all) {
+      if (!set.has(pid) && set.has(s.ppid)) {
+        set.add(pid);
+        grew = true;
+      }
+    }
+  }
+  return set;
+}
+
 /**
- * CPU seconds the whole machine spent in processes so far (all cores; /proc/stat user + nice +
- * system). irq/softirq time is left out on both sides: with IRQ time accounting the kernel does
- * not charge it to the process either, and on loopback most of it is our own traffic.
+ * CPU used by processes outside this process's tree (the harness, its load generator,
+ * contenders and upstream) between begin() and end(): the noise of other work on the machine.
+ * Per-process /proc/<pid>/stat sums, not /proc/stat: the kernel charges softirq time of loopback
+ * traffic to the tasks but lists it apart in /proc/stat, so the two cannot be subtracted.
+ * Kernel threads are left out (ksoftirqd runs partly for our own traffic). A process that ends
+ * within the window is counted through its parent's cutime + cstime.
  */
-export function machineBusySeconds(): number {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
-    const f = line.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal (guest time is already in user)
-    const busy = f[0] + f[1] + f[2];
-    return busy / clockTicks();
-  } catch {
-    return 0;
+export class OtherCpu {
+  private before = new Map<number, ProcSample>();
+
+  begin(): void {
+    this.before = sampleAll();
+  }
+
+  /** Seconds of CPU used by everything else on the machine since begin(). */
+  end(): number {
+    const after = sampleAll();
+    const ours = treeOf(process.pid, after);
+    for (const pid of treeOf(process.pid, this.before)) ours.add(pid);
+    const kernel = (pid: number, s: ProcSample) => pid === 2 || s.ppid === 2;
+    let ticks = 0;
+    for (const [pid, s] of after) {
+      if (ours.has(pid) || kernel(pid, s)) continue;
+      const b = this.before.get(pid);
+      ticks += s.own - (b?.own ?? 0) + s.reaped - (b?.reaped ?? 0);
+    }
+    // gone during the window: their CPU before begin() is in a parent's cutime delta, take it out
+    for (const [pid, b] of this.before) {
+      if (!after.has(pid) && !ours.has(pid) && !kernel(pid, b)) ticks -= b.own + b.reaped;
+    }
+    return Math.max(0, ticks) / clockTicks();
   }
 }
 

@@ -302,7 +302,7 @@ export function renderMarkdown(r: Report, charts: { rps?: string; cpu?: string; 
     `- Rounds: ${o.rounds} alternating (A B C A B C ...), ${o.durationS} s each after a ${o.warmupS} s warm-up; workers: ${o.workers}; ` +
       `total ${Math.round(m.durationS)} s. Figures are medians over the rounds, (min–max) in brackets.`,
   );
-  out.push(`- Load average before the start: ${m.loadAverageAtStart.toFixed(2)}. "other procs cores" is the CPU used by processes outside the measurement during a run (from /proc/stat); above ${NOISE_CORES} the run is flagged.`);
+  out.push(`- Load average before the start: ${m.loadAverageAtStart.toFixed(2)}. "other procs cores" is the CPU used by processes outside the suite during a run (per-process /proc sums); above ${NOISE_CORES} the run is flagged.`);
   out.push('- CPU µs/req = CPU seconds (utime + stime from /proc) of the contender\'s processes (primary + workers, or nginx master + workers) during the run ÷ responses. Upstream and load generator are measured the same way, separately.');
   out.push('');
   out.push('## Headline');

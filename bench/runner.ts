@@ -14,7 +14,7 @@ import { startUpstream, type RunningUpstream } from './contenders/upstream.js';
 import { encode, summarize, type LatencySummary } from './histogram.js';
 import { runLoad, type LoadSpec, type LoadTool } from './loadgen.js';
 import { ROOT } from './paths.js';
-import { machineBusySeconds, processCpuSeconds, TreeCpu } from './proc.js';
+import { OtherCpu, processCpuSeconds, TreeCpu } from './proc.js';
 import { scenarios as allScenarios, type BenchContext, type ContenderName, type Fixtures, type Scenario } from './scenarios.js';
 import { probe, sleep, type Managed } from './spawn.js';
 
@@ -56,11 +56,8 @@ export interface RunRecord {
   cpuUsPerReq: { contender: number | null; upstream: number; loadgen: number };
   /** Cores the load generator kept busy (CPU seconds / wall seconds). */
   loadgenCores: number;
-  /**
-   * The whole machine during the run (/proc/stat): busy cores, and the part of them used by
-   * processes other than contender, upstream and load generator (noise: other work on the box).
-   */
-  machine: { busyCores: number; otherCores: number };
+  /** Cores kept busy during the run by processes outside the suite (noise: other work on the box). */
+  machine: { otherCores: number };
 }
 
 export interface ContenderStatus {
@@ -347,7 +344,8 @@ async function measure(s: Scenario, c: RunningContender, conns: number, round: n
   const tree = c.pid !== null ? new TreeCpu(c.pid) : null;
   tree?.begin();
   const up0 = processCpuSeconds(upstream.pid);
-  const busy0 = machineBusySeconds();
+  const other = new OtherCpu();
+  other.begin();
   const t0 = process.hrtime.bigint();
   let r;
   try {
@@ -360,8 +358,7 @@ async function measure(s: Scenario, c: RunningContender, conns: number, round: n
   const contenderS = tree ? tree.end() : null;
   const upstreamS = processCpuSeconds(upstream.pid) - up0;
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
-  const busyCores = (machineBusySeconds() - busy0) / wallS;
-  const otherCores = Math.max(0, busyCores - ((contenderS ?? 0) + upstreamS + r.cpuS) / wallS);
+  const otherCores = other.end() / wallS;
   const perReq = (sec: number) => (r.requests > 0 ? (sec * 1e6) / r.requests : 0);
   return {
     scenario: s.name,
@@ -381,6 +378,6 @@ async function measure(s: Scenario, c: RunningContender, conns: number, round: n
     cpuS: { contender: contenderS, upstream: upstreamS, loadgen: r.cpuS },
     cpuUsPerReq: { contender: contenderS === null ? null : perReq(contenderS), upstream: perReq(upstreamS), loadgen: perReq(r.cpuS) },
     loadgenCores: r.cpuS / r.durationS,
-    machine: { busyCores, otherCores },
+    machine: { otherCores },
   };
 }
