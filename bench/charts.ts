@@ -97,7 +97,7 @@ export function latencyChart(title: string, series: Array<{ label: string; conte
   const width = 960;
   const height = 480;
   const left = 70;
-  const right = 30;
+  const right = 50;
   const top = 44;
   const bottom = 50;
   const plotW = width - left - right;
