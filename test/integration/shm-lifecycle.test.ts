@@ -87,12 +87,12 @@ describe('shared-memory segment lifecycle', () => {
     first.proc.kill('SIGKILL');
     await first.exited;
     for (const w of workers) await waitGone(w); // workers leave when the primary is gone
-    expect(existsSync(`/dev/shm/${seg}`)).toBe(true); // nobody could clean up
-
+    // The killed primary could not clean up. Which start removes the orphan is not asserted:
+    // other test files start gateways in parallel and any of them may get there first (that is
+    // the feature). What must hold: after the next start it is gone, and that start works.
     const second = await startGateway(config());
     try {
       expect(existsSync(`/dev/shm/${seg}`)).toBe(false);
-      expect(second.stderr).toContain(seg);
       expect(segmentsOf(second.proc.pid!)).toHaveLength(1);
       expect(await status(second)).toBe(200);
       expect(await status(second)).toBe(200);
