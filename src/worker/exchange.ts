@@ -435,7 +435,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     const res = this.res;
     // A request body still on the wire is not read: close rather than leave it to the parser.
     const close = closeConnection || this.host.draining || (this.requestContentLength !== 0 && !this.bodyComplete && this.bodyStream === null);
-    res.cork(() => writeLocalReply(res, reply, close, this.ctx, this.pipeline));
+    res.cork(() => writeLocalReply(res, reply, close, this.ctx, this.pipeline, this.headOnly));
     this.abortUpstream?.();
     this.bodyStream?.destroy();
     this.finish();
@@ -468,12 +468,19 @@ export function writeGatewayError(
   closeConnection: boolean,
   extraHeaders?: ReadonlyArray<readonly [string, string]>,
   requestId?: string,
+  headOnly = false,
 ): void {
   res.writeStatus(statusLine(GATEWAY_ERRORS[code].status));
   res.writeHeader('content-type', 'application/json');
   if (extraHeaders) for (const [k, v] of extraHeaders) res.writeHeader(k, v);
   res.writeHeader('via', VIA_VALUE);
-  res.end(errorBody(code, requestId), closeConnection);
+  endBody(res, errorBody(code, requestId), closeConnection, headOnly);
+}
+
+/** Ends with a body, or, for HEAD, with its Content-Length only: a body after HEAD would be read as the next response. */
+function endBody(res: HttpResponse, body: string | Buffer, close: boolean, headOnly: boolean): void {
+  if (headOnly) res.endWithoutBody(typeof body === 'string' ? Buffer.byteLength(body) : body.length, close);
+  else res.end(body, close);
 }
 
 /**
@@ -486,6 +493,7 @@ export function writeLocalReply(
   closeConnection: boolean,
   ctx: RequestContext | null,
   pipeline: CompiledPipeline | null,
+  headOnly = false,
 ): void {
   if (ctx !== null && pipeline !== null) runResponseHooks(pipeline, ctx, reply.status);
   res.writeStatus(statusLine(reply.status));
@@ -502,7 +510,7 @@ export function writeLocalReply(
     return;
   }
   const body = reply.code !== undefined ? errorBody(reply.code, ctx?.requestId || undefined, reply.message) : reply.body ?? '';
-  res.end(body, closeConnection);
+  endBody(res, body, closeConnection, headOnly);
 }
 
 /** Maps undici errors to the gateway's codes: timeouts 504, everything else 502. */

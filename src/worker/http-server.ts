@@ -376,8 +376,10 @@ function answerRespond(
   }
   res.writeHeader('via', VIA_VALUE);
   // The body of such a request is not needed; close if one is still on the wire.
-  if (r.status === 204 || r.status === 304) endWithoutBody(res, undefined, bodyPending || state.draining);
-  else res.end(r.body, bodyPending || state.draining);
+  const close = bodyPending || state.draining;
+  if (r.status === 204 || r.status === 304) endWithoutBody(res, undefined, close);
+  else if (method === 'HEAD') endWithoutBody(res, r.body.length, close); // no body after HEAD
+  else res.end(r.body, close);
 }
 
 function answerLocal(
@@ -394,7 +396,7 @@ function answerLocal(
 ): void {
   recordRequest(routeId, reply.status, elapsedUs(ctx.startedAt));
   if (state.accessLog !== null) state.accessLog.record(peer, method, path, routeId, reply.status, 0, ctx.requestId, reply.code);
-  writeLocalReply(res, reply, bodyPending || state.draining, ctx, pipeline);
+  writeLocalReply(res, reply, bodyPending || state.draining, ctx, pipeline, method === 'HEAD');
 }
 
 /** [header, id] for answers given before a route's plugins run, when requestId is global. */
@@ -420,7 +422,8 @@ function answerError(
   const headers: Array<[string, string]> = [];
   if (extra) headers.push(extra);
   if (rid) headers.push(rid);
-  if (!close) return writeGatewayError(res, code, state.draining, headers, rid?.[1]);
+  const headOnly = method === 'HEAD';
+  if (!close) return writeGatewayError(res, code, state.draining, headers, rid?.[1], headOnly);
   // An error that closes the connection (framing, bad path, oversized body) is answered on the
   // next tick, not now: uWS goes on parsing the bytes it already read after a synchronous
   // end(..., close), so a request smuggled behind two Content-Lengths would be served. With
@@ -431,7 +434,7 @@ function answerError(
   });
   res.onData(() => {}); // discard whatever body is still coming
   setImmediate(() => {
-    if (!pending.aborted) res.cork(() => writeGatewayError(res, code, true, headers, rid?.[1]));
+    if (!pending.aborted) res.cork(() => writeGatewayError(res, code, true, headers, rid?.[1], headOnly));
   });
 }
 

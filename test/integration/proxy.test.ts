@@ -175,6 +175,19 @@ describe('HTTP/1.1 semantics', () => {
     expect(raw.endsWith('\r\n\r\n')).toBe(true);
   });
 
+  it('HEAD answered by the gateway itself (an error, a respond route) has no body, so the next response on the connection parses', async () => {
+    for (const headPath of ['/nowhere', '/stub']) {
+      const raw = await rawRequest(gw.port, `HEAD ${headPath} HTTP/1.1\r\nHost: x\r\n\r\nGET /stub HTTP/1.1\r\nHost: x\r\n\r\n`, 800);
+      const [first, ...rest] = raw.split(/(?=HTTP\/1\.1 )/);
+      expect(first).toMatch(/^HTTP\/1\.1 (404|201) /);
+      expect(first.toLowerCase()).toMatch(/content-length: \d+\r\n/);
+      expect(first.endsWith('\r\n\r\n')).toBe(true); // headers only
+      expect(rest).toHaveLength(1);
+      expect(rest[0]).toMatch(/^HTTP\/1\.1 201 Created\r\n/);
+      expect(rest[0].endsWith('\r\n\r\nhello')).toBe(true);
+    }
+  });
+
   it('204 and 304 carry no body', async () => {
     const r204 = await rawRequest(gw.port, 'GET /special/no-content HTTP/1.1\r\nHost: x\r\n\r\n', 600);
     expect(r204).toMatch(/^HTTP\/1\.1 204 No Content\r\n/);
