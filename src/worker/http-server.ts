@@ -192,12 +192,16 @@ export function handleRequest(state: ServerState, res: HttpResponse, req: HttpRe
   const trusted = cfg.trustsAnyProxy && cfg.isTrustedProxy(peer);
   const headers = scan.out;
   const xff = scan.xff;
-  const forwarding = [
-    'x-forwarded-for', trusted && xff ? xff + ', ' + peer : peer,
-    'x-forwarded-proto', trusted && scan.xfProto ? scan.xfProto : state.tls ? 'https' : 'http',
-    'x-forwarded-host', trusted && scan.xfHost ? scan.xfHost : hostHeader,
-    'via', scan.via ? scan.via + ', ' + VIA_VALUE : VIA_VALUE,
-  ];
+  // Everything from `scan` is copied into locals now: a plugin may await, and the next request
+  // reuses `scan` meanwhile.
+  const fwd: ForwardingHeaders = {
+    forwardedFor: trusted && xff ? xff + ', ' + peer : peer,
+    forwardedProto: trusted && scan.xfProto ? scan.xfProto : state.tls ? 'https' : 'http',
+    forwardedHost: trusted && scan.xfHost ? scan.xfHost : hostHeader,
+    via: scan.via ? scan.via + ', ' + VIA_VALUE : VIA_VALUE,
+    contentLength: contentLength > 0 ? scan.contentLength : '',
+    host: route.preserveHost ? hostHeader : '',
+  };
   const upstreamTarget = route.upstream !== null ? upstreamPath(pattern, path, matchOut.params) : '';
   const bodyPending = contentLength !== 0;
   const pipeline = route.pipeline;
@@ -205,9 +209,7 @@ export function handleRequest(state: ServerState, res: HttpResponse, req: HttpRe
   if (pipeline === null) {
     if (route.respond !== null) return answerRespond(state, res, route, null, method, path, peer, bodyPending);
     const ex = newExchange(state, res, route, method, path, query ? upstreamTarget + '?' + query : upstreamTarget, headers, contentLength, peer);
-    headers.push(...forwarding);
-    if (contentLength > 0) headers.push('content-length', scan.contentLength);
-    if (route.preserveHost && hostHeader) headers.push('host', hostHeader);
+    appendForwarding(headers, fwd);
     if (bodyPending) ex.readBody(cfg.requestTimeoutMs);
     ex.start();
     return;
@@ -217,11 +219,6 @@ export function handleRequest(state: ServerState, res: HttpResponse, req: HttpRe
   const clientIp = trusted && xff ? clientFromForwardedFor(xff, cfg.isTrustedProxy) ?? peer : peer;
   const ctx = new RequestContext(method, path, query, hostHeader, headers, peer, clientIp, route.id);
   ctx.startedAt = requestStart;
-  const finishHeaders = () => {
-    headers.push(...forwarding);
-    if (contentLength > 0) headers.push('content-length', scan.contentLength);
-    if (route.preserveHost && hostHeader) headers.push('host', hostHeader);
-  };
 
   if (route.respond !== null) {
     const result = pipeline.access !== null ? runAccess(pipeline.access, ctx) : undefined;
@@ -252,7 +249,7 @@ export function handleRequest(state: ServerState, res: HttpResponse, req: HttpRe
       return;
     }
     ex.path = ctx.query ? upstreamTarget + '?' + ctx.query : upstreamTarget;
-    finishHeaders();
+    appendForwarding(headers, fwd);
     if (bodyPending) ex.readBody(cfg.requestTimeoutMs);
     ex.start();
     return;
@@ -264,7 +261,7 @@ export function handleRequest(state: ServerState, res: HttpResponse, req: HttpRe
     if (ex.ended) return; // client went away meanwhile
     if (reply !== undefined) return ex.replyLocal(reply, bodyPending);
     ex.path = ctx.query ? upstreamTarget + '?' + ctx.query : upstreamTarget;
-    finishHeaders();
+    appendForwarding(headers, fwd);
     ex.start();
   });
 }
@@ -313,6 +310,24 @@ function answerCorsPreflight(state: ServerState, res: HttpResponse, req: HttpReq
   }
   answerLocal(state, res, result, ctx, pipeline, 'OPTIONS', path, peer, false, route.id);
   return true;
+}
+
+/** Headers the gateway sets on the forwarded request, computed before the plugins run. */
+interface ForwardingHeaders {
+  forwardedFor: string;
+  forwardedProto: string;
+  forwardedHost: string;
+  via: string;
+  /** The client's Content-Length ('' when none or chunked). */
+  contentLength: string;
+  /** The client's Host, when the route preserves it ('' otherwise). */
+  host: string;
+}
+
+function appendForwarding(headers: string[], f: ForwardingHeaders): void {
+  headers.push('x-forwarded-for', f.forwardedFor, 'x-forwarded-proto', f.forwardedProto, 'x-forwarded-host', f.forwardedHost, 'via', f.via);
+  if (f.contentLength !== '') headers.push('content-length', f.contentLength);
+  if (f.host !== '') headers.push('host', f.host);
 }
 
 function isPromise<T>(v: T | Promise<T>): v is Promise<T> {

@@ -5,7 +5,7 @@
  * verification for unknown users, and path tricks.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { echoUpstream, rawRequest, startGateway, type Gateway, type Upstream, gatewayCli } from '../helpers/gateway.js';
 
 const hashPassword = (password: string) => gatewayCli('hash-password', password);
@@ -17,6 +17,8 @@ function basic(user: string, pass: string): string {
   return 'Basic ' + Buffer.from(`${user}:${pass}`, 'utf8').toString('base64');
 }
 
+const FRESH = Array.from({ length: 4 }, (_, i) => ({ user: `fresh${i}`, pass: `fresh-pass-${i}` }));
+
 let up: Upstream;
 let gw: Gateway;
 
@@ -27,6 +29,8 @@ beforeAll(async () => {
     consumers: [
       { id: 'alice', basicAuth: { username: ALICE.user, passwordHash: hashPassword(ALICE.pass) } },
       { id: 'bob', basicAuth: { username: BOB.user, passwordHash: hashPassword(BOB.pass) } },
+      // Used once each by the interleaving test, so each one's first verification is async.
+      ...FRESH.map((u) => ({ id: u.user, basicAuth: { username: u.user, passwordHash: hashPassword(u.pass) } })),
     ],
     routes: [
       { id: 'private', paths: ['/private', '/private/*'], upstream: 'app', plugins: { basicAuth: { realm: 'test "realm"' } } },
@@ -101,6 +105,29 @@ describe('basicAuth accepted', () => {
       expectChallenge(await get('/private', { authorization: basic(ALICE.user, 'wonderlanD') }));
     }
     expect((await get('/private', { authorization: basic(ALICE.user, ALICE.pass) })).status).toBe(200);
+  });
+});
+
+describe('requests forwarded after an async verification', () => {
+  it('keep their own Content-Length while other requests are handled meanwhile', async () => {
+    const agent = new Agent({ connections: 16 });
+    const body = 'x'.repeat(20);
+    for (const u of FRESH) {
+      const authed = request(gw.url + '/private/upload', {
+        method: 'POST', body, dispatcher: agent,
+        headers: { authorization: basic(u.user, u.pass), 'content-type': 'text/plain' },
+      });
+      // While scrypt runs, other POSTs with other lengths go through the same workers.
+      const others = Array.from({ length: 12 }, () =>
+        request(gw.url + '/public/x', { method: 'POST', body: 'abc', dispatcher: agent }).then((r) => r.body.text()));
+      const res = await authed;
+      const seen = (await res.body.json()) as { bodyBytes: number; headers: Record<string, string> };
+      await Promise.all(others);
+      expect(res.statusCode).toBe(200);
+      expect(seen.headers['content-length']).toBe('20');
+      expect(seen.bodyBytes).toBe(20);
+    }
+    await agent.close();
   });
 });
 
