@@ -66,6 +66,12 @@ function nameIs(buf: Buffer, lower: string): boolean {
   return true;
 }
 
+/** Case-insensitive match of a raw header name against lower-case names, without allocating. */
+function nameIsOneOf(buf: Buffer, lowerNames: readonly string[]): boolean {
+  for (let i = 0; i < lowerNames.length; i++) if (nameIs(buf, lowerNames[i])) return true;
+  return false;
+}
+
 /** Hop-by-hop and framing headers of an upstream response that are not passed to the client. */
 function dropResponseHeader(name: Buffer): boolean {
   switch (name.length) {
@@ -340,11 +346,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     const removed = pipeline !== null ? pipeline.removeResponseHeaders : null;
     for (let i = 0; i < raw.length; i += 2) {
       if (dropResponseHeader(raw[i])) continue;
-      if (named !== null || removed !== null) {
-        const lower = raw[i].toString('latin1').toLowerCase();
-        if (named !== null && named.includes(lower)) continue;
-        if (removed !== null && removed.includes(lower)) continue;
-      }
+      if (named !== null && nameIsOneOf(raw[i], named)) continue;
+      if (removed !== null && nameIsOneOf(raw[i], removed)) continue;
       res.writeHeader(raw[i], raw[i + 1]);
     }
     if (pipeline !== null) {
