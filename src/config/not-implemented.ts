@@ -23,12 +23,6 @@ function checkPlugins(plugins: Record<string, unknown> | undefined, base: string
 
 export function notImplementedErrors(config: GatewayConfig): ConfigError[] {
   const out: ConfigError[] = [];
-  // uWebSockets.js closes idle connections after a fixed 10 s (HTTP_IDLE_TIMEOUT_S, a compile-time
-  // constant of the binary); another value cannot be honoured, so it is refused, not ignored.
-  const idle = config.limits?.idleTimeoutMs;
-  if (idle !== undefined && idle !== 10000) {
-    out.push({ pointer: '/limits/idleTimeoutMs', message: 'only 10000 is supported: uWebSockets.js closes idle client connections after a fixed 10 s' });
-  }
   checkPlugins(config.plugins as Record<string, unknown> | undefined, '/plugins', out);
   for (const [name, up] of Object.entries(config.upstreams)) {
     const base = `/upstreams/${name}`;

@@ -147,8 +147,26 @@ export const LimitsSchema = Type.Object(
     maxHeaderBytes: withDefault(
       sizeBytes('Largest accepted request head (request line + header lines); larger: 431.', 16384),
     ),
-    idleTimeoutMs: withDefault(durationMs('Client keep-alive idle timeout (0 = none).', 10000)),
-    requestTimeoutMs: withDefault(durationMs('Whole request, client side (0 = none).', 30000)),
+    idleTimeoutMs: withDefault(
+      Type.Integer({
+        minimum: 1000,
+        maximum: 900000,
+        description:
+          'Client keep-alive idle timeout, and the longest a client may leave written response data unread before the connection is cut. uWS counts in 4 s ticks.',
+        default: 10000,
+      }),
+    ),
+    requestTimeoutMs: withDefault(
+      Type.Integer({
+        minimum: 0,
+        maximum: 900000,
+        description: 'Time a client has to send its request head and whole body; late: 408 and close (0 = none: then idleTimeoutMs bounds them).',
+        default: 30000,
+      }),
+    ),
+    bodyBufferBytes: withDefault(
+      sizeBytes('Request bodies read before dispatch are kept in memory up to this size, larger ones in an unlinked temporary file.', 65536),
+    ),
     rateLimitBuckets: withDefault(
       Type.Integer({
         minimum: 16,
@@ -160,6 +178,19 @@ export const LimitsSchema = Type.Object(
     ),
   },
   { ...closed, description: 'Client-side limits. Always in force; every field has a default.', default: {} },
+);
+
+export const HttpSchema = Type.Object(
+  {
+    underscoresInHeaders: withDefault(
+      Type.Boolean({
+        description:
+          'Forward request headers whose names contain "_" (nginx underscores_in_headers). Off by default: CGI-style upstreams read X_User_Id as X-User-Id.',
+        default: false,
+      }),
+    ),
+  },
+  { ...closed, description: 'How the gateway treats client requests.', default: {} },
 );
 
 export const TrustedProxiesSchema = Type.Array(
@@ -374,7 +405,15 @@ export const UpstreamSchema = Type.Object(
       }),
     ),
     connectionsPerWorker: withDefault(
-      Type.Integer({ minimum: 1, description: 'Keep-alive pool size per target per worker.', default: 64 }),
+      Type.Integer({ minimum: 1, description: 'Keep-alive pool size per target per worker: idle connections kept open.', default: 64 }),
+    ),
+    maxConnectionsPerWorker: withDefault(
+      Type.Integer({
+        minimum: 1,
+        description:
+          'Connections per target per worker open at once, busy ones included (those beyond connectionsPerWorker close when idle); past it requests wait, within their deadline.',
+        default: 512,
+      }),
     ),
     timeouts: withDefault(TimeoutsSchema),
     retries: Type.Optional(RetriesSchema),
@@ -833,6 +872,13 @@ export const RouteSchema = Type.Object(
     ),
     mirror: Type.Optional(MirrorSchema),
     timeoutMs: withDefault(durationMs('Whole upstream exchange for this route, retries included (0 = none).', 10000)),
+    requestBuffering: withDefault(
+      Type.Boolean({
+        description:
+          'Read the whole request body before contacting the upstream (as nginx proxy_request_buffering), so slow uploads hold no upstream connection; false streams it through (long uploads).',
+        default: true,
+      }),
+    ),
     plugins: withDefault(RoutePluginsSchema),
   },
   { ...closed, description: 'Matches requests and says what answers them.' },
@@ -850,6 +896,7 @@ export const GatewayConfigSchema = Type.Object(
     workers: withDefault(WorkersSchema),
     admin: Type.Optional(AdminSchema),
     limits: withDefault(LimitsSchema),
+    http: withDefault(HttpSchema),
     trustedProxies: withDefault(TrustedProxiesSchema),
     accessLog: withDefault(AccessLogSchema),
     cluster: Type.Optional(ClusterSchema),

@@ -1,25 +1,66 @@
 /**
- * JSON access log, one line per request, batched: lines are appended to a string and flushed
- * every 100 ms or at 64 KiB, so the request path never waits on a write.
+ * Access log, one line per request, batched: lines are appended to a string and flushed every
+ * 100 ms or at 64 KiB, so the request path never waits on a write. Two formats:
+ *   json      one JSON object per line (the default);
+ *   combined  the Apache/nginx "combined" format, for tools that read it:
+ *             client - consumer [time] "METHOD target HTTP/1.1" status bytes "referer" "user-agent"
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import type { ProxyExchange } from '../worker/exchange.js';
-import { GATEWAY_ERRORS, type GatewayErrorCode } from '../errors.js';
 
 const FLUSH_BYTES = 64 * 1024;
 const FLUSH_MS = 100;
+
+/** What the access log needs of a finished request (the worker's Transaction provides it). */
+export interface TxSummary {
+  readonly client: string;
+  readonly method: string;
+  /** The target's path as the client sent it. */
+  readonly rawPath: string;
+  readonly query: string;
+  /** The route id, '' when none matched. */
+  readonly routeId: string;
+  readonly status: number;
+  readonly aborted: boolean;
+  readonly errorCode: string | null;
+  /** The upstream target's origin, or null. */
+  readonly upstreamOrigin: string | null;
+  readonly upstreamStatus: number;
+  readonly upstreamPath: string;
+  readonly requestBytes: number;
+  readonly responseBytes: number;
+  readonly startedAt: number;
+  readonly requestId: string;
+  readonly consumerId: string | null;
+  header(name: string): string | undefined;
+}
+
+export type AccessLogFormat = 'json' | 'combined';
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const pad = (n: number) => (n < 10 ? '0' + n : String(n));
+
+/** [01/Dec/2026:09:05:26 +0000] */
+function clfTime(d: Date): string {
+  return `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
+}
+
+/** A quoted field of the combined format: `"` and `\` escaped, controls as \xHH (as nginx does). */
+function quoted(v: string | undefined): string {
+  if (v === undefined || v === '') return '"-"';
+  return '"' + v.replace(/["\\\x00-\x1f\x7f-\xff]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0')) + '"';
+}
 
 export class AccessLog {
   #buffer = '';
   #timer: NodeJS.Timeout | null = null;
   #out: NodeJS.WritableStream | WriteStream;
 
-  constructor(path: string) {
-    this.#out = path === 'stdout' ? process.stdout : createWriteStream(path, { flags: 'a' });
+  constructor(path: string, readonly format: AccessLogFormat = 'json') {
+    this.#out = path === 'stdout' ? process.stdout : path === 'stderr' ? process.stderr : createWriteStream(path, { flags: 'a' });
   }
 
-  #push(entry: Record<string, unknown>): void {
-    this.#buffer += JSON.stringify(entry) + '\n';
+  #push(line: string): void {
+    this.#buffer += line + '\n';
     if (this.#buffer.length >= FLUSH_BYTES) this.flush();
     else if (this.#timer === null) this.#timer = setTimeout(() => this.flush(), FLUSH_MS);
   }
@@ -34,33 +75,35 @@ export class AccessLog {
     this.#buffer = '';
   }
 
-  /** A proxied request, when it finished (answered, failed or aborted). */
-  recordExchange(ex: ProxyExchange): void {
-    this.#push({
+  /** A finished request (answered, failed or aborted). */
+  record(tx: TxSummary): void {
+    const status = tx.aborted ? 499 : tx.status;
+    if (this.format === 'combined') {
+      const target = tx.query ? tx.rawPath + '?' + tx.query : tx.rawPath;
+      this.#push(
+        `${tx.client} - ${tx.consumerId ?? '-'} [${clfTime(new Date())}] ${quoted(`${tx.method} ${target} HTTP/1.1`)} ${status} ${tx.responseBytes} ${quoted(tx.header('referer'))} ${quoted(tx.header('user-agent'))}`,
+      );
+      return;
+    }
+    const entry: Record<string, unknown> = {
       time: new Date().toISOString(),
-      client: ex.client,
-      method: ex.method,
-      path: ex.clientPath,
-      route: ex.route.id,
-      upstreamPath: ex.path,
-      status: ex.aborted ? 499 : ex.status,
-      upstream: ex.target?.origin ?? null,
-      upstreamStatus: ex.upstreamStatus || null,
-      bytesIn: ex.requestBytes,
-      bytesOut: ex.responseBytes,
-      durationMs: Math.round((performance.now() - ex.startedAt) * 1000) / 1000,
-      ...(ex.ctx?.requestId ? { requestId: ex.ctx.requestId } : {}),
-      ...(ex.ctx?.consumer ? { consumer: ex.ctx.consumer.id } : {}),
-    });
-  }
-
-  /** A request the gateway answered itself (respond route). */
-  record(client: string, method: string, path: string, route: string, status: number, bytes: number, requestId?: string, error?: string): void {
-    this.#push({ time: new Date().toISOString(), client, method, path, route, status, bytesOut: bytes, ...(requestId ? { requestId } : {}), ...(error ? { error } : {}) });
-  }
-
-  /** A gateway error answered before any route ran. */
-  recordError(client: string, method: string, path: string, code: GatewayErrorCode, requestId?: string): void {
-    this.#push({ time: new Date().toISOString(), client, method, path, status: GATEWAY_ERRORS[code].status, error: code, ...(requestId ? { requestId } : {}) });
+      client: tx.client,
+      method: tx.method,
+      path: tx.rawPath,
+      route: tx.routeId || null,
+      status,
+    };
+    if (tx.upstreamOrigin !== null) {
+      entry.upstream = tx.upstreamOrigin;
+      entry.upstreamPath = tx.upstreamPath;
+      entry.upstreamStatus = tx.upstreamStatus || null;
+    }
+    entry.bytesIn = tx.requestBytes;
+    entry.bytesOut = tx.responseBytes;
+    entry.durationMs = Math.round((performance.now() - tx.startedAt) * 1000) / 1000;
+    if (tx.errorCode !== null) entry.error = tx.errorCode;
+    if (tx.requestId) entry.requestId = tx.requestId;
+    if (tx.consumerId !== null) entry.consumer = tx.consumerId;
+    this.#push(JSON.stringify(entry));
   }
 }

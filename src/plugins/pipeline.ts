@@ -7,6 +7,7 @@ import type { AccessHandler, AccessResult, LocalReply, PluginDeps, ResponseHook 
 import type { RequestContext } from './context.js';
 import { PLUGINS } from './registry.js';
 import { log } from '../observability/log.js';
+import { isPromise } from '../util/promise.js';
 
 export interface CompiledPipeline {
   readonly access: readonly AccessHandler[] | null;
@@ -44,9 +45,6 @@ function bug(err: unknown): LocalReply {
   return PLUGIN_BUG;
 }
 
-function isPromise(v: unknown): v is Promise<AccessResult> {
-  return typeof (v as Promise<unknown> | undefined)?.then === 'function';
-}
 
 /**
  * Runs access handlers from `start`; synchronous while every handler is, a Promise only from

@@ -4,7 +4,6 @@
  * transforms). A new plugin is one file plus one line here.
  */
 import type { PluginDefinition, Phase } from './types.js';
-import { requestIdPlugin } from './request-id.js';
 import { jwtPlugin } from './jwt.js';
 import { requestHeadersPlugin } from './request-headers.js';
 import { responseHeadersPlugin } from './response-headers.js';
@@ -19,7 +18,6 @@ export const PHASE_ORDER: readonly Phase[] = ['requestId', 'cors', 'ip', 'auth',
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const ALL: PluginDefinition<any>[] = [
-  requestIdPlugin,
   jwtPlugin,
   apiKeyPlugin,
   basicAuthPlugin,
@@ -36,4 +34,5 @@ export const PLUGINS: readonly PluginDefinition<unknown>[] = [...ALL].sort(
   (a, b) => PHASE_ORDER.indexOf(a.phase) - PHASE_ORDER.indexOf(b.phase) || ALL.indexOf(a) - ALL.indexOf(b),
 );
 
-export const IMPLEMENTED_PLUGINS: ReadonlySet<string> = new Set(ALL.map((p) => p.name));
+/** Config names under `plugins` this build serves: the plugins, and requestId (a core feature, src/worker/request-id.ts). */
+export const IMPLEMENTED_PLUGINS: ReadonlySet<string> = new Set([...ALL.map((p) => p.name), 'requestId']);

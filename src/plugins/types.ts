@@ -30,8 +30,8 @@ export interface LocalReply {
   message?: string;
   /** Extra headers, flat [name, value, ...], lower-case names. */
   headers?: string[];
-  /** Raw body for non-error replies (e.g. an empty CORS preflight answer). */
-  body?: string;
+  /** Raw body for non-error replies (e.g. an empty CORS preflight answer, a respond route's body). */
+  body?: string | Buffer;
 }
 
 export type AccessResult = LocalReply | undefined;

@@ -9,8 +9,10 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { readGatewayConfig, formatErrors, type ConfigError } from '../config/index.js';
 import type { GatewayConfig } from '../config/schema.js';
-import { compileConfig } from '../config/compile.js';
-import { PoolRegistry } from '../upstream/pools.js';
+import { compileConfig } from '../runtime/compile.js';
+import { EndpointRegistry } from '../upstream/endpoint.js';
+import { proxyAction } from '../worker/actions/proxy.js';
+import { respondAction } from '../worker/actions/respond.js';
 import { encodeConfig, type PrimaryToWorker, type WorkerToPrimary } from '../ipc.js';
 import { log } from '../observability/log.js';
 import { MetricsAggregator } from '../observability/metrics.js';
@@ -64,15 +66,15 @@ function restartOnlyDiff(a: GatewayConfig, b: GatewayConfig): string[] {
 
 /** Compiles in the primary too, so a config that would fail in a worker is refused before any worker sees it. */
 function dryRunCompile(config: GatewayConfig, services: Map<string, unknown>): string | null {
-  const pools = new PoolRegistry();
+  const endpoints = new EndpointRegistry();
   try {
     services.set(CONFIG_SERVICE, config); // rateLimit tells a global policy from a route's by it
-    compileConfig(config, 0, pools, services);
+    compileConfig(config, 0, { endpoints, actions: { proxy: proxyAction, respond: respondAction }, services });
     return null;
   } catch (err) {
     return (err as Error).message;
   } finally {
-    void pools.closeAll();
+    void endpoints.closeAll();
   }
 }
 

@@ -10,9 +10,12 @@ import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { PrimaryToWorker, WorkerToPrimary } from '../ipc.js';
 import { decodeConfig } from '../ipc.js';
 import type { GatewayConfig } from '../config/schema.js';
-import { compileConfig } from '../config/compile.js';
-import { PoolRegistry } from '../upstream/pools.js';
-import { installHandler, type ServerState } from './http-server.js';
+import { compileConfig } from '../runtime/compile.js';
+import { EndpointRegistry } from '../upstream/endpoint.js';
+import { installHandler } from './front.js';
+import type { WorkerHost } from './transaction.js';
+import { proxyAction } from './actions/proxy.js';
+import { respondAction } from './actions/respond.js';
 import { AccessLog } from '../observability/access-log.js';
 import { log } from '../observability/log.js';
 import { loadUws } from '../uws.js';
@@ -22,7 +25,8 @@ import { CONFIG_SERVICE } from '../plugins/rate-limit.js';
 import { REDIS_SERVICE, createRedisClient, trackReadiness } from '../plugins/rate-limit/cluster.js';
 import type { Redis } from 'ioredis';
 
-const pools = new PoolRegistry();
+const endpoints = new EndpointRegistry();
+const actions = { proxy: proxyAction, respond: respondAction };
 
 // Shared services for plugins (PluginDeps.services): the primary's token-bucket table, mapped
 // once per worker, and one Redis client per worker when cluster.redis is set.
@@ -45,11 +49,29 @@ function compileWithServices(config: GatewayConfig, version: number) {
     old?.disconnect(); // in-flight commands of the old config fail, and failOpen decides
   }
   services.set(CONFIG_SERVICE, config);
-  return compileConfig(config, version, pools, services);
+  return compileConfig(config, version, { endpoints, actions, services });
 }
-let state: ServerState | null = null;
+let state: WorkerHost | null = null;
 let app: TemplatedApp | null = null;
 let listenSocket: us_listen_socket | null = null;
+
+/**
+ * Client-side timeouts on uWS's two per-App timers (counted in 4 s ticks):
+ *   - the "response" timer runs while a kept-alive connection waits for its next request and
+ *     while written data sits unread: limits.idleTimeoutMs, so a client that stops reading is cut
+ *     after it too;
+ *   - the "idle" timer runs from connect until the request head arrives and while a body arrives
+ *     slower than 16 KiB/s per timer period (uWS cuts those connections without an answer). The
+ *     gateway's own body deadline (limits.requestTimeoutMs) answers 408 first: the uWS timer is
+ *     set 8 s (two ticks) past it. With requestTimeoutMs 0 it is idleTimeoutMs.
+ */
+function setClientTimeouts(a: TemplatedApp, config: GatewayConfig): void {
+  const l = config.limits;
+  const timers = a as unknown as { setIdleTimeout(s: number): void; setResponseTimeout(s: number): void };
+  const idleS = Math.ceil(l.idleTimeoutMs / 1000);
+  timers.setResponseTimeout(idleS);
+  timers.setIdleTimeout(l.requestTimeoutMs > 0 ? Math.ceil(l.requestTimeoutMs / 1000) + 8 : idleS);
+}
 
 function send(msg: WorkerToPrimary): void {
   process.send?.(msg);
@@ -57,33 +79,35 @@ function send(msg: WorkerToPrimary): void {
 
 function accessLogFor(config: GatewayConfig): AccessLog | null {
   const al = config.accessLog;
-  if (al === undefined || al === false) return null;
-  return new AccessLog(al.path ?? 'stdout');
+  if (al === false) return null;
+  return new AccessLog(al.path, al.format);
 }
 
 function start(config: GatewayConfig, version: number): void {
   // uWS reads its request-head limit from the environment when the module loads.
-  process.env.UWS_HTTP_MAX_HEADERS_SIZE = String(config.limits?.maxHeaderBytes ?? 16384);
+  process.env.UWS_HTTP_MAX_HEADERS_SIZE = String(config.limits.maxHeaderBytes);
   const uws = loadUws();
+  // No "uWebSockets: 20" header on every answer (like nginx's server_tokens off): the gateway
+  // says who it is in Via. `_cfg('silent')` is the package's run-time switch for it.
+  (uws as unknown as { _cfg(k: string): void })._cfg('silent');
   const compiled = compileWithServices(config, version);
-  const tls = config.tls !== undefined;
-  app = tls ? uws.SSLApp({ cert_file_name: config.tls!.certFile, key_file_name: config.tls!.keyFile }) : uws.App();
+  app = config.tls !== undefined ? uws.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile }) : uws.App();
+  setClientTimeouts(app, config);
   const accessLog = accessLogFor(config);
-  const s: ServerState = {
+  const s: WorkerHost = {
     config: compiled,
-    tls,
     accessLog,
     inflight: 0,
     draining: false,
-    onFinished(ex) {
-      recordRequest(ex.route.id, ex.aborted ? 499 : ex.status, (performance.now() - ex.startedAt) * 1000);
-      if (s.accessLog !== null) s.accessLog.recordExchange(ex);
+    onFinished(tx) {
+      recordRequest(tx.routeId, tx.aborted ? 499 : tx.status, (performance.now() - tx.startedAt) * 1000);
+      if (s.accessLog !== null) s.accessLog.record(tx);
       if (s.draining && s.inflight === 0) finishDrain();
     },
   };
   state = s;
   installHandler(app, s);
-  const host = config.listen.host ?? '0.0.0.0';
+  const host = config.listen.host;
   app.listen(host, config.listen.port, (token) => {
     if (!token) {
       send({ type: 'fatal', error: `cannot listen on ${host}:${config.listen.port} (address in use or not permitted)` });
@@ -102,9 +126,10 @@ function reload(config: GatewayConfig, version: number): void {
     const oldLog = state.accessLog;
     state.config = compiled;
     state.accessLog = accessLogFor(config);
+    if (app !== null) setClientTimeouts(app, config);
     oldLog?.flush();
-    // Pools the new config does not use close once their in-flight requests finish.
-    pools.retainOnly(compiled.poolKeys);
+    // Endpoints the new config does not use close once their in-flight requests finish.
+    endpoints.retainOnly(compiled.endpointKeys);
     send({ type: 'reloaded', version });
   } catch (err) {
     send({ type: 'reload-failed', version, error: (err as Error).message });
@@ -144,7 +169,7 @@ function finishDrain(): void {
   app?.close(); // closes idle keep-alive connections too
   send({ type: 'drained' });
   (services.get(REDIS_SERVICE) as Redis | undefined)?.disconnect();
-  void pools.closeAll().finally(() => setTimeout(() => process.exit(0), 10));
+  void endpoints.closeAll().finally(() => setTimeout(() => process.exit(0), 10));
 }
 
 process.on('message', (msg: PrimaryToWorker) => {

@@ -7,7 +7,11 @@
  *     decoded, so `%2e%2e` is `..` and `%61` is `a`; every other escape stays encoded with
  *     upper-case hex (`%2f` -> `%2F`), so `%2F` never becomes a separator;
  *   - a malformed escape (`%`, `%4`, `%zz`) is an error (400);
- *   - a trailing `/` is kept (`/a/` and `/a` are different paths, as in nginx).
+ *   - a trailing `/` is kept (`/a/` and `/a` are different paths, as in nginx);
+ *   - a byte outside printable ASCII, `#` or `\` anywhere in the path is an error (400): raw
+ *     8-bit bytes must be percent-encoded, a target has no fragment, and a backslash would be read
+ *     as "/" by WHATWG URL parsers behind the gateway (so `/public/..\private` could reach a
+ *     route the gateway did not match). Encoded (`%23`, `%5C`) they stay encoded and are data.
  * The same normalized path is what the upstream receives.
  */
 
@@ -17,26 +21,33 @@ export const BAD_PATH = null;
 const SLASH = 0x2f;
 const DOT = 0x2e;
 const PERCENT = 0x25;
+const HASH = 0x23;
+const BACKSLASH = 0x5c;
 
 // hot path: change with care. Most paths need no change: one scan, no allocation.
 export function normalizePath(path: string): string | null {
   const len = path.length;
   if (len === 0 || path.charCodeAt(0) !== SLASH) return BAD_PATH;
+  let slow = false;
   for (let i = 0; i < len; i++) {
     const c = path.charCodeAt(i);
-    if (c === PERCENT) return normalizeSlow(path);
-    if (c === SLASH && i + 1 < len) {
+    // Printable ASCII only; no fragment (origin-form has none) and no backslash (URL parsers
+    // behind us would read it as "/"). uWS passes all of these through (docs/security.md).
+    if (c <= 0x20 || c >= 0x7f || c === HASH || c === BACKSLASH) return BAD_PATH;
+    if (slow) continue;
+    if (c === PERCENT) slow = true;
+    else if (c === SLASH && i + 1 < len) {
       const n = path.charCodeAt(i + 1);
-      if (n === SLASH) return normalizeSlow(path);
-      if (n === DOT) {
+      if (n === SLASH) slow = true;
+      else if (n === DOT) {
         // "/." followed by end, "/" or "." (i.e. "/.", "/./", "/..") needs the slow path;
         // "/.well-known" does not.
         const n2 = i + 2 < len ? path.charCodeAt(i + 2) : SLASH;
-        if (n2 === SLASH || n2 === DOT) return normalizeSlow(path);
+        if (n2 === SLASH || n2 === DOT) slow = true;
       }
     }
   }
-  return path;
+  return slow ? normalizeSlow(path) : path;
 }
 
 function hexValue(c: number): number {

@@ -169,6 +169,29 @@ export function rawRequest(port: number, data: string | Buffer, waitMs = 1500): 
   });
 }
 
+/**
+ * Sends several raw requests on ONE connection, each `gapMs` after the previous (not pipelined
+ * in one write: the gateway drops a connection on which a request arrives while an answer is
+ * pending), and collects everything until close or `waitMs` after the last write.
+ */
+export function rawSequence(port: number, parts: Array<string | Buffer>, gapMs = 150, waitMs = 600): Promise<string> {
+  return new Promise((resolve) => {
+    const sock: Socket = connect(port, '127.0.0.1');
+    let out = '';
+    let t: NodeJS.Timeout;
+    const done = () => {
+      clearTimeout(t);
+      sock.destroy();
+      resolve(out);
+    };
+    sock.on('data', (c) => (out += c.toString('latin1')));
+    sock.on('close', done);
+    sock.on('error', done);
+    parts.forEach((p, i) => setTimeout(() => sock.write(p), i * gapMs));
+    t = setTimeout(done, (parts.length - 1) * gapMs + waitMs);
+  });
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

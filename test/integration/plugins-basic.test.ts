@@ -108,20 +108,6 @@ describe('header transforms', () => {
   });
 });
 
-describe('settings this build cannot honour', () => {
-  it('limits.idleTimeoutMs other than uWS\'s fixed 10 s is refused, not ignored', () => {
-    const path = writeConfig({
-      listen: { port: 1 },
-      limits: { idleTimeoutMs: 5000 },
-      upstreams: { app: { targets: [{ url: 'http://127.0.0.1:1' }] } },
-      routes: [{ id: 'a', paths: ['/a'], upstream: 'app' }],
-    });
-    const r = spawnSync(process.execPath, [GATEWAY_BIN, 'validate', '-c', path], { cwd: ROOT, encoding: 'utf8' });
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain('/limits/idleTimeoutMs: only 10000 is supported');
-  });
-});
-
 describe('plugins this build does not implement', () => {
   it('are refused by validate with a pointer, not silently ignored', () => {
     const path = writeConfig({

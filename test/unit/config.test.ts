@@ -256,7 +256,11 @@ describe('valid configs', () => {
     expect(config).toEqual({
       listen: { host: '0.0.0.0', port: 8080 },
       workers: 'auto',
-      limits: { maxBodyBytes: 10485760, maxHeaderBytes: 16384, idleTimeoutMs: 10000, requestTimeoutMs: 30000, rateLimitBuckets: 1048576 },
+      limits: {
+        maxBodyBytes: 10485760, maxHeaderBytes: 16384, idleTimeoutMs: 10000, requestTimeoutMs: 30000,
+        bodyBufferBytes: 65536, rateLimitBuckets: 1048576,
+      },
+      http: { underscoresInHeaders: false },
       trustedProxies: [],
       accessLog: { path: 'stdout', format: 'json' },
       upstreams: {
@@ -265,6 +269,7 @@ describe('valid configs', () => {
           balancer: 'round-robin',
           hashOn: 'ip',
           connectionsPerWorker: 64,
+          maxConnectionsPerWorker: 512,
           timeouts: { connectMs: 2000, responseHeadersMs: 15000, idleMs: 60000 },
         },
       },
@@ -279,6 +284,7 @@ describe('valid configs', () => {
           priority: 0,
           preserveHost: false,
           timeoutMs: 10000,
+          requestBuffering: true,
           plugins: {},
         },
       ],
@@ -437,11 +443,12 @@ describe('schema errors', () => {
   });
 
   it('checks durations (non-negative integers) and sizes (positive integers)', () => {
-    expect(oneError({ ...minimal(), limits: { idleTimeoutMs: -1 } }, '/limits/idleTimeoutMs')).toBe(
-      'expected an integer >= 0, got -1',
+    expect(oneError(withRoute({ timeoutMs: -1 }), '/routes/0/timeoutMs')).toBe('expected an integer >= 0, got -1');
+    expect(oneError({ ...minimal(), limits: { idleTimeoutMs: 500 } }, '/limits/idleTimeoutMs')).toBe(
+      'expected an integer between 1000 and 900000, got 500',
     );
     expect(oneError({ ...minimal(), limits: { requestTimeoutMs: 1.5 } }, '/limits/requestTimeoutMs')).toBe(
-      'expected an integer >= 0, got 1.5',
+      'expected an integer between 0 and 900000, got 1.5',
     );
     expect(oneError({ ...minimal(), limits: { maxBodyBytes: 0 } }, '/limits/maxBodyBytes')).toBe(
       'expected an integer >= 1, got 0',

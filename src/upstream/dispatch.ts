@@ -1,0 +1,103 @@
+/**
+ * The upstream contract the gateway owns. The proxy talks to upstreams only through these
+ * interfaces; an engine (undici today, the native HTTP/1.1 client later) implements
+ * UpstreamDispatcher and calls UpstreamHandler. Nothing above this file knows which engine runs.
+ *
+ * Why the handler keeps undici's raw-Buffer shape (status + flat [name, value, ...] Buffers)
+ * rather than parsed header objects: the response-header filter compares names byte-wise and
+ * hands the Buffers straight to uWS's writeHeader, so a proxied response allocates no header
+ * strings or objects. undici's newer handler API would wrap our handler and parse every response's
+ * headers into an object (lib/handler/unwrap-handler.js), and a native engine can hand over slices
+ * of its read buffer with no copy at all.
+ *
+ * Lifecycle of one dispatch (the rules an engine must keep):
+ *   onConnect(abort) exactly once, synchronously inside dispatch(), before anything else: `abort`
+ *     cancels the request wherever it is (queued for a connection, connecting, written, streaming);
+ *   then zero or more onInformational (1xx other than 100 and 101);
+ *   then onHeaders once (a final status), onData for each body chunk, and onComplete; or
+ *   onError once, at any point, instead of the rest. After onComplete or onError nothing is called.
+ *   Returning false from onHeaders/onData pauses the engine until `resume()` is called.
+ * Handlers never throw into the engine.
+ */
+import type { Readable } from 'node:stream';
+
+export interface UpstreamRequest {
+  readonly method: string;
+  /** Path and query as the upstream receives them (origin-form). */
+  readonly path: string;
+  /**
+   * Flat [name, value, ...]: lower-case names; values are latin1 strings whose char codes are the
+   * bytes to send (so 8-bit bytes the client sent pass unchanged). Host is included. Built per
+   * attempt and never mutated after dispatch.
+   */
+  readonly headers: readonly string[];
+  /** null: no body; a Buffer: sent with its length; a Readable: streamed (Content-Length from headers, else chunked). */
+  readonly body: Buffer | Readable | null;
+  /** From dispatch until the response head arrives (waiting for a connection and connecting included). */
+  readonly headersTimeoutMs: number;
+  /** Longest silence allowed while the response body arrives; 0 = none. */
+  readonly bodyTimeoutMs: number;
+}
+
+/** Why an attempt failed, as the proxy, the balancer and (later) retries and health need it. */
+export type FailureKind =
+  /** No connection could be made (refused, unreachable, DNS, connect timeout). Never reached the upstream. */
+  | 'connect'
+  /** The connection failed after the request was (possibly) written, before the response ended. */
+  | 'reset'
+  /** responseHeadersMs, the body idle timeout, or the wait for a free connection ran out. */
+  | 'timeout'
+  /** The upstream's answer broke HTTP/1.1 (bad status line, header, framing). */
+  | 'protocol'
+  /** The gateway cancelled it (client gone, deadline, shutdown). */
+  | 'aborted'
+  /** The engine refused the request itself (a bug: the front validates what the wire can carry). */
+  | 'invalid';
+
+export class UpstreamFailure extends Error {
+  constructor(
+    readonly kind: FailureKind,
+    message: string,
+    /** The engine's own code (e.g. ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT), for logs. */
+    readonly code: string,
+    /**
+     * The request went out on a connection an earlier exchange had used, and failed before any
+     * response byte: the upstream may have closed it idle at that moment (a keep-alive race), so the
+     * request was not processed and is safe to send again on a fresh connection.
+     */
+    readonly reusedConnection = false,
+    /** Where the time ran out, for timeouts: waiting for a connection, or for the upstream. */
+    readonly waitedForConnection = false,
+  ) {
+    super(message);
+  }
+}
+
+export interface UpstreamHandler {
+  onConnect(abort: (reason?: Error) => void): void;
+  /** A 1xx response other than 100 Continue and 101 (e.g. 103 Early Hints). */
+  onInformational(status: number, rawHeaders: Buffer[]): void;
+  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void): boolean;
+  onData(chunk: Buffer): boolean;
+  onComplete(): void;
+  onError(err: UpstreamFailure): void;
+}
+
+/** Counts an engine keeps per endpoint, for /upstreams, metrics and readiness. */
+export interface DispatcherStats {
+  /** Open connections. */
+  readonly connections: number;
+  /** Requests on a connection right now. */
+  readonly active: number;
+  /** Requests waiting for a connection. */
+  readonly queued: number;
+  /** Requests that hold a connection longer than their own deadlines allow: a leak, never expected. */
+  readonly stuck: number;
+}
+
+export interface UpstreamDispatcher {
+  dispatch(req: UpstreamRequest, handler: UpstreamHandler): void;
+  readonly stats: DispatcherStats;
+  /** Stops taking requests; resolves when the in-flight ones are done and connections closed. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,76 @@
+/**
+ * Endpoints: one per upstream address (origin) and connection settings, per worker, kept in a
+ * registry that outlives config reloads. A reload that keeps a target with the same settings gets
+ * the same Endpoint, so its open connections (and, with the resilience features, its health,
+ * breaker and latency state) carry over; endpoints no config uses any more are closed once their
+ * in-flight requests finish. This is what lets SIGHUP swap configs without dropping requests or
+ * churning upstream connections.
+ */
+import type { UpstreamDispatcher } from './dispatch.js';
+import { UndiciEndpoint, type UndiciSettings } from './undici.js';
+
+export type EndpointSettings = UndiciSettings;
+
+/** Outcome counts of one endpoint in this worker (read by metrics and /upstreams). */
+export interface EndpointCounters {
+  responses: number;
+  connectFailures: number;
+  resets: number;
+  timeouts: number;
+  protocolErrors: number;
+  aborted: number;
+}
+
+export class Endpoint {
+  /** Requests this worker has dispatched to it and not yet finished. */
+  inflight = 0;
+  readonly counters: EndpointCounters = { responses: 0, connectFailures: 0, resets: 0, timeouts: 0, protocolErrors: 0, aborted: 0 };
+
+  constructor(
+    readonly key: string,
+    /** scheme://host:port */
+    readonly origin: string,
+    /** The Host header sent unless the route preserves the client's. */
+    readonly hostHeader: string,
+    readonly dispatcher: UpstreamDispatcher,
+  ) {}
+}
+
+export class EndpointRegistry {
+  readonly #endpoints = new Map<string, Endpoint>();
+
+  /** The endpoint for `url`'s origin with these settings, reusing the existing one when nothing changed. */
+  acquire(url: URL, settings: EndpointSettings): Endpoint {
+    const key = JSON.stringify([url.origin, settings.keepAlive, settings.maxConnections, settings.connectMs, settings.idleMs]);
+    let ep = this.#endpoints.get(key);
+    if (ep === undefined) {
+      ep = new Endpoint(key, url.origin, url.host, new UndiciEndpoint(url.origin, settings));
+      this.#endpoints.set(key, ep);
+    }
+    return ep;
+  }
+
+  /** Closes (gracefully) every endpoint whose key is not in `keep`. */
+  retainOnly(keep: ReadonlySet<string>): void {
+    for (const [key, ep] of this.#endpoints) {
+      if (!keep.has(key)) {
+        this.#endpoints.delete(key);
+        void ep.dispatcher.close();
+      }
+    }
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.#endpoints.values()];
+    this.#endpoints.clear();
+    await Promise.allSettled(all.map((e) => e.dispatcher.close()));
+  }
+
+  values(): IterableIterator<Endpoint> {
+    return this.#endpoints.values();
+  }
+
+  get size(): number {
+    return this.#endpoints.size;
+  }
+}

@@ -1,0 +1,365 @@
+/**
+ * The undici engine: an UpstreamDispatcher for one endpoint (one origin) in one worker.
+ *
+ * It keeps its own set of undici `Client`s, one per connection (pipelining 1), and its own queue,
+ * instead of an undici `Pool`, because:
+ *   - Pool.dispatch wedges: a request undici refuses (an invalid header value, method or path)
+ *     makes the chosen Client look busy forever (Pool marks it kNeedDrain and it never drains), so
+ *     `connections` such requests leave every later request queued without end (undici 7.16).
+ *     Here a refused request frees its connection like any other failure.
+ *   - a request waiting for a connection must be cancellable and bounded by its own deadline; a
+ *     Pool's queue offers neither.
+ *   - the gateway needs the numbers: open connections, requests on them, requests waiting, and
+ *     whether a failed request went out on a reused connection (the keep-alive race).
+ *
+ * Connections: up to `keepAlive` idle connections stay open (CONFIG.md connectionsPerWorker, like
+ * nginx's `keepalive`); under load up to `maxConnections` are open at once, the ones beyond
+ * `keepAlive` closed when they fall idle; past that, requests wait in FIFO order, each for at most
+ * its headersTimeoutMs. undici retires an idle connection before the upstream's
+ * `Keep-Alive: timeout=N` hint runs out (keepAliveTimeoutThreshold).
+ */
+import { Client, type Dispatcher } from 'undici';
+import type { DispatcherStats, UpstreamDispatcher, UpstreamHandler, UpstreamRequest } from './dispatch.js';
+import { UpstreamFailure } from './dispatch.js';
+import { arm, cancel, timerList, type TimerList, type TimerNode } from '../util/timer-lists.js';
+
+export interface UndiciSettings {
+  /** Idle connections kept open (connectionsPerWorker). */
+  readonly keepAlive: number;
+  /** Connections open at once, busy ones included. */
+  readonly maxConnections: number;
+  readonly connectMs: number;
+  /** An idle connection is closed after this (or the upstream's Keep-Alive hint, if shorter). */
+  readonly idleMs: number;
+}
+
+/** How long a connection beyond the keep-alive pool size stays open idle. */
+const SURPLUS_IDLE = timerList(2000);
+/** How long an aborted request may hold its connection before it counts as stuck. */
+const STUCK_AFTER_MS = 5000;
+/** Retire a kept-alive connection this long before the upstream's Keep-Alive: timeout=N runs out. */
+const KEEPALIVE_MARGIN_MS = 1000;
+
+function noop(): void {}
+
+/** A request waiting for a connection. */
+class Waiting implements TimerNode {
+  tnAt = 0;
+  tnPrev: TimerNode | null = null;
+  tnNext: TimerNode | null = null;
+  tnList: TimerList | null = null;
+  queuedAt = performance.now();
+  /** Set once a connection takes it (abort then goes to the connection). */
+  conn: Connection | null = null;
+  done = false;
+  constructor(readonly engine: UndiciEndpoint, readonly req: UpstreamRequest, readonly handler: UpstreamHandler) {}
+
+  readonly abort = (reason?: Error): void => {
+    if (this.done) return;
+    if (this.conn !== null) return this.conn.abort(reason);
+    this.done = true;
+    cancel(this);
+    this.engine.unqueue(this);
+    this.handler.onError(new UpstreamFailure('aborted', reason?.message ?? 'aborted', 'ABORTED'));
+  };
+
+  onTimer(): void {
+    if (this.done || this.conn !== null) return;
+    this.done = true;
+    this.engine.unqueue(this);
+    this.handler.onError(new UpstreamFailure('timeout', 'no upstream connection became free in time', 'QUEUE_TIMEOUT', false, true));
+  }
+}
+
+/**
+ * One connection: an undici Client with pipelining 1, and the undici handler for the request it
+ * is running (this object itself, reused request after request: no allocation per request).
+ */
+class Connection implements Dispatcher.DispatchHandler, TimerNode {
+  // TimerNode: a surplus idle connection's expiry (see UndiciEndpoint.onFree).
+  tnAt = 0;
+  tnPrev: TimerNode | null = null;
+  tnNext: TimerNode | null = null;
+  tnList: TimerList | null = null;
+  readonly client: Client;
+  /** The socket is connected. */
+  up = false;
+  /** Requests completed on the current socket: > 0 means the next one reuses it. */
+  served = 0;
+  // The request in flight, if any.
+  handler: UpstreamHandler | null = null;
+  private undiciAbort: ((err?: Error) => void) | null = null;
+  private abortReason: Error | null = null;
+  abortedAt = 0;
+  private status = 0;
+  private bodyBytes = 0;
+  private reused = false;
+  private upAtStart = false;
+  private connectedDuring = false;
+  private method = '';
+  lastUsed = 0;
+
+  constructor(readonly engine: UndiciEndpoint, origin: string, s: UndiciSettings) {
+    this.client = new Client(origin, {
+      pipelining: 1,
+      keepAliveTimeout: s.idleMs,
+      keepAliveMaxTimeout: s.idleMs,
+      keepAliveTimeoutThreshold: KEEPALIVE_MARGIN_MS,
+      connect: { timeout: s.connectMs },
+    });
+    this.client.on('connect', () => {
+      this.up = true;
+      this.served = 0;
+      this.connectedDuring = true;
+      engine.connections++;
+    });
+    this.client.on('disconnect', () => {
+      if (this.up) engine.connections--;
+      this.up = false;
+      this.served = 0;
+    });
+    this.client.on('connectionError', noop);
+  }
+
+  get busy(): boolean {
+    return this.handler !== null;
+  }
+
+  /** A surplus idle connection was not needed again for a while: close it. */
+  onTimer(): void {
+    this.engine.expireSurplus(this);
+  }
+
+  start(req: UpstreamRequest, handler: UpstreamHandler, headersTimeoutMs: number): void {
+    this.handler = handler;
+    this.undiciAbort = null;
+    this.abortReason = null;
+    this.abortedAt = 0;
+    this.status = 0;
+    this.bodyBytes = 0;
+    this.upAtStart = this.up;
+    this.reused = this.up && this.served > 0;
+    this.connectedDuring = false;
+    this.method = req.method;
+    this.engine.active++;
+    // dispatch() reports a refused request through onError synchronously; that frees us too.
+    this.client.dispatch(
+      {
+        path: req.path,
+        method: req.method,
+        headers: req.headers as string[],
+        body: req.body,
+        // 0 means none; a waiter whose budget is spent by now gets the smallest positive one.
+        headersTimeout: headersTimeoutMs === 0 ? 0 : Math.max(1, headersTimeoutMs),
+        bodyTimeout: req.bodyTimeoutMs,
+      },
+      this,
+    );
+  }
+
+  readonly abort = (reason?: Error): void => {
+    if (this.handler === null) return;
+    if (this.abortedAt === 0) this.abortedAt = performance.now();
+    this.abortReason = reason ?? new Error('aborted');
+    this.undiciAbort?.(this.abortReason);
+  };
+
+  // ---- undici's handler (legacy callbacks: its native path, see dispatch.ts)
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.undiciAbort = abort;
+    if (this.abortReason !== null) abort(this.abortReason);
+  }
+
+  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    const h = this.handler;
+    if (h === null) return false;
+    if (status < 200) {
+      h.onInformational(status, rawHeaders);
+      return true;
+    }
+    this.status = status;
+    return h.onHeaders(status, rawHeaders, resume);
+  }
+
+  onData(chunk: Buffer): boolean {
+    const h = this.handler;
+    if (h === null) return false;
+    this.bodyBytes += chunk.length;
+    return h.onData(chunk);
+  }
+
+  onComplete(): void {
+    const h = this.release();
+    if (h === null) return;
+    this.served++;
+    h.onComplete();
+  }
+
+  onError(err: Error & { code?: string }): void {
+    const s = this.status;
+    const noBodyExpected = s === 204 || s === 304 || this.method === 'HEAD';
+    // undici insists on Content-Length bytes even where the status says there is no body; a 304
+    // (or 204) with a Content-Length is legal (RFC 9110 §8.6): it is a complete answer.
+    if (err.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' && noBodyExpected && s >= 200 && this.bodyBytes === 0) {
+      const h = this.release();
+      h?.onComplete();
+      return;
+    }
+    const connected = this.upAtStart || this.connectedDuring;
+    const reusedBeforeResponse = this.reused && s === 0;
+    const h = this.release();
+    if (h === null) return;
+    h.onError(this.abortReason !== null ? new UpstreamFailure('aborted', this.abortReason.message, 'ABORTED') : classify(err, connected, reusedBeforeResponse));
+  }
+
+  /** Ends the current request on this connection and hands the connection to the next waiter. */
+  private release(): UpstreamHandler | null {
+    const h = this.handler;
+    if (h === null) return null;
+    this.handler = null;
+    this.undiciAbort = null;
+    this.lastUsed = performance.now();
+    this.engine.active--;
+    this.engine.onFree(this);
+    return h;
+  }
+}
+
+/** Maps an undici error to the contract's failure kinds. */
+function classify(err: Error & { code?: string }, connected: boolean, beforeResponseOnReused: boolean): UpstreamFailure {
+  const code = err.code ?? 'ERROR';
+  const msg = err.message;
+  switch (code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return new UpstreamFailure('connect', 'connect timed out', code);
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return new UpstreamFailure('timeout', msg, code);
+    case 'UND_ERR_INVALID_ARG':
+    case 'UND_ERR_NOT_SUPPORTED':
+      return new UpstreamFailure('invalid', msg, code);
+    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
+    case 'UND_ERR_RES_EXCEEDED_MAX_SIZE':
+      return new UpstreamFailure('protocol', msg, code);
+  }
+  if (code.startsWith('HPE_')) return new UpstreamFailure('protocol', msg, code);
+  if (code === 'UND_ERR_SOCKET' && (msg === 'bad response' || msg === 'bad upgrade')) return new UpstreamFailure('protocol', msg, code);
+  if (!connected) return new UpstreamFailure('connect', msg, code);
+  return new UpstreamFailure('reset', msg, code, beforeResponseOnReused);
+}
+
+export class UndiciEndpoint implements UpstreamDispatcher {
+  readonly #conns: Connection[] = [];
+  readonly #idle: Connection[] = [];
+  readonly #queue: Waiting[] = [];
+  #queueHead = 0;
+  #closing = false;
+  connections = 0;
+  active = 0;
+
+  constructor(readonly origin: string, readonly settings: UndiciSettings) {}
+
+  dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
+    if (this.#closing) {
+      handler.onConnect(noop);
+      handler.onError(new UpstreamFailure('aborted', 'the upstream endpoint is closing', 'CLOSING'));
+      return;
+    }
+    let conn = this.#idle.pop();
+    if (conn !== undefined) cancel(conn);
+    if (conn === undefined && this.#conns.length < this.settings.maxConnections) {
+      conn = new Connection(this, this.origin, this.settings);
+      this.#conns.push(conn);
+    }
+    if (conn !== undefined) {
+      handler.onConnect(conn.abort);
+      conn.start(req, handler, req.headersTimeoutMs);
+      return;
+    }
+    const w = new Waiting(this, req, handler);
+    this.#queue.push(w);
+    handler.onConnect(w.abort);
+    if (!w.done && req.headersTimeoutMs > 0) arm(timerList(req.headersTimeoutMs), w, w.queuedAt);
+  }
+
+  /** A connection finished its request: the next waiter gets it, or it goes idle (or closes). */
+  onFree(conn: Connection): void {
+    if (conn.client.destroyed || conn.client.closed) {
+      this.#drop(conn);
+      return;
+    }
+    while (this.#queueHead < this.#queue.length) {
+      const w = this.#queue[this.#queueHead];
+      this.#queue[this.#queueHead++] = undefined as unknown as Waiting;
+      this.#compactQueue();
+      if (w.done) continue;
+      cancel(w);
+      w.conn = conn;
+      const left = w.req.headersTimeoutMs === 0 ? 0 : w.req.headersTimeoutMs - (performance.now() - w.queuedAt);
+      // Started on the next tick: we are inside undici's completion callback for `conn`.
+      queueMicrotask(() => conn.start(w.req, w.handler, left));
+      return;
+    }
+    if (this.#closing) {
+      this.#drop(conn);
+      return;
+    }
+    // Beyond the keep-alive pool size a connection stays a short while (a burst that needs it
+    // again reuses it instead of churning), then closes.
+    if (this.#idle.length >= this.settings.keepAlive) arm(SURPLUS_IDLE, conn);
+    this.#idle.push(conn);
+  }
+
+  expireSurplus(conn: Connection): void {
+    if (this.#idle.length <= this.settings.keepAlive) return;
+    const i = this.#idle.indexOf(conn);
+    if (i === -1) return;
+    this.#idle.splice(i, 1);
+    this.#drop(conn);
+  }
+
+  unqueue(w: Waiting): void {
+    const i = this.#queue.indexOf(w, this.#queueHead);
+    if (i !== -1) this.#queue.splice(i, 1);
+  }
+
+  #compactQueue(): void {
+    if (this.#queueHead === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#queueHead = 0;
+    } else if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
+      this.#queue.splice(0, this.#queueHead);
+      this.#queueHead = 0;
+    }
+  }
+
+  #drop(conn: Connection): void {
+    const i = this.#conns.indexOf(conn);
+    if (i !== -1) this.#conns.splice(i, 1);
+    if (!conn.client.destroyed && !conn.client.closed) conn.client.close().catch(() => conn.client.destroy().catch(noop));
+    // A waiter that this connection would have served gets a fresh one.
+    if (!this.#closing && this.#queueHead < this.#queue.length && this.#conns.length < this.settings.maxConnections) {
+      const fresh = new Connection(this, this.origin, this.settings);
+      this.#conns.push(fresh);
+      this.onFree(fresh);
+    }
+  }
+
+  get stats(): DispatcherStats {
+    const now = performance.now();
+    let stuck = 0;
+    for (const c of this.#conns) if (c.busy && c.abortedAt !== 0 && now - c.abortedAt > STUCK_AFTER_MS) stuck++;
+    let queued = 0;
+    for (let i = this.#queueHead; i < this.#queue.length; i++) if (!this.#queue[i].done) queued++;
+    return { connections: this.connections, active: this.active, queued, stuck };
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    for (let i = this.#queueHead; i < this.#queue.length; i++) this.#queue[i].abort(new Error('shutting down'));
+    const conns = this.#conns.splice(0);
+    this.#idle.length = 0;
+    await Promise.allSettled(conns.map((c) => c.client.close()));
+  }
+}

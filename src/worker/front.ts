@@ -1,0 +1,177 @@
+/**
+ * The worker's HTTP front: one uWS catch-all handler. For every request, in this order:
+ *   1. the request line and Host are checked (head.ts);
+ *   2. the path is normalized and routed (the native router; 404 / 405 here);
+ *   3. the headers are read into the request's head (head.ts), and its transaction is created
+ *      by the route's action (which attaches onAborted and onData now, as uWS requires);
+ *   4. the access phase runs, synchronously while every plugin is synchronous, else once its
+ *      promise settles (one place for both);
+ *   5. the action proceeds: respond, or proxy.
+ * Every answer, including the errors of steps 1-3, goes through a Transaction, so every request
+ * is counted, logged, and waited for by drain.
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { CompiledConfig, CompiledPattern } from '../runtime/compile.js';
+import { upstreamPath } from '../runtime/compile.js';
+import type { GatewayErrorCode } from '../errors.js';
+import { newMatchOutput, MATCH_FOUND, MATCH_METHOD_NOT_ALLOWED } from '../native/router-types.js';
+import { RequestContext } from '../plugins/context.js';
+import { runAccess } from '../plugins/pipeline.js';
+import { isCorsPreflightHandler } from '../plugins/cors.js';
+import { isPromise } from '../util/promise.js';
+import { normalizePath } from './normalize-path.js';
+import { SAFE_REQUEST_ID, checkMethod, hostWithoutPort, parseDecimal, readHeaders, remoteAddress, unroutedHead, validHost, validQuery } from './head.js';
+import { newRequestId } from './request-id.js';
+import { Transaction, type WorkerHost } from './transaction.js';
+
+const matchOut = newMatchOutput();
+
+/** Picks the first candidate whose header matches hold. */
+function pickCandidate(cfg: CompiledConfig, req: HttpRequest): CompiledPattern | null {
+  for (let i = 0; i < matchOut.candidateCount; i++) {
+    const pattern = cfg.patterns[matchOut.candidates[i]];
+    const hm = pattern.route.headerMatch;
+    if (hm === null) return pattern;
+    let ok = true;
+    for (const [name, value] of hm) {
+      if (req.getHeader(name).toLowerCase() !== value) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) return pattern;
+  }
+  return null;
+}
+
+// hot path: change with care.
+export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequest): void {
+  const startedAt = performance.now();
+  const cfg = host.config;
+  const method = req.getCaseSensitiveMethod();
+  const rawPath = req.getUrl();
+  const query = req.getQuery() ?? ''; // uWS gives undefined when the URL has no '?'
+  const hostHeader = req.getHeader('host'); // latin1: the bytes as sent
+
+  let err: GatewayErrorCode | '' = checkMethod(method);
+  const path = err === '' ? normalizePath(rawPath) : null;
+  if (err === '' && (path === null || (query !== '' && !validQuery(query)))) err = 'bad_path';
+  if (err === '' && !validHost(hostHeader)) err = 'bad_host';
+  if (err !== '') return answerEarly(host, res, req, err, true, method, rawPath, rawPath, hostHeader, startedAt);
+
+  const code = cfg.router.match(method, hostWithoutPort(hostHeader), path!, matchOut);
+  if (code !== MATCH_FOUND) {
+    // A CORS preflight for a route that does not list OPTIONS (see answerCorsPreflight).
+    if (method === 'OPTIONS' && answerCorsPreflight(host, res, req, hostHeader, rawPath, path!, query, startedAt)) return;
+    if (code === MATCH_METHOD_NOT_ALLOWED) {
+      return answerEarly(host, res, req, 'method_not_allowed', false, method, rawPath, path!, hostHeader, startedAt, ['allow', matchOut.allow.join(', ')]);
+    }
+    return answerEarly(host, res, req, 'not_found', false, method, rawPath, path!, hostHeader, startedAt);
+  }
+  const pattern = pickCandidate(cfg, req);
+  if (pattern === null) return answerEarly(host, res, req, 'not_found', false, method, rawPath, path!, hostHeader, startedAt);
+  const route = pattern.route;
+
+  const head = readHeaders(req, res, cfg, method, rawPath, path!, query, hostHeader, route.requestIdHeader, newRequestId, startedAt);
+  if (typeof head === 'string') return answerEarly(host, res, req, head, true, method, rawPath, path!, hostHeader, startedAt);
+
+  const tx = route.action.create(res, head, route, host);
+  if (route.proxy !== null) tx.upstreamPath = upstreamPath(pattern, path!, matchOut.params);
+  const pipeline = route.pipeline;
+  if (pipeline === null) return tx.proceed();
+  const ctx = new RequestContext(method, path!, query, hostHeader, head.headers, head.peer, head.clientIp, route.id);
+  ctx.startedAt = startedAt;
+  ctx.requestId = head.requestId;
+  tx.ctx = ctx;
+  if (pipeline.access === null) return tx.proceed();
+  const result = runAccess(pipeline.access, ctx);
+  if (!isPromise(result)) {
+    if (result === undefined) tx.proceed();
+    else tx.reply(result);
+    return;
+  }
+  // An async plugin (a JWKS fetch, scrypt, Redis): the body keeps arriving meanwhile.
+  void result.then((reply) => {
+    if (tx.ended) return; // the client went away meanwhile
+    if (reply === undefined) tx.proceed();
+    else tx.reply(reply);
+  });
+}
+
+/**
+ * An answer given before the request has a route's transaction: request-line errors, 404, 405,
+ * refused headers. Still a Transaction: counted, logged, drained, with the global request id.
+ */
+function answerEarly(
+  host: WorkerHost,
+  res: HttpResponse,
+  req: HttpRequest,
+  code: GatewayErrorCode,
+  close: boolean,
+  method: string,
+  rawPath: string,
+  path: string,
+  hostHeader: string,
+  startedAt: number,
+  extra?: [string, string],
+): void {
+  const cfg = host.config;
+  const ridHeader = cfg.unroutedRequestIdHeader;
+  let rid = '';
+  if (ridHeader !== '') {
+    const given = req.getHeader(ridHeader);
+    rid = given !== '' && SAFE_REQUEST_ID.test(given) ? given : newRequestId();
+  }
+  // The body, if any, is read and dropped; a chunked one (uWS's lenient decoder) closes the connection.
+  const te = req.getHeader('transfer-encoding');
+  const clText = req.getHeader('content-length');
+  const cl = clText === '' ? 0 : parseDecimal(clText);
+  const length = te !== '' ? -1 : cl > 0 ? cl : 0;
+  const head = unroutedHead(method, rawPath, path, hostHeader, remoteAddress(res), ridHeader, rid, length, startedAt);
+  const tx = new Transaction(res, head, null, host, 'discard');
+  tx.replyError(code, close || cl < 0, extra);
+}
+
+/**
+ * CORS preflights and routes that do not accept OPTIONS. The router answers 405 (or 404) for
+ * OPTIONS on a route whose `methods` do not list it, before any plugin runs; but a browser
+ * preflight (OPTIONS + Origin + Access-Control-Request-Method) must be answered by the CORS
+ * plugin of the route the real request will reach. So on that miss only (never on the hot
+ * path), the route is looked up again with the requested method; if its pipeline has a cors
+ * plugin, the pipeline's access handlers run up to and including cors, and cors answers the
+ * preflight. Auth, ip, acl never run on it. Otherwise the original 404/405 stands. Returns true
+ * when the preflight was answered.
+ */
+function answerCorsPreflight(host: WorkerHost, res: HttpResponse, req: HttpRequest, hostHeader: string, rawPath: string, path: string, query: string, startedAt: number): boolean {
+  const requested = req.getHeader('access-control-request-method');
+  if (requested === '' || requested.length > 32 || req.getHeader('origin') === '') return false;
+  // A preflight has no body; one that does is left to the ordinary 404/405 answer.
+  const cl = req.getHeader('content-length');
+  if ((cl !== '' && cl !== '0') || req.getHeader('transfer-encoding') !== '') return false;
+  const cfg = host.config;
+  const allow = matchOut.allow; // the 405's Allow list, kept in case this is not a preflight we answer
+  const pattern = cfg.router.match(requested, hostWithoutPort(hostHeader), path, matchOut) === MATCH_FOUND ? pickCandidate(cfg, req) : null;
+  const pipeline = pattern !== null ? pattern.route.pipeline : null;
+  const access = pipeline !== null ? pipeline.access : null;
+  const corsAt = access !== null ? access.findIndex(isCorsPreflightHandler) : -1;
+  matchOut.allow = allow;
+  if (pattern === null || pipeline === null || access === null || corsAt === -1) return false;
+  const route = pattern.route;
+  const head = readHeaders(req, res, cfg, 'OPTIONS', rawPath, path, query, hostHeader, route.requestIdHeader, newRequestId, startedAt);
+  if (typeof head === 'string') return false;
+  const ctx = new RequestContext('OPTIONS', path, query, hostHeader, head.headers, head.peer, head.clientIp, route.id);
+  ctx.startedAt = startedAt;
+  ctx.requestId = head.requestId;
+  const result = runAccess(access.slice(0, corsAt + 1), ctx);
+  // cors answers every preflight synchronously; anything else is not ours to finish here.
+  if (result === undefined || isPromise(result)) return false;
+  const tx = route.action.create(res, head, route, host);
+  tx.ctx = ctx;
+  tx.reply(result);
+  return true;
+}
+
+export function installHandler(app: TemplatedApp, host: WorkerHost): void {
+  // One catch-all: the gateway's router decides, not uWS's.
+  app.any('/*', (res, req) => handleRequest(host, res, req));
+}

@@ -1,0 +1,473 @@
+/**
+ * The request head: everything the gateway needs from the uWS request, copied once,
+ * synchronously (uWS requests die at the first await), checked against what an upstream wire can
+ * carry, and frozen into one RequestHead. Nothing reads uWS or the module scratch below after
+ * readHeaders() returns, so a request whose plugins await cannot see another request's values.
+ *
+ * What is refused here, before any dispatch (docs/security.md has the bytes):
+ *   - a method that is not an RFC 9110 token (400 bad_method); CONNECT (501 not_implemented);
+ *   - a request target with a byte outside printable ASCII, a `#` (origin-form has no fragment)
+ *     or, in the path, a `\` (WHATWG URL parsers behind us would read it as `/`) (400 bad_path);
+ *   - a missing, empty or malformed Host (RFC 9112 §3.2, 400 bad_host);
+ *   - a header value with a control byte or DEL (400 bad_header);
+ *   - framing the gateway cannot be sure of: two Content-Lengths, a non-decimal one, two
+ *     Transfer-Encoding lines, a Transfer-Encoding other than exactly `chunked` (400 bad_request,
+ *     or 501 for a coding the gateway does not implement).
+ * What is dropped: hop-by-hop headers and those named in Connection, header names with `_`
+ * (unless allowed), Proxy (httpoxy), X-Original-URL / X-Rewrite-URL, and the client's
+ * X-Forwarded-*, Forwarded, X-Real-IP unless the peer is a trusted proxy.
+ * Header values with 8-bit bytes are forwarded byte for byte: uWS's forEach() decodes values as
+ * UTF-8 (lossy), so such values are re-read with getHeader(), which returns the bytes as latin1.
+ */
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import type { GatewayErrorCode } from '../errors.js';
+import type { AddressMatcher } from '../net/cidr.js';
+
+export interface RequestHead {
+  readonly method: string;
+  /** The target's path as the client sent it (for logs). */
+  readonly rawPath: string;
+  /** The normalized path routes matched. */
+  readonly path: string;
+  /** Raw query without "?", "" when none. */
+  readonly query: string;
+  /** The Host header as sent (validated). */
+  readonly hostHeader: string;
+  /** The TCP peer. */
+  readonly peer: string;
+  /** The client: the peer, or the nearest untrusted X-Forwarded-For hop behind trusted proxies. */
+  readonly clientIp: string;
+  /**
+   * Headers as they will be forwarded: flat [name, value, ...], lower-case names, values as latin1
+   * strings of the client's bytes; hop-by-hop and forwarding headers removed. Plugins edit it
+   * (through RequestContext) during the access phase; the proxy appends the forwarding headers.
+   */
+  readonly headers: string[];
+  /** Body: 0 none, -1 chunked, else its Content-Length. */
+  readonly contentLength: number;
+  // Forwarding values, computed from the client's headers before any plugin runs.
+  readonly forwardedFor: string;
+  readonly forwardedProto: string;
+  readonly forwardedHost: string;
+  readonly forwardedPort: string;
+  readonly via: string;
+  /** Forwarded / X-Forwarded-Prefix from a trusted proxy, flat [name, value, ...]; null when none. */
+  readonly trustedExtra: string[] | null;
+  /** Request id header (lower-case) and the id; '' when request ids are off for the route. */
+  readonly requestIdHeader: string;
+  readonly requestId: string;
+  /** performance.now() when the handler started. */
+  readonly startedAt: number;
+}
+
+// ------------------------------------------------------------------------- request line, Host
+
+/** RFC 9110 token characters (tchar) as a lookup table. */
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1;
+for (let c = 0x61; c <= 0x7a; c++) TCHAR[c] = 1;
+
+export function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
+
+/** '' when the method can be forwarded, else the error. */
+export function checkMethod(m: string): GatewayErrorCode | '' {
+  switch (m) {
+    case 'GET': case 'POST': case 'PUT': case 'DELETE': case 'HEAD': case 'OPTIONS': case 'PATCH':
+      return '';
+    case 'CONNECT':
+      return 'not_implemented'; // a tunnel, which this gateway does not offer
+  }
+  return isToken(m) ? '' : 'bad_method';
+}
+
+/** A query may hold any printable ASCII byte except `#`. */
+export function validQuery(q: string): boolean {
+  for (let i = 0; i < q.length; i++) {
+    const c = q.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f || c === 0x23) return false;
+  }
+  return true;
+}
+
+/**
+ * RFC 9112 §3.2 / RFC 3986 authority without userinfo: reg-name, IPv4 or [IPv6] literal, an
+ * optional :port of digits. `host` is latin1 bytes (getHeader).
+ */
+export function validHost(host: string): boolean {
+  const n = host.length;
+  if (n === 0 || n > 255) return false;
+  let i = 0;
+  if (host.charCodeAt(0) === 0x5b) {
+    const close = host.indexOf(']');
+    if (close < 3) return false;
+    for (let j = 1; j < close; j++) {
+      const c = host.charCodeAt(j);
+      const hex = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+      if (!hex && c !== 0x3a && c !== 0x2e) return false;
+    }
+    i = close + 1;
+    if (i === n) return true;
+    if (host.charCodeAt(i) !== 0x3a) return false;
+  } else {
+    for (; i < n; i++) {
+      const c = host.charCodeAt(i);
+      if (c === 0x3a) break;
+      const ok =
+        (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) ||
+        c === 0x2d || c === 0x2e || c === 0x5f || c === 0x7e; // unreserved (sub-delims and %-escapes are not host names)
+      if (!ok) return false;
+    }
+    if (i === 0) return false;
+    if (i === n) return true;
+  }
+  // :port
+  if (i + 1 === n || n - i - 1 > 5) return false;
+  for (let j = i + 1; j < n; j++) {
+    const c = host.charCodeAt(j);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+/** The Host without its port, lower-cased (for routing). Allocates only when it must. */
+export function hostWithoutPort(host: string): string {
+  let end = host.length;
+  if (host.charCodeAt(0) === 0x5b) {
+    const close = host.indexOf(']');
+    end = close === -1 ? host.length : close + 1;
+  } else {
+    const colon = host.indexOf(':');
+    if (colon !== -1) end = colon;
+  }
+  const h = end === host.length ? host : host.slice(0, end);
+  for (let i = 0; i < h.length; i++) {
+    const c = h.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return h.toLowerCase();
+  }
+  return h;
+}
+
+// ------------------------------------------------------------------------- peer address
+
+// IPv4 peers as text, cached by address (uWS's text form costs a string and a Buffer per call).
+const v4Text = new Map<number, string>();
+const V4_CACHE_MAX = 8192;
+
+export function remoteAddress(res: HttpResponse): string {
+  const raw = res.getRemoteAddress();
+  if (raw.byteLength === 4) {
+    const b = new Uint8Array(raw);
+    const key = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+    let s = v4Text.get(key);
+    if (s === undefined) {
+      s = `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+      if (v4Text.size >= V4_CACHE_MAX) v4Text.clear();
+      v4Text.set(key, s);
+    }
+    return s;
+  }
+  return Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+}
+
+/**
+ * The client address behind trusted proxies: X-Forwarded-For read from the right, skipping
+ * trusted hops; the first untrusted one is the client (a client can prepend anything, but it
+ * cannot forge what the trusted proxies appended).
+ */
+export function clientFromForwardedFor(xff: string, isTrusted: (a: string) => boolean): string | null {
+  const hops = xff.split(',');
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i].trim();
+    if (hop === '') continue;
+    if (!isTrusted(hop) || i === 0) return hop;
+  }
+  return null;
+}
+
+// ------------------------------------------------------------------------- header scan
+
+/** Header names listed in a Connection value other than close/keep-alive (lower-case), or null. */
+export function connectionTokens(value: string): string[] | null {
+  if (value.length === 0) return null;
+  let out: string[] | null = null;
+  for (const part of value.split(',')) {
+    const t = part.trim().toLowerCase();
+    if (t === '' || t === 'close' || t === 'keep-alive') continue;
+    (out ??= []).push(t);
+  }
+  return out;
+}
+
+/**
+ * Transfer-Encoding: only exactly `chunked` (case-insensitive, one header line) is accepted
+ * (RFC 9112 §6.1, §6.3): '' when fine; a list whose last coding is not chunked, chunked twice, an
+ * empty or malformed list, or two header lines: bad_request (the body's length cannot be
+ * determined: 400 and close); other codings before a final chunked: not_implemented (501).
+ */
+export function checkTransferEncoding(values: readonly string[]): GatewayErrorCode | '' {
+  if (values.length !== 1) return 'bad_request';
+  const v = values[0];
+  if (v.length === 7 && v.toLowerCase() === 'chunked') return '';
+  const parts = v.split(',').map((p) => p.trim().toLowerCase());
+  if (parts.some((p) => !isToken(p))) return 'bad_request';
+  if (parts[parts.length - 1] !== 'chunked') return 'bad_request';
+  if (parts.indexOf('chunked') !== parts.length - 1) return 'bad_request';
+  return 'not_implemented';
+}
+
+/** Strict decimal Content-Length; -1 if malformed. */
+export function parseDecimal(s: string): number {
+  if (s.length === 0 || s.length > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const d = s.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * Per-request scan state. req.forEach is synchronous, so one module-level scratch object
+ * replaces a closure per request; readHeaders() copies out of it before returning.
+ */
+const scan = {
+  out: [] as string[],
+  contentLengthCount: 0,
+  contentLength: '',
+  transferEncoding: [] as string[],
+  xff: '',
+  xfProto: '',
+  xfHost: '',
+  xfPort: '',
+  xfPrefix: '',
+  forwarded: '',
+  via: '',
+  connectionTokens: null as string[] | null,
+  allowUnderscores: false,
+  /** A value with a byte >= 0x80: fixed up from getHeader() after the scan. */
+  eightBit: false,
+  bad: '' as GatewayErrorCode | '',
+};
+
+/** Any byte that must not be in a field value: controls other than HTAB, DEL. 8-bit bytes flag `eightBit`. */
+function checkValue(v: string): void {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c >= 0x20 && c < 0x7f) continue;
+    if (c === 0x09) continue;
+    if (c >= 0x80) {
+      scan.eightBit = true;
+      continue;
+    }
+    scan.bad = 'bad_header';
+    return;
+  }
+}
+
+// hot path: change with care.
+function collectHeader(k: string, v: string): void {
+  checkValue(v);
+  switch (k) {
+    case 'host':
+    case 'connection':
+    case 'keep-alive':
+    case 'te':
+    case 'trailer':
+    case 'upgrade':
+    case 'proxy': // httpoxy: never an upstream's business
+    case 'expect': // uWS already answered "100 Continue"; the upstream must not wait for it
+    case 'x-original-url': // path overrides some frameworks honour: a way around the route's plugins
+    case 'x-rewrite-url':
+    case 'x-real-ip': // set by the gateway
+      return;
+    case 'transfer-encoding':
+      scan.transferEncoding.push(v);
+      return;
+    case 'content-length':
+      scan.contentLengthCount++;
+      scan.contentLength = v;
+      return;
+    case 'x-forwarded-for':
+      scan.xff = scan.xff ? scan.xff + ', ' + v : v;
+      return;
+    case 'x-forwarded-proto':
+      scan.xfProto = v;
+      return;
+    case 'x-forwarded-host':
+      scan.xfHost = v;
+      return;
+    case 'x-forwarded-port':
+      scan.xfPort = v;
+      return;
+    case 'x-forwarded-prefix':
+      scan.xfPrefix = v;
+      return;
+    case 'forwarded':
+      scan.forwarded = scan.forwarded ? scan.forwarded + ', ' + v : v;
+      return;
+    case 'via':
+      scan.via = scan.via ? scan.via + ', ' + v : v;
+      return;
+  }
+  if (k.length > 6 && k.charCodeAt(5) === 0x2d && k.startsWith('proxy-')) return;
+  // Underscore twins (X_Forwarded_For) are read as the dashed names by CGI-style upstreams.
+  if (!scan.allowUnderscores && k.indexOf('_') !== -1) return;
+  if (scan.connectionTokens !== null && scan.connectionTokens.includes(k)) return;
+  scan.out.push(k, v);
+}
+
+/** Re-reads values that had 8-bit bytes as the client's bytes; false if one cannot be (a repeated name). */
+function fixEightBitValues(req: HttpRequest, out: string[]): boolean {
+  for (let i = 0; i < out.length; i += 2) {
+    const v = out[i + 1];
+    let eight = false;
+    for (let j = 0; j < v.length; j++) {
+      if (v.charCodeAt(j) >= 0x80) {
+        eight = true;
+        break;
+      }
+    }
+    if (!eight) continue;
+    const name = out[i];
+    for (let j = 0; j < out.length; j += 2) if (j !== i && out[j] === name) return false; // getHeader sees the first only
+    out[i + 1] = req.getHeader(name);
+  }
+  return true;
+}
+
+export interface HeadContext {
+  readonly isTrustedProxy: AddressMatcher;
+  readonly trustsAnyProxy: boolean;
+  readonly allowUnderscores: boolean;
+  readonly tls: boolean;
+  readonly listenPort: string;
+  readonly maxBodyBytes: number;
+}
+
+export interface ScanResult {
+  error: GatewayErrorCode | '';
+  head: RequestHead | null;
+}
+
+/**
+ * Reads the headers of a routed request into its head, or says why it is refused. `requestId` is
+ * the id header for the route ('' for none). Only called synchronously in the uWS handler.
+ */
+// hot path: change with care.
+export function readHeaders(
+  req: HttpRequest,
+  res: HttpResponse,
+  hc: HeadContext,
+  method: string,
+  rawPath: string,
+  path: string,
+  query: string,
+  hostHeader: string,
+  requestIdHeader: string,
+  newId: () => string,
+  startedAt: number,
+): RequestHead | GatewayErrorCode {
+  const connection = req.getHeader('connection');
+  scan.out = [];
+  scan.contentLengthCount = 0;
+  scan.contentLength = '';
+  if (scan.transferEncoding.length !== 0) scan.transferEncoding = [];
+  scan.xff = scan.xfProto = scan.xfHost = scan.xfPort = scan.xfPrefix = scan.forwarded = scan.via = '';
+  scan.connectionTokens = connection === '' || connection === 'keep-alive' || connection === 'close' ? null : connectionTokens(connection);
+  scan.allowUnderscores = hc.allowUnderscores;
+  scan.eightBit = false;
+  scan.bad = '';
+  req.forEach(collectHeader);
+  if (scan.bad !== '') return scan.bad;
+
+  let contentLength = 0;
+  if (scan.transferEncoding.length > 0) {
+    // uWS refuses Content-Length with Transfer-Encoding itself; refuse it here too, whatever uWS does.
+    if (scan.contentLengthCount > 0) return 'bad_request';
+    const te = checkTransferEncoding(scan.transferEncoding);
+    if (te !== '') return te;
+    contentLength = -1;
+  } else if (scan.contentLengthCount > 1) {
+    // Two Content-Lengths uWS would accept (first wins, the rest of the body becomes the next request).
+    return 'bad_request';
+  } else if (scan.contentLengthCount === 1) {
+    contentLength = parseDecimal(scan.contentLength);
+    if (contentLength < 0) return 'bad_request';
+    if (contentLength > hc.maxBodyBytes) return 'body_too_large';
+  }
+  const out = scan.out;
+  if (scan.eightBit && !fixEightBitValues(req, out)) return 'bad_header';
+
+  const peer = remoteAddress(res);
+  // Client-sent forwarding headers count only from trusted proxies.
+  const trusted = hc.trustsAnyProxy && hc.isTrustedProxy(peer);
+  const xff = scan.xff;
+  const clientIp = trusted && xff ? clientFromForwardedFor(xff, hc.isTrustedProxy) ?? peer : peer;
+  let trustedExtra: string[] | null = null;
+  if (trusted && (scan.forwarded !== '' || scan.xfPrefix !== '')) {
+    trustedExtra = [];
+    if (scan.forwarded !== '') trustedExtra.push('forwarded', scan.forwarded);
+    if (scan.xfPrefix !== '') trustedExtra.push('x-forwarded-prefix', scan.xfPrefix);
+  }
+  let requestId = '';
+  if (requestIdHeader !== '') {
+    // A client-sent id is kept only if it is short and plain (it ends up in logs and headers).
+    let given: string | undefined;
+    for (let i = 0; i < out.length; i += 2) {
+      if (out[i] === requestIdHeader) {
+        given = out[i + 1];
+        out.splice(i, 2);
+        break;
+      }
+    }
+    requestId = given !== undefined && SAFE_REQUEST_ID.test(given) ? given : newId();
+    out.push(requestIdHeader, requestId);
+  }
+  return {
+    method,
+    rawPath,
+    path,
+    query,
+    hostHeader,
+    peer,
+    clientIp,
+    headers: out,
+    contentLength,
+    forwardedFor: trusted && xff ? xff + ', ' + peer : peer,
+    forwardedProto: trusted && scan.xfProto ? scan.xfProto : hc.tls ? 'https' : 'http',
+    forwardedHost: trusted && scan.xfHost ? scan.xfHost : hostHeader,
+    forwardedPort: trusted && scan.xfPort ? scan.xfPort : hc.listenPort,
+    via: scan.via ? scan.via + ', ' + VIA : VIA,
+    trustedExtra,
+    requestIdHeader,
+    requestId,
+    startedAt,
+  };
+}
+
+const VIA = '1.1 gateway';
+
+// A client-sent id is kept only if it is short and plain (it ends up in logs and headers).
+export const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * A head for answers given before routing (404, 405, request-line errors): what the access log
+ * and the request-id echo need.
+ */
+export function unroutedHead(method: string, rawPath: string, path: string, hostHeader: string, peer: string, requestIdHeader: string, requestId: string, contentLength: number, startedAt: number): RequestHead {
+  return {
+    method, rawPath, path, query: '', hostHeader, peer, clientIp: peer, headers: [], contentLength,
+    forwardedFor: '', forwardedProto: '', forwardedHost: '', forwardedPort: '', via: '', trustedExtra: null,
+    requestIdHeader, requestId, startedAt,
+  };
+}

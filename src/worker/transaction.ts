@@ -1,0 +1,314 @@
+/**
+ * One request's life in a worker, from its head to the last byte of its answer: the one object
+ * that owns the client side (the uWS HttpResponse), the only guard before touching it, the one way
+ * to answer locally (respond routes, plugin answers, gateway errors), and the one finish() that
+ * runs exactly once (metrics, access log, the in-flight count drain waits for).
+ *
+ * What a route does after the access phase is its action: a subclass (proxy) or this class
+ * itself (respond) implementing proceed().
+ *
+ * uWS rules this code lives by (docs/research/style-anchors.md §4):
+ *   - `res` is dead after onAborted or after end/tryEnd completes: every write checks `ended`;
+ *   - every write made outside the synchronous request handler is corked (we cork always: a
+ *     nested cork is free);
+ *   - request-body chunks are ArrayBuffers neutered on return: copied before keeping;
+ *   - `write()` returning false means "buffered, wait for onWritable": never resend;
+ *     `tryEnd()` returning !ok means "not taken": retry the rest from onWritable.
+ *   - a local answer is written on the next tick, never from inside a uWS callback: uWS keeps
+ *     parsing the bytes it has already read after the handler returns, so a request smuggled
+ *     behind a framing uWS reads differently would be served. With the answer still pending, uWS
+ *     drops the connection instead if another request follows (see reply()).
+ */
+import type { HttpResponse } from 'uWebSockets.js';
+import { errorBody, statusLine, GATEWAY_ERRORS, type GatewayErrorCode } from '../errors.js';
+import type { CompiledConfig, CompiledRoute } from '../runtime/compile.js';
+import type { RequestContext } from '../plugins/context.js';
+import type { LocalReply } from '../plugins/types.js';
+import { runResponseHooks } from '../plugins/pipeline.js';
+import type { AccessLog, TxSummary } from '../observability/access-log.js';
+import type { Endpoint } from '../upstream/endpoint.js';
+import type { PickContext } from '../upstream/cluster.js';
+import type { TimerList, TimerNode } from '../util/timer-lists.js';
+import { cancel } from '../util/timer-lists.js';
+import { RequestBody, type BodyMode, type BodyOwner } from './request-body.js';
+import type { RequestHead } from './head.js';
+import { Deadline, arm, timerList } from '../util/timer-lists.js';
+
+export const VIA_VALUE = '1.1 gateway';
+
+/** What the worker provides to every transaction. */
+export interface WorkerHost {
+  config: CompiledConfig;
+  accessLog: AccessLog | null;
+  /** Transactions not finished yet (drain waits for 0). */
+  inflight: number;
+  draining: boolean;
+  onFinished(tx: Transaction): void;
+}
+
+/**
+ * Ends a response that has no body (HEAD, 204, 304). uWS writes `Content-Length` from its first
+ * argument, so: the reported length for HEAD; none at all for 204/304 (a bare call is the only way
+ * to get no Content-Length, and it cannot also close: in that rare case "0" is written).
+ */
+export function endWithoutBody(res: HttpResponse, reportedLength: number | undefined, close: boolean): void {
+  if (reportedLength !== undefined) res.endWithoutBody(reportedLength, close);
+  else if (!close) res.endWithoutBody();
+  else res.endWithoutBody(0, true);
+}
+
+// Corked writes without a closure per call: cork() runs its callback synchronously.
+let corkTx: Transaction;
+let corkReply: LocalReply;
+let corkClose = false;
+function writeReplyCorked(): void {
+  corkTx.writeReply(corkReply, corkClose);
+}
+
+export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary {
+  // TimerNode: the route deadline (armed by the action that needs one).
+  tnAt = 0;
+  tnPrev: TimerNode | null = null;
+  tnNext: TimerNode | null = null;
+  tnList: TimerList | null = null;
+
+  /** The answer is written (or being written on the next tick), or the client is gone: never touch res. */
+  ended = false;
+  /** The client went away before the answer ended. */
+  aborted = false;
+  private finished = false;
+  /** Status the client got (0 until known). */
+  status = 0;
+  /** The gateway error code when the answer was a gateway error. */
+  errorCode: GatewayErrorCode | null = null;
+  responseBytes = 0;
+  /** Plugin state, on routes with plugins. */
+  ctx: RequestContext | null = null;
+  readonly body: RequestBody | null;
+  /** Close the client connection after the answer (chunked request bodies: see head.ts). */
+  closeAfter: boolean;
+  /** The access phase has passed. */
+  accessPassed = false;
+  // Upstream facts for the access log and metrics (set by the proxy action).
+  endpoint: Endpoint | null = null;
+  upstreamStatus = 0;
+  upstreamPath = '';
+  attempt = 0;
+  private bodyTimer: Deadline | null = null;
+
+  constructor(
+    readonly res: HttpResponse,
+    readonly head: RequestHead,
+    readonly route: CompiledRoute | null,
+    readonly host: WorkerHost,
+    bodyMode: BodyMode,
+  ) {
+    host.inflight++;
+    this.closeAfter = head.contentLength < 0;
+    res.onAborted(() => this.onClientAborted());
+    if (head.contentLength !== 0) {
+      const cfg = host.config;
+      this.body = new RequestBody(res, this, bodyMode, head.contentLength, cfg.maxBodyBytes, cfg.bodyBufferBytes);
+      if (cfg.requestTimeoutMs > 0) {
+        this.bodyTimer = new Deadline(() => this.onBodyTimeout());
+        arm(timerList(cfg.requestTimeoutMs), this.bodyTimer, head.startedAt);
+      }
+    } else {
+      this.body = null;
+    }
+  }
+
+  /** The client can still be written to. */
+  get open(): boolean {
+    return !this.ended;
+  }
+
+  // ------------------------------------------------------------------ TxSummary (access log, metrics)
+
+  get client(): string {
+    return this.head.clientIp;
+  }
+  get method(): string {
+    return this.head.method;
+  }
+  get rawPath(): string {
+    return this.head.rawPath;
+  }
+  get query(): string {
+    return this.head.query;
+  }
+  get routeId(): string {
+    return this.route !== null ? this.route.id : '';
+  }
+  get startedAt(): number {
+    return this.head.startedAt;
+  }
+  get requestBytes(): number {
+    return this.body !== null ? this.body.received : 0;
+  }
+  get requestId(): string {
+    return this.head.requestId;
+  }
+  get upstreamOrigin(): string | null {
+    return this.endpoint !== null ? this.endpoint.origin : null;
+  }
+
+  // ------------------------------------------------------------------ PickContext
+
+  get clientIp(): string {
+    return this.head.clientIp;
+  }
+  get consumerId(): string | null {
+    return this.ctx?.consumer?.id ?? null;
+  }
+  header(name: string): string | undefined {
+    if (this.ctx !== null) return this.ctx.header(name);
+    const h = this.head.headers;
+    for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];
+    return undefined;
+  }
+  shouldSkip(ep: Endpoint): boolean {
+    return ep === this.endpoint;
+  }
+
+  // ------------------------------------------------------------------ the action
+
+  /** After the access phase: what the route does. The base class answers a `respond` route. */
+  proceed(): void {
+    this.accessPassed = true;
+    const r = this.route?.respond ?? null;
+    if (r === null) return this.replyError('internal_error');
+    this.reply(r);
+  }
+
+  // ------------------------------------------------------------------ local answers
+
+  replyError(code: GatewayErrorCode, close = false, headers?: string[]): void {
+    this.reply({ status: GATEWAY_ERRORS[code].status, code, headers }, close);
+  }
+
+  /**
+   * The gateway's own answer: a respond route, a plugin's reply, or a gateway error. Always
+   * written on the next turn of the event loop (setImmediate), never from inside a uWS callback:
+   * uWS goes on parsing what it has already read after the handler returns, and with this answer
+   * still pending it drops the connection if another request follows in those bytes, instead of
+   * serving it. So whatever uWS's lenient parser makes of a request (a chunked body it decoded
+   * differently from a front proxy, headers an empty header name hid, docs/security.md), it never
+   * answers two requests for what arrived as one. (Microtasks and nextTick run between uWS's
+   * callbacks, too early for this.)
+   */
+  reply(r: LocalReply, close = false): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.status = r.status;
+    this.errorCode = r.code ?? null;
+    this.stopUpstream();
+    // A request body still on the wire is not read: close rather than leave it to the parser.
+    const body = this.body;
+    const closeConn = close || this.closeAfter || this.host.draining || (body !== null && !body.complete);
+    body?.dispose();
+    setImmediate(() => {
+      if (!this.aborted) this.corkedReply(r, closeConn);
+      this.finish();
+    });
+  }
+
+  private corkedReply(r: LocalReply, close: boolean): void {
+    corkTx = this;
+    corkReply = r;
+    corkClose = close;
+    this.res.cork(writeReplyCorked);
+  }
+
+  /** Writes a LocalReply whole (called corked). */
+  writeReply(r: LocalReply, close: boolean): void {
+    const res = this.res;
+    res.writeStatus(statusLine(r.status));
+    if (r.code !== undefined) res.writeHeader('content-type', 'application/json');
+    const h = r.headers;
+    if (h !== undefined) for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i], h[i + 1]);
+    this.writeGatewayHeaders(r.status);
+    if (r.status === 204 || r.status === 304) {
+      endWithoutBody(res, undefined, close); // no body and no Content-Length (RFC 9110 §8.6)
+      return;
+    }
+    const body = r.code !== undefined ? errorBody(r.code, this.head.requestId || undefined, r.message) : r.body ?? '';
+    const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    this.responseBytes = length;
+    // A body after HEAD would be read as the next response: Content-Length only.
+    if (this.head.method === 'HEAD') res.endWithoutBody(length, close);
+    else res.end(body, close);
+  }
+
+  /**
+   * The headers the gateway puts on every answer once the route is known: what the plugins add
+   * (CORS, rate-limit state...), the request id, Via.
+   */
+  writeGatewayHeaders(status: number, viaWritten = false): void {
+    const res = this.res;
+    const ctx = this.ctx;
+    const pipeline = this.route !== null ? this.route.pipeline : null;
+    if (ctx !== null && pipeline !== null) {
+      runResponseHooks(pipeline, ctx, status);
+      const extra = ctx.responseHeaders;
+      for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i], extra[i + 1]);
+    }
+    const head = this.head;
+    if (head.requestIdHeader !== '') res.writeHeader(head.requestIdHeader, head.requestId);
+    if (!viaWritten) res.writeHeader('via', VIA_VALUE);
+  }
+
+  // ------------------------------------------------------------------ body events
+
+  onBodyComplete(): void {
+    if (this.bodyTimer !== null) cancel(this.bodyTimer);
+  }
+
+  onBodyTooLarge(): void {
+    this.replyError('body_too_large', true);
+  }
+
+  onBodyError(): void {
+    const failure = this.body?.failure;
+    this.replyError(failure ? 'internal_error' : 'bad_request', true);
+  }
+
+  private onBodyTimeout(): void {
+    if (this.body === null || this.body.complete) return;
+    this.onRequestTimeout();
+  }
+
+  /** The client did not send its body within limits.requestTimeoutMs. */
+  protected onRequestTimeout(): void {
+    this.replyError('request_timeout', true);
+  }
+
+  // ------------------------------------------------------------------ deadline, abort, end
+
+  /** The route deadline (timeoutMs) ran out. */
+  onTimer(): void {}
+
+  /** Cancels whatever the action has running upstream (the answer is decided otherwise). */
+  protected stopUpstream(): void {}
+
+  /** The client went away: stop everything and release it. */
+  onClientAborted(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.ended = true;
+    this.stopUpstream();
+    this.body?.dispose();
+    this.finish();
+  }
+
+  /** Runs exactly once: metrics, access log, in-flight count. */
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.tnList !== null) cancel(this);
+    if (this.bodyTimer !== null) cancel(this.bodyTimer);
+    this.body?.dispose();
+    this.host.inflight--;
+    this.host.onFinished(this);
+  }
+}
