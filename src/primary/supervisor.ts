@@ -179,10 +179,18 @@ export class Supervisor {
     slot.ready = false;
     worker.on('message', (msg: WorkerToPrimary) => this.#onMessage(slot, worker, msg));
     worker.on('exit', (code, signal) => this.#onExit(slot, worker, code, signal));
+    // Unhandled, an 'error' (failed send or kill) would end the primary; the exit is handled above.
+    worker.on('error', (err) => log('warn', 'worker process error', { worker: slot.index, workerPid: worker.process.pid, error: err.message }));
   }
 
   #send(worker: Worker, msg: PrimaryToWorker): void {
-    if (worker.isConnected()) worker.send(msg);
+    if (!worker.isConnected()) return;
+    // A worker that just died (SIGKILL) can still look connected until its exit is processed:
+    // the send then fails with EPIPE, which without a callback is an 'error' event that would
+    // take the primary down. Its 'exit' follows and is what the supervisor acts on.
+    worker.send(msg, (err: Error | null) => {
+      if (err) log('debug', 'message to a worker not delivered', { workerPid: worker.process.pid, type: msg.type, error: err.message });
+    });
   }
 
   #onMessage(slot: Slot, worker: Worker, msg: WorkerToPrimary): void {
