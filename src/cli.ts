@@ -71,7 +71,8 @@ async function cmdStart(configPath: string, demo: boolean): Promise<number> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGHUP', () => void sup.reload());
+  // Reloads are serialized in the supervisor: signals that arrive while one runs coalesce into the next.
+  process.on('SIGHUP', () => void sup.reload('signal'));
 
   await sup.start();
   const { host = '0.0.0.0', port } = sup.config.listen;

@@ -10,11 +10,18 @@ export type PrimaryToWorker =
   | { type: 'config'; version: number; config: Uint8Array }
   | { type: 'drain'; deadlineMs: number };
 
+/**
+ * The worker answers every 'config': the first one with 'ready' once it listens, later ones
+ * with 'reloaded' or 'reload-failed'. Every answer says which version the worker runs after it
+ * (`version` of 'ready'/'reloaded', `running` of 'reload-failed'): a worker that got a newer
+ * config before it listened reports that one in 'ready', and an older config than the one it
+ * runs is not applied ('reloaded' with the version it runs). Versions only grow.
+ */
 export type WorkerToPrimary =
   | { type: 'hello' } // listener attached: the config can be sent (cluster's 'online' comes too early for ESM)
   | { type: 'ready'; version: number }
   | { type: 'reloaded'; version: number }
-  | { type: 'reload-failed'; version: number; error: string }
+  | { type: 'reload-failed'; version: number; running: number; error: string }
   | { type: 'fatal'; error: string }
   | { type: 'metrics'; snapshot: MetricsSnapshot }
   | { type: 'drained' };

@@ -39,7 +39,7 @@ function metricsText(sup: Supervisor): string {
     '# HELP gateway_worker_restarts_total Workers restarted after dying.',
     '# TYPE gateway_worker_restarts_total counter',
     `gateway_worker_restarts_total ${sup.workerRestarts}`,
-    '# HELP gateway_config_version Version of the config in force (1 at start, +1 per reload).',
+    '# HELP gateway_config_version Version of the newest accepted config (1 at start, +1 per accepted reload).',
     '# TYPE gateway_config_version gauge',
     `gateway_config_version ${sup.version}`,
   ];
@@ -58,15 +58,21 @@ export function startAdmin(sup: Supervisor): Promise<Server | null> {
       return sendError(res, 401, 'unauthorized', 'Missing or invalid admin token.');
     }
     switch (route) {
-      case 'GET /readyz':
+      case 'GET /readyz': {
+        // slots: each worker's process, the config version it runs and its state.
+        const detail = { version: sup.version, slots: sup.workerStatus() };
         return sup.allReady
-          ? sendJson(res, 200, { status: 'ready', workers: sup.slots.length })
-          : sendJson(res, 503, { status: 'starting', ready: sup.slots.filter((s) => s.ready).length, workers: sup.slots.length });
+          ? sendJson(res, 200, { status: 'ready', workers: sup.slots.length, ...detail })
+          : sendJson(res, 503, { status: 'starting', ready: sup.slots.filter((s) => s.ready).length, workers: sup.slots.length, ...detail });
+      }
       case 'GET /config':
         return sendJson(res, 200, { version: sup.version, config: redactConfig(sup.config) });
       case 'POST /reload':
-        return void sup.reload().then(
-          (r) => (r.ok ? sendJson(res, 200, { version: r.version }) : sendJson(res, 400, { version: sup.version, errors: r.errors })),
+        return void sup.reload('admin').then(
+          (r) =>
+            r.ok
+              ? sendJson(res, 200, { version: r.version, complete: r.complete, workers: r.workers })
+              : sendJson(res, 400, { version: sup.version, errors: r.errors }),
           (err) => sendError(res, 500, 'internal_error', String(err)),
         );
       case 'GET /upstreams':

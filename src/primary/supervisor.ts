@@ -3,6 +3,14 @@
  * listens on the gateway port, each worker's uWS listens with SO_REUSEPORT), restarts a worker
  * that dies (exponential backoff; a slot that crashes too often is given up on, loudly),
  * reloads config on SIGHUP / admin POST /reload, and drains on SIGTERM / SIGINT.
+ *
+ * Reloads run one at a time. A reload that passes validation and the dry-run compile is
+ * *accepted*: it gets the next version number and becomes the config every worker must end up
+ * on, at once, including workers that are starting or restarting (a worker gets the newest
+ * accepted config when it says hello, and again whenever it reports an older one). The reload
+ * then waits, at most RELOAD_DEADLINE_MS, until every worker process reports it runs that
+ * version (or that it cannot apply it, or exits), and reports which version each one runs.
+ * A request that arrives while a reload runs joins the next one (see reload()).
  */
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
@@ -37,19 +45,64 @@ export interface SupervisorOptions {
 interface Slot {
   index: number;
   worker: Worker | null;
+  /** The worker said hello: its message listener is attached, a config sent now is not lost. */
+  hello: boolean;
+  /** The worker listens (it sent 'ready'); it may still be catching up to the newest version. */
+  listening: boolean;
+  /**
+   * Counted as serving for /readyz: listening, and (for a worker that started or restarted) it
+   * has caught up with the newest accepted version, or reported it cannot apply it. A worker
+   * that was ready stays ready while a reload swaps its config.
+   */
   ready: boolean;
+  /** The version this worker process reported it runs (0: none yet). */
   version: number;
+  /** The newest version sent to this worker process (0: none). */
+  sent: number;
+  /** The newest version this worker process reported it could not apply. */
+  failed: { version: number; error: string } | null;
   restarts: number[]; // timestamps of recent restarts, for crash-loop detection
   backoffMs: number;
   givenUp: boolean;
 }
 
-export type ReloadResult = { ok: true; version: number } | { ok: false; errors: ConfigError[] };
+/** One worker slot as a reload result (and /readyz) reports it. */
+export interface WorkerStatus {
+  index: number;
+  /** null: no process in this slot (restart pending, or given up). */
+  pid: number | null;
+  /** The config version the process reported it runs; null: none (no process, or it has not reported yet). */
+  version: number | null;
+  state: 'ready' | 'starting' | 'restarting' | 'given-up';
+  /** It could not apply the reload's version and runs an older one (a bug: the primary validated and compiled it). */
+  error?: string;
+  /** It had not answered the reload by the deadline. */
+  timedOut?: true;
+}
+
+export type ReloadResult =
+  | {
+      ok: true;
+      version: number;
+      /** Every worker process runs `version` (slots without a process start on it). */
+      complete: boolean;
+      workers: WorkerStatus[];
+    }
+  | { ok: false; errors: ConfigError[] };
+
+export type ReloadSource = 'signal' | 'admin';
 
 const CRASH_WINDOW_MS = 60_000;
 const CRASH_LIMIT = 5;
 const BACKOFF_START_MS = 100;
 const BACKOFF_MAX_MS = 10_000;
+/**
+ * How long a reload waits for the workers to report the new version. A worker that has not
+ * answered by then is reported (timedOut) and logged, not waited on; it still has the config
+ * and its answer is recorded when it comes. Applying a config takes milliseconds; 10 s leaves
+ * room for a starting worker's boot and a loaded machine.
+ */
+export const RELOAD_DEADLINE_MS = 10_000;
 
 /** Fields a running gateway cannot change without a restart. */
 function restartOnlyDiff(a: GatewayConfig, b: GatewayConfig): string[] {
@@ -79,6 +132,7 @@ function dryRunCompile(config: GatewayConfig, services: Map<string, unknown>): s
 }
 
 export class Supervisor {
+  /** The newest accepted config, its version (1 at start, +1 per accepted reload) and encoding. */
   config!: GatewayConfig;
   version = 1;
   readonly slots: Slot[] = [];
@@ -88,7 +142,11 @@ export class Supervisor {
   #encoded!: Uint8Array;
   #shuttingDown = false;
   #readyWaiters: Array<() => void> = [];
-  #reloadWaiters = new Map<number, { pending: Set<number>; failed: string | null; done: (r: string | null) => void }>();
+  /** The reload that runs now, and the one requests that arrived meanwhile wait for. */
+  #reloadRunning: Promise<ReloadResult> | null = null;
+  #reloadQueued: Promise<ReloadResult> | null = null;
+  /** The running reload while it waits for the workers: resolved by #checkReload. */
+  #reloadWait: { version: number; done: () => void } | null = null;
   readonly drainMs: number;
   /** The token-bucket table (rateLimit); its segment name goes to every worker. */
   #buckets: TokenBucketTable | null = null;
@@ -165,7 +223,10 @@ export class Supervisor {
       silent: false,
     });
     for (let i = 0; i < this.workerCount; i++) {
-      const slot: Slot = { index: i, worker: null, ready: false, version: 0, restarts: [], backoffMs: BACKOFF_START_MS, givenUp: false };
+      const slot: Slot = {
+        index: i, worker: null, hello: false, listening: false, ready: false, version: 0, sent: 0, failed: null,
+        restarts: [], backoffMs: BACKOFF_START_MS, givenUp: false,
+      };
       this.slots.push(slot);
       this.#fork(slot);
     }
@@ -178,42 +239,96 @@ export class Supervisor {
       ...(this.#buckets !== null ? { [SEGMENT_ENV]: this.#buckets.name } : {}),
     });
     slot.worker = worker;
-    slot.ready = false;
+    this.#resetProcessState(slot);
     worker.on('message', (msg: WorkerToPrimary) => this.#onMessage(slot, worker, msg));
     worker.on('exit', (code, signal) => this.#onExit(slot, worker, code, signal));
+    // Unhandled, an 'error' (failed send or kill) would end the primary; the exit is handled above.
+    worker.on('error', (err) => log('warn', 'worker process error', { worker: slot.index, workerPid: worker.process.pid, error: err.message }));
+  }
+
+  /** What the primary knows about a slot's process starts over when the process does. */
+  #resetProcessState(slot: Slot): void {
+    slot.hello = false;
+    slot.listening = false;
+    slot.ready = false;
+    slot.version = 0;
+    slot.sent = 0;
+    slot.failed = null;
   }
 
   #send(worker: Worker, msg: PrimaryToWorker): void {
-    if (worker.isConnected()) worker.send(msg);
+    if (!worker.isConnected()) return;
+    // A worker that just died (SIGKILL) can still look connected until its exit is processed:
+    // the send then fails with EPIPE, which without a callback is an 'error' event that would
+    // take the primary down. Its 'exit' follows and is what the supervisor acts on.
+    worker.send(msg, (err: Error | null) => {
+      if (err) log('debug', 'message to a worker not delivered', { workerPid: worker.process.pid, type: msg.type, error: err.message });
+    });
+  }
+
+  /**
+   * Sends the newest accepted config to the slot's worker unless it already has it (or a newer
+   * one) on the way. Never before hello: a message that arrives before the worker's listener is
+   * attached is lost, and the worker would never answer it.
+   */
+  #catchUp(slot: Slot): void {
+    const worker = slot.worker;
+    if (worker === null || !slot.hello || slot.givenUp || this.#shuttingDown) return;
+    if (slot.sent >= this.version) return;
+    slot.sent = this.version;
+    this.#send(worker, { type: 'config', version: this.version, config: this.#encoded });
+  }
+
+  /**
+   * A listening worker that was not ready becomes ready once it runs the newest accepted
+   * version (or reported it cannot apply it): a restarted worker is never counted as serving
+   * while it still runs a config older than the newest accepted one.
+   */
+  #updateReady(slot: Slot): void {
+    if (slot.ready || !slot.listening) return;
+    if (slot.version >= this.version || (slot.failed !== null && slot.failed.version >= this.version)) {
+      slot.ready = true;
+      if (this.allReady) {
+        const waiters = this.#readyWaiters;
+        this.#readyWaiters = [];
+        for (const w of waiters) w();
+      }
+    }
   }
 
   #onMessage(slot: Slot, worker: Worker, msg: WorkerToPrimary): void {
+    // A late message from a process this slot no longer tracks says nothing about the slot (its
+    // last metrics still count).
+    if (slot.worker !== worker && msg.type !== 'metrics') return;
     switch (msg.type) {
       case 'hello':
-        this.#send(worker, { type: 'config', version: this.version, config: this.#encoded });
+        slot.hello = true;
+        this.#catchUp(slot);
         break;
       case 'ready':
-        slot.ready = true;
+        slot.listening = true;
         slot.version = msg.version;
-        // A worker that came up with an older version than the current one catches up now.
-        if (msg.version !== this.version) this.#send(worker, { type: 'config', version: this.version, config: this.#encoded });
-        if (this.allReady) {
-          const waiters = this.#readyWaiters;
-          this.#readyWaiters = [];
-          for (const w of waiters) w();
-        }
+        this.#catchUp(slot);
+        this.#updateReady(slot);
+        this.#checkReload();
         break;
       case 'reloaded':
-      case 'reload-failed': {
-        slot.version = msg.type === 'reloaded' ? msg.version : slot.version;
-        const waiter = this.#reloadWaiters.get(msg.version);
-        if (waiter) {
-          if (msg.type === 'reload-failed') waiter.failed = msg.error;
-          waiter.pending.delete(slot.index);
-          if (waiter.pending.size === 0) waiter.done(waiter.failed);
-        }
+        slot.version = msg.version;
+        this.#catchUp(slot);
+        this.#updateReady(slot);
+        this.#checkReload();
         break;
-      }
+      case 'reload-failed':
+        slot.version = msg.running;
+        if (slot.failed === null || msg.version > slot.failed.version) slot.failed = { version: msg.version, error: msg.error };
+        // Validation and the dry run passed, so this is a bug; say so rather than hide it. The
+        // worker keeps serving the version it runs and is not sent this one again.
+        log('error', 'a worker failed to apply a validated config', {
+          version: msg.version, worker: slot.index, workerPid: worker.process.pid, runs: msg.running, error: msg.error,
+        });
+        this.#updateReady(slot);
+        this.#checkReload();
+        break;
       case 'fatal':
         log('error', 'worker cannot serve', { worker: slot.index, error: msg.error });
         slot.givenUp = true; // not a crash to retry: the same error would repeat
@@ -221,6 +336,7 @@ export class Supervisor {
           log('error', 'no worker could start; exiting');
           void this.shutdown(1);
         }
+        this.#checkReload();
         break;
       case 'metrics':
         this.metrics.add(msg.snapshot);
@@ -233,14 +349,12 @@ export class Supervisor {
   #onExit(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
     if (slot.worker !== worker) return;
     slot.worker = null;
-    slot.ready = false;
+    this.#resetProcessState(slot);
+    // A running reload no longer waits on this process: its replacement starts on the newest config.
+    this.#checkReload();
     if (this.#shuttingDown || slot.givenUp) {
       this.#maybeExit();
       return;
-    }
-    // Any pending reload no longer waits on this worker: its replacement starts on the new config.
-    for (const waiter of this.#reloadWaiters.values()) {
-      if (waiter.pending.delete(slot.index) && waiter.pending.size === 0) waiter.done(waiter.failed);
     }
     const now = Date.now();
     slot.restarts = slot.restarts.filter((t) => now - t < CRASH_WINDOW_MS);
@@ -270,8 +384,41 @@ export class Supervisor {
     }, delay + CRASH_WINDOW_MS).unref();
   }
 
-  /** Re-reads the config file; swaps it into every worker, or keeps the old one and returns why. */
-  async reload(): Promise<ReloadResult> {
+  /**
+   * Re-reads the config file; swaps it into every worker, or keeps the old one and returns why.
+   *
+   * Serialized: while a reload runs, a request does not start another one; it joins the next
+   * reload, which starts when the running one has finished and reads the file then. Every
+   * request that arrived while the same reload ran is answered with that next reload's result
+   * (coalescing), so each answer comes from a reload that read the file after the request
+   * arrived, and each accepted reload has a version of its own.
+   */
+  reload(source: ReloadSource = 'signal'): Promise<ReloadResult> {
+    log('info', 'reload requested', { source, queued: this.#reloadRunning !== null });
+    if (this.#reloadQueued !== null) return this.#reloadQueued;
+    if (this.#reloadRunning === null) return this.#startReload();
+    const settle = () => {
+      this.#reloadQueued = null;
+      return this.#startReload();
+    };
+    this.#reloadQueued = this.#reloadRunning.then(settle, settle);
+    return this.#reloadQueued;
+  }
+
+  #startReload(): Promise<ReloadResult> {
+    const running: Promise<ReloadResult> = this.#runReload().finally(() => {
+      if (this.#reloadRunning === running) this.#reloadRunning = null;
+    });
+    this.#reloadRunning = running;
+    return running;
+  }
+
+  async #runReload(): Promise<ReloadResult> {
+    if (this.#shuttingDown) {
+      const errors = [{ pointer: '', message: 'the gateway is shutting down' }];
+      log('error', 'reload refused; the gateway is shutting down', { errors: formatErrors(errors) });
+      return { ok: false, errors };
+    }
     const result = await readGatewayConfig(this.options.configPath);
     if (!result.ok) {
       log('error', 'reload refused: invalid config; the previous config stays in force', { errors: formatErrors(result.errors) });
@@ -289,25 +436,73 @@ export class Supervisor {
       log('error', 'reload refused; the previous config stays in force', { errors: formatErrors(errors) });
       return { ok: false, errors };
     }
+    // Accepted: from here on this is the config every worker is brought to, starting ones included.
     const version = this.version + 1;
-    const encoded = encodeConfig(result.config);
-    const live = this.slots.filter((s) => s.worker !== null && s.worker.isConnected());
-    const failed = await new Promise<string | null>((resolve) => {
-      if (live.length === 0) return resolve(null);
-      this.#reloadWaiters.set(version, { pending: new Set(live.map((s) => s.index)), failed: null, done: resolve });
-      for (const s of live) this.#send(s.worker!, { type: 'config', version, config: encoded });
-    });
-    this.#reloadWaiters.delete(version);
-    if (failed !== null) {
-      // Validation and the dry run passed, so this is a bug; say so rather than hide it.
-      log('error', 'a worker failed to apply a validated config', { version, error: failed });
-    }
     this.version = version;
     this.config = result.config;
-    this.#encoded = encoded;
+    this.#encoded = encodeConfig(result.config);
     for (const w of result.warnings) log('warn', w);
-    log('info', 'config reloaded', { version });
-    return { ok: true, version };
+    for (const slot of this.slots) this.#catchUp(slot);
+
+    let timedOut = false;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        timedOut = true;
+        this.#reloadWait = null;
+        resolve();
+      }, RELOAD_DEADLINE_MS);
+      this.#reloadWait = {
+        version,
+        done: () => {
+          clearTimeout(timer);
+          this.#reloadWait = null;
+          resolve();
+        },
+      };
+      this.#checkReload();
+    });
+
+    const workers = this.slots.map((slot) => this.#status(slot, version));
+    for (const w of workers) {
+      if (w.timedOut) {
+        log('error', 'a worker did not answer the reload in time', {
+          version, deadlineMs: RELOAD_DEADLINE_MS, worker: w.index, workerPid: w.pid, runs: w.version,
+        });
+      }
+    }
+    const complete = workers.every((w) => w.pid === null || w.state === 'given-up' || (w.version !== null && w.version >= version));
+    log(complete ? 'info' : 'warn', 'config reloaded', { version, complete, ...(timedOut ? { deadlineMs: RELOAD_DEADLINE_MS } : {}), workers });
+    return { ok: true, version, complete, workers };
+  }
+
+  /** A slot has answered reload `version`: no process, given up, runs it (or newer), or cannot apply it. */
+  #settled(slot: Slot, version: number): boolean {
+    return slot.worker === null || slot.givenUp || slot.version >= version || (slot.failed !== null && slot.failed.version >= version);
+  }
+
+  /** Completes the running reload's wait once every slot has answered. */
+  #checkReload(): void {
+    const wait = this.#reloadWait;
+    if (wait !== null && this.slots.every((s) => this.#settled(s, wait.version))) wait.done();
+  }
+
+  /** One slot as reported by a reload of `version` (or by /readyz, with the newest version). */
+  #status(slot: Slot, version: number): WorkerStatus {
+    const pid = slot.worker?.process.pid ?? null;
+    const state: WorkerStatus['state'] = slot.givenUp ? 'given-up' : slot.worker === null ? 'restarting' : slot.ready ? 'ready' : 'starting';
+    const status: WorkerStatus = { index: slot.index, pid, version: slot.version > 0 ? slot.version : null, state };
+    if (slot.failed !== null && slot.failed.version >= version && slot.version < version) status.error = slot.failed.error;
+    else if (!this.#settled(slot, version)) status.timedOut = true;
+    return status;
+  }
+
+  /** Every slot: its process, the version it runs, its state (for /readyz). */
+  workerStatus(): WorkerStatus[] {
+    return this.slots.map((slot) => {
+      const s = this.#status(slot, this.version);
+      delete s.timedOut; // "not there yet" is only a timeout at a reload's deadline
+      return s;
+    });
   }
 
   #exitCode = 0;

@@ -5,6 +5,13 @@
  *
  * Config reload: a new version is compiled next to the old one and swapped in by one
  * assignment between requests; requests in flight keep the objects they started with.
+ *
+ * Versions only grow: a config older than (or as old as) the one in force is not applied, and
+ * every answer to the primary says which version runs. The listen happens one event-loop turn
+ * after the first config is compiled, so a newer config that has already reached this worker
+ * (a reload accepted while it started) is applied before it serves a request; one that comes
+ * later is applied like any reload, and the primary counts this worker ready only once it
+ * runs the newest version.
  */
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { PrimaryToWorker, WorkerToPrimary } from '../ipc.js';
@@ -54,6 +61,8 @@ function compileWithServices(config: GatewayConfig, version: number) {
 let state: WorkerHost | null = null;
 let app: TemplatedApp | null = null;
 let listenSocket: us_listen_socket | null = null;
+/** The config version in force (0: none yet). */
+let running = 0;
 
 /**
  * Client-side timeouts on uWS's two per-App timers (counted in 4 s ticks):
@@ -106,21 +115,32 @@ function start(config: GatewayConfig, version: number): void {
     },
   };
   state = s;
+  running = version;
   installHandler(app, s);
+  // listen, tls and maxHeaderBytes cannot change on reload, so the first config's are the ones.
   const host = config.listen.host;
-  app.listen(host, config.listen.port, (token) => {
-    if (!token) {
-      send({ type: 'fatal', error: `cannot listen on ${host}:${config.listen.port} (address in use or not permitted)` });
-      setTimeout(() => process.exit(78), 50);
-      return;
-    }
-    listenSocket = token;
-    send({ type: 'ready', version });
+  const port = config.listen.port;
+  setImmediate(() => {
+    if (s.draining) return; // told to drain before it ever listened
+    app!.listen(host, port, (token) => {
+      if (!token) {
+        send({ type: 'fatal', error: `cannot listen on ${host}:${port} (address in use or not permitted)` });
+        setTimeout(() => process.exit(78), 50);
+        return;
+      }
+      listenSocket = token;
+      send({ type: 'ready', version: running });
+    });
   });
 }
 
 function reload(config: GatewayConfig, version: number): void {
   if (state === null) return start(config, version);
+  if (version <= running) {
+    // Not newer than what runs: keep it, and say what runs.
+    send({ type: 'reloaded', version: running });
+    return;
+  }
   try {
     const compiled = compileWithServices(config, version);
     const oldLog = state.accessLog;
@@ -130,9 +150,10 @@ function reload(config: GatewayConfig, version: number): void {
     oldLog?.flush();
     // Endpoints the new config does not use close once their in-flight requests finish.
     endpoints.retainOnly(compiled.endpointKeys);
+    running = version;
     send({ type: 'reloaded', version });
   } catch (err) {
-    send({ type: 'reload-failed', version, error: (err as Error).message });
+    send({ type: 'reload-failed', version, running, error: (err as Error).message });
   }
 }
 

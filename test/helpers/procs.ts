@@ -60,3 +60,20 @@ export function establishedOnPort(pid: number, port: number): number {
   }
   return count;
 }
+
+/**
+ * Whether signal `signo` is pending for process `pid` (sent, not yet delivered): the
+ * process-wide pending mask, ShdPnd in /proc/<pid>/status. Two identical signals sent while the
+ * first is still pending are merged by the kernel into one delivery.
+ */
+export function signalPending(pid: number, signo: number): boolean {
+  const m = /^ShdPnd:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m !== null && (BigInt(`0x${m[1]}`) & (1n << BigInt(signo - 1))) !== 0n;
+}
+
+/** CPU time (user + system, clock ticks) process `pid` has used so far. */
+export function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
+  return Number(fields[11]) + Number(fields[12]); // utime (14), stime (15)
+}
