@@ -301,3 +301,50 @@ export async function fetchText(url: string, headers: Record<string, string> = {
   const text = await res.body.text();
   return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
 }
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  /** Header names and values exactly as received (latin1 strings of the bytes). */
+  rawHeaders: string[];
+  body: Buffer;
+}
+
+export interface RecordingUpstream extends Upstream {
+  /** Every request the upstream parsed, in order. */
+  seen: SeenRequest[];
+  /** Every byte it received, per connection. */
+  raw: Buffer[];
+}
+
+/**
+ * A real node:http upstream (llhttp, strict) that records every request it parses, with its
+ * header bytes, and every byte it receives; it answers 200 with a JSON echo of the request.
+ */
+export async function recordingUpstream(): Promise<RecordingUpstream> {
+  const seen: SeenRequest[] = [];
+  const raw: Buffer[] = [];
+  const up = (await startUpstream((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const rec: SeenRequest = { method: req.method!, url: req.url!, rawHeaders: req.rawHeaders.map((h) => Buffer.from(h, 'latin1').toString('latin1')), body: Buffer.concat(chunks) };
+      seen.push(rec);
+      const body = JSON.stringify({ method: rec.method, url: rec.url, headers: req.headers, bodyBytes: rec.body.length, n: seen.length });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  })) as RecordingUpstream;
+  up.seen = seen;
+  up.raw = raw;
+  up.server.on('connection', (sock: Socket) => {
+    const idx = raw.push(Buffer.alloc(0)) - 1;
+    sock.on('data', (c: Buffer) => (raw[idx] = Buffer.concat([raw[idx], c])));
+  });
+  return up;
+}
+
+/** The status codes of every response in a raw byte stream (HTTP/1.1 status lines at message starts are counted by a light parse). */
+export function responseStatuses(raw: string): number[] {
+  return [...raw.matchAll(/(?:^|\r\n\r\n|\n)HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+}
