@@ -1,15 +1,20 @@
 // gateway_native: the gateway's own addon. This file only registers the classes; each lives in
-// its own translation unit (router.cc, token_bucket.cc + shm.cc).
+// its own translation unit (router.cc, token_bucket.cc + shm.cc, uws_head.cc).
 #include <napi.h>
 
 #include "router.h"
 #include "token_bucket.h"
+
+namespace gateway {
+void InitUwsHead(napi_env env, napi_value exports);
+}
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gateway::Router::Init(env, exports);
   gateway::TokenBuckets::Init(env, exports);
+  gateway::InitUwsHead(env, exports);
   return exports;
 }
 

@@ -6,10 +6,7 @@
  * The native addon is build/Release/gateway_native.node under the package root, built by
  * `npm install` (node-gyp). There is deliberately no silent fallback to the reference engine.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { nativeExport } from './addon.js';
 import { ReferenceRouter } from './reference/router.js';
 import {
   MATCH_METHOD_NOT_ALLOWED,
@@ -33,38 +30,8 @@ interface NativeAddon {
   Router: new (patterns: readonly RoutePattern[]) => NativeRouter;
 }
 
-/** The directory holding package.json, walking up from this file (src/native or dist/src/native). */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-}
-
-let addon: NativeAddon | null = null;
-let addonError: Error | null = null;
-
 function loadAddon(): NativeAddon {
-  if (addon) return addon;
-  if (addonError) throw addonError;
-  let file = '(package root not found)';
-  try {
-    file = join(packageRoot(), 'build', 'Release', 'gateway_native.node');
-    const loaded = createRequire(import.meta.url)(file) as Partial<NativeAddon>;
-    if (typeof loaded.Router !== 'function') throw new Error('it does not export Router (stale build?)');
-    addon = loaded as NativeAddon;
-    return addon;
-  } catch (err) {
-    addonError = new Error(
-      `the native router addon could not be loaded from ${file}: run \`npm install\` (it builds it with node-gyp). ` +
-        `Cause: ${(err as Error).message}`,
-      { cause: err },
-    );
-    throw addonError;
-  }
+  return { Router: nativeExport<NativeAddon['Router']>('Router') };
 }
 
 /** True when build/Release/gateway_native.node loads and exports the router. */

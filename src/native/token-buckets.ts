@@ -12,9 +12,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, unlinkSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { nativeExport } from './addon.js';
 import {
   EVENT_EVICTED,
   EVENT_FOUND,
@@ -79,26 +78,8 @@ interface NativeTokenBucketsClass {
 
 let nativeCtor: NativeTokenBucketsClass | null = null;
 
-/** build/Release/gateway_native.node under the package root (the same addon as the router's). */
 function nativeClass(): NativeTokenBucketsClass {
-  if (nativeCtor !== null) return nativeCtor;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('no package.json above ' + fileURLToPath(import.meta.url));
-    dir = parent;
-  }
-  const file = join(dir, 'build', 'Release', 'gateway_native.node');
-  let addon: { TokenBuckets?: NativeTokenBucketsClass };
-  try {
-    addon = createRequire(import.meta.url)(file) as { TokenBuckets?: NativeTokenBucketsClass };
-  } catch (err) {
-    throw new Error(`the native addon could not be loaded from ${file}: run \`npm install\`. Cause: ${(err as Error).message}`, { cause: err });
-  }
-  if (typeof addon.TokenBuckets !== 'function') {
-    throw new Error(`${file} does not export TokenBuckets (stale build?): run \`npm install\``);
-  }
-  nativeCtor = addon.TokenBuckets;
+  if (nativeCtor === null) nativeCtor = nativeExport<NativeTokenBucketsClass>('TokenBuckets');
   return nativeCtor;
 }
 

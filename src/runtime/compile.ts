@@ -79,6 +79,7 @@ export interface CompiledConfig {
   readonly patterns: readonly CompiledPattern[];
   readonly routes: readonly CompiledRoute[];
   readonly maxBodyBytes: number;
+  readonly maxHeaderBytes: number;
   readonly bodyBufferBytes: number;
   /** Time allowed to receive a request body (0 = none). */
   readonly requestTimeoutMs: number;
@@ -205,6 +206,7 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
     patterns,
     routes,
     maxBodyBytes: config.limits.maxBodyBytes,
+    maxHeaderBytes: config.limits.maxHeaderBytes,
     bodyBufferBytes: config.limits.bodyBufferBytes,
     requestTimeoutMs: config.limits.requestTimeoutMs,
     isTrustedProxy,

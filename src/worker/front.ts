@@ -23,6 +23,8 @@ import { normalizePath } from './normalize-path.js';
 import { SAFE_REQUEST_ID, checkMethod, hostWithoutPort, parseDecimal, readHeaders, remoteAddress, unroutedHead, validHost, validQuery } from './head.js';
 import { newRequestId } from './request-id.js';
 import { Transaction, type WorkerHost } from './transaction.js';
+import { HEAD_UNTERMINATED, HEAD_VERIFIED, inspectHead } from '../native/uws-head.js';
+import { log } from '../observability/log.js';
 
 const matchOut = newMatchOutput();
 
@@ -50,12 +52,14 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
   const cfg = host.config;
   const method = req.getCaseSensitiveMethod();
   const rawPath = req.getUrl();
-  const query = req.getQuery() ?? ''; // uWS gives undefined when the URL has no '?'
+  const rawQuery = req.getQuery(); // undefined when the target has no '?'
+  const query = rawQuery ?? '';
   const hostHeader = req.getHeader('host'); // latin1: the bytes as sent
 
   let err: GatewayErrorCode | '' = checkMethod(method);
   const path = err === '' ? normalizePath(rawPath) : null;
   if (err === '' && (path === null || (query !== '' && !validQuery(query)))) err = 'bad_path';
+  if (err === '') err = checkHiddenHead(req, method, rawPath, rawQuery, cfg.maxHeaderBytes);
   if (err === '' && !validHost(hostHeader)) err = 'bad_host';
   if (err !== '') return answerEarly(host, res, req, err, true, method, rawPath, rawPath, hostHeader, startedAt);
 
@@ -96,6 +100,30 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
     if (reply === undefined) tx.proceed();
     else tx.reply(reply);
   });
+}
+
+/**
+ * What uWS does not show of the head (native/uws_head.cc): an empty header name would hide the
+ * headers after it (a Content-Length among them would turn the body into a second request), and
+ * 8-bit bytes at a value's edges are trimmed by uWS, so the value cannot be forwarded as sent.
+ */
+function checkHiddenHead(req: HttpRequest, method: string, rawPath: string, rawQuery: string | undefined, maxHeaderBytes: number): GatewayErrorCode | '' {
+  const targetLength = rawQuery === undefined ? rawPath.length : rawPath.length + 1 + rawQuery.length;
+  const flags = inspectHead(req, method.length, targetLength, maxHeaderBytes + 1024);
+  if (flags === HEAD_VERIFIED) return '';
+  if (flags < 0 || (flags & HEAD_UNTERMINATED) !== 0) {
+    // The addon cannot read this uWS build's request memory: refuse rather than guess.
+    layoutMismatch();
+    return 'internal_error';
+  }
+  return 'bad_header';
+}
+
+let mismatchLogged = false;
+function layoutMismatch(): void {
+  if (mismatchLogged) return;
+  mismatchLogged = true;
+  log('error', 'the request head inspector does not recognise this uWebSockets.js build\'s memory layout; every request is refused (see native/uws_head.cc)');
 }
 
 /**

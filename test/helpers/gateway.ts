@@ -344,7 +344,41 @@ export async function recordingUpstream(): Promise<RecordingUpstream> {
   return up;
 }
 
-/** The status codes of every response in a raw byte stream (HTTP/1.1 status lines at message starts are counted by a light parse). */
+/**
+ * The status codes of the responses in a raw byte stream, found by framing each message (status
+ * line, headers, then Content-Length bytes, a chunked body, or nothing for 1xx/204/304) the way a
+ * client on that connection would. A message without any framing takes the rest of the stream.
+ */
 export function responseStatuses(raw: string): number[] {
-  return [...raw.matchAll(/(?:^|\r\n\r\n|\n)HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+  const out: number[] = [];
+  let i = 0;
+  while (i < raw.length) {
+    const m = /^HTTP\/1\.1 (\d{3})[^\r]*\r\n/.exec(raw.slice(i, i + 256));
+    if (m === null) break;
+    const end = raw.indexOf('\r\n\r\n', i);
+    if (end === -1) {
+      out.push(Number(m[1]));
+      break;
+    }
+    const status = Number(m[1]);
+    out.push(status);
+    const head = raw.slice(i, end).toLowerCase();
+    i = end + 4;
+    if (status < 200 || status === 204 || status === 304) continue;
+    const cl = /\r\ncontent-length: *(\d+)/.exec(head);
+    if (cl) {
+      i += Number(cl[1]);
+    } else if (/\r\ntransfer-encoding: *chunked/.test(head)) {
+      for (;;) {
+        const nl = raw.indexOf('\r\n', i);
+        if (nl === -1) return out;
+        const size = parseInt(raw.slice(i, nl), 16);
+        i = nl + 2 + size + 2;
+        if (size === 0 || Number.isNaN(size)) break;
+      }
+    } else {
+      break; // close-delimited: the rest is its body
+    }
+  }
+  return out;
 }

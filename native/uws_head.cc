@@ -1,0 +1,139 @@
+// What uWebSockets.js 20.57.0 does not tell JS about a request head, read from the head itself.
+//
+// uWS parses the client's request head and hands JS only what it kept. Two of its leniencies
+// lose information the gateway must have to be safe (docs/security.md):
+//   - a header line with an empty name (": x") ends uWS's header table: every header after it is
+//     invisible, a hidden Content-Length included, so the body would be parsed as a second request;
+//   - leading and trailing bytes >= 0x80 of a value are trimmed as if they were spaces (its trim
+//     compares a signed char < 33), so `Host: internal.example\xff` reads as internal.example.
+// inspectHead(req, methodLength, targetLength, maxBytes) finds the head in uWS's receive buffer
+// through the HttpRequest the JS `req` object wraps, checks that the memory is laid out as
+// expected, and scans the raw header lines for exactly those two things.
+//
+// Layout it relies on (uWebSockets at 65f0af8, the commit this uWS.js build embeds; pinned by
+// test/native/uws-head.test.ts): the JS HttpRequest object keeps the uWS::HttpRequest* in internal
+// field 0; uWS::HttpRequest begins with `struct { std::string_view key, value; } headers[100]`, and
+// headers[0] is { method, target } pointing into the receive buffer, where the complete head
+// (request line to the empty line) lies contiguous during the handler. Before anything is read
+// past those two views, the views are checked against each other and against the lengths JS saw
+// (the target must start one byte after the method, be followed by " HTTP/1.1\r\n"), so another
+// layout is reported as kLayoutMismatch rather than read.
+//
+// JS: inspectHead(req: object, methodLength: number, targetLength: number, maxBytes: number): number
+//   a bit set: kVerified (1) always when the layout checked out; kEmptyName (2); kEdge8Bit (4);
+//   kUnterminated (8: no end of head within maxBytes); or kLayoutMismatch (-1).
+//
+// The JS object is reached through V8 (an N-API value is a v8::Local<v8::Value> in every Node
+// version this builds for: 20, 22, 24), because N-API offers no access to another addon's
+// internal fields.
+#include <node_api.h>
+#include <v8.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace gateway {
+namespace {
+
+constexpr int32_t kVerified = 1;
+constexpr int32_t kEmptyName = 2;
+constexpr int32_t kEdge8Bit = 4;
+constexpr int32_t kUnterminated = 8;
+constexpr int32_t kLayoutMismatch = -1;
+
+struct View {
+  const unsigned char* data;
+  size_t size;
+};
+
+// std::string_view is {size, data} in libstdc++ and {data, size} in libc++: accept either, by
+// which word equals the length JS saw.
+bool ReadView(const uint64_t* words, size_t expectedSize, View* out) {
+  if (words[0] == expectedSize && words[1] != 0) {
+    out->size = static_cast<size_t>(words[0]);
+    out->data = reinterpret_cast<const unsigned char*>(words[1]);
+    return true;
+  }
+  if (words[1] == expectedSize && words[0] != 0) {
+    out->size = static_cast<size_t>(words[1]);
+    out->data = reinterpret_cast<const unsigned char*>(words[0]);
+    return true;
+  }
+  return false;
+}
+
+bool IsSpace(unsigned char c) { return c == ' ' || c == '\t'; }
+
+// Scans header lines from `p` (just after the request line) to the empty line ending the head.
+int32_t ScanHeaderLines(const unsigned char* p, const unsigned char* limit) {
+  int32_t flags = kVerified;
+  while (p + 1 < limit) {
+    if (p[0] == '\r' && p[1] == '\n') return flags;  // the empty line: end of head
+    if (p[0] == ':') flags |= kEmptyName;
+    const unsigned char* q = p;
+    while (q < limit && *q != ':' && *q != '\r') q++;
+    if (q >= limit) break;
+    if (*q == ':') {
+      const unsigned char* v = q + 1;
+      const unsigned char* e = v;
+      while (e < limit && *e != '\r') e++;
+      if (e >= limit) break;
+      while (v < e && IsSpace(*v)) v++;
+      const unsigned char* last = e;
+      while (last > v && IsSpace(last[-1])) last--;
+      if (v < last && (*v >= 0x80 || last[-1] >= 0x80)) flags |= kEdge8Bit;
+      q = e;
+    }
+    // q is at the CR of this line (uWS accepted the head, so CRLF ends every line).
+    if (q + 1 >= limit || q[1] != '\n') break;
+    p = q + 2;
+  }
+  return flags | kUnterminated;
+}
+
+napi_value InspectHead(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_value result;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 4) {
+    napi_throw_type_error(env, nullptr, "inspectHead(req, methodLength, targetLength, maxBytes)");
+    return nullptr;
+  }
+  int64_t methodLength = 0, targetLength = 0, maxBytes = 0;
+  napi_valuetype type;
+  if (napi_typeof(env, argv[0], &type) != napi_ok || type != napi_object ||
+      napi_get_value_int64(env, argv[1], &methodLength) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &targetLength) != napi_ok ||
+      napi_get_value_int64(env, argv[3], &maxBytes) != napi_ok || methodLength <= 0 || targetLength <= 0 || maxBytes <= 0) {
+    napi_throw_type_error(env, nullptr, "inspectHead(req, methodLength, targetLength, maxBytes)");
+    return nullptr;
+  }
+  int32_t answer = kLayoutMismatch;
+  v8::Local<v8::Value> value;
+  static_assert(sizeof(value) == sizeof(napi_value), "napi_value is a v8::Local");
+  std::memcpy(static_cast<void*>(&value), &argv[0], sizeof(value));
+  v8::Local<v8::Object> obj = value.As<v8::Object>();
+  if (obj->InternalFieldCount() >= 1) {
+    const uint64_t* words = static_cast<const uint64_t*>(obj->GetAlignedPointerFromInternalField(0));
+    View method, target;
+    if (words != nullptr && ReadView(words, static_cast<size_t>(methodLength), &method) &&
+        ReadView(words + 2, static_cast<size_t>(targetLength), &target) &&
+        target.data == method.data + method.size + 1 && method.data[method.size] == ' ' &&
+        std::memcmp(target.data + target.size, " HTTP/1.1\r\n", 11) == 0) {
+      const unsigned char* lines = target.data + target.size + 11;
+      answer = ScanHeaderLines(lines, method.data + maxBytes);
+    }
+  }
+  if (napi_create_int32(env, answer, &result) != napi_ok) return nullptr;
+  return result;
+}
+
+}  // namespace
+
+void InitUwsHead(napi_env env, napi_value exports) {
+  napi_value fn;
+  if (napi_create_function(env, "inspectHead", NAPI_AUTO_LENGTH, InspectHead, nullptr, &fn) != napi_ok) return;
+  napi_set_named_property(env, exports, "inspectHead", fn);
+}
+
+}  // namespace gateway
