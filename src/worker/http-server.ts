@@ -101,12 +101,20 @@ function remoteAddress(res: HttpResponse): string {
   return Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
 }
 
-/** Picks the first candidate whose header matches hold. */
+/** The first capture pair (in matchOut.params) of the candidate pickCandidate returned last. */
+let pickedParams = 0;
+
+function picked(pattern: CompiledPattern, i: number): CompiledPattern {
+  pickedParams = matchOut.candidateParams[i];
+  return pattern;
+}
+
+/** Picks the first candidate whose header matches hold (the router orders them by precedence). */
 function pickCandidate(cfg: CompiledConfig, req: HttpRequest): CompiledPattern | null {
   for (let i = 0; i < matchOut.candidateCount; i++) {
     const pattern = cfg.patterns[matchOut.candidates[i]];
     const hm = pattern.route.headerMatch;
-    if (hm === null) return pattern;
+    if (hm === null) return picked(pattern, i);
     let ok = true;
     for (const [name, value] of hm) {
       if (req.getHeader(name).toLowerCase() !== value) {
@@ -114,7 +122,7 @@ function pickCandidate(cfg: CompiledConfig, req: HttpRequest): CompiledPattern |
         break;
       }
     }
-    if (ok) return pattern;
+    if (ok) return picked(pattern, i);
   }
   return null;
 }
@@ -150,17 +158,18 @@ export function handleRequest(state: ServerState, res: HttpResponse, req: HttpRe
   if (path === null) return answerError(state, res, 'bad_path', method, rawPath, true, unroutedRequestId(cfg, req));
 
   const code = cfg.router.match(method, hostWithoutPort(hostHeader), path, matchOut);
-  if (code !== MATCH_FOUND) {
+  const pattern = code === MATCH_FOUND ? pickCandidate(cfg, req) : null;
+  if (pattern === null) {
     // A CORS preflight for a route that does not list OPTIONS (see answerCorsPreflight).
     if (method === 'OPTIONS' && answerCorsPreflight(state, res, req, hostHeader, path, query)) return;
     const rid = unroutedRequestId(cfg, req);
-    if (code === MATCH_METHOD_NOT_ALLOWED) {
+    // 405 also when only header-matched routes had the method, none held, and the winning host
+    // has no route for the method: the router then gives the Allow list on MATCH_FOUND too.
+    if (code === MATCH_METHOD_NOT_ALLOWED || matchOut.allow.length !== 0) {
       return answerError(state, res, 'method_not_allowed', method, path, false, rid, ['allow', matchOut.allow.join(', ')]);
     }
     return answerError(state, res, 'not_found', method, path, false, rid);
   }
-  const pattern = pickCandidate(cfg, req);
-  if (pattern === null) return answerError(state, res, 'not_found', method, path, false, unroutedRequestId(cfg, req));
   const route = pattern.route;
 
   // Header scan (one pass): framing checks and the upstream header list.
@@ -202,7 +211,7 @@ export function handleRequest(state: ServerState, res: HttpResponse, req: HttpRe
     contentLength: contentLength > 0 ? scan.contentLength : '',
     host: route.preserveHost ? hostHeader : '',
   };
-  const upstreamTarget = route.upstream !== null ? upstreamPath(pattern, path, matchOut.params) : '';
+  const upstreamTarget = route.upstream !== null ? upstreamPath(pattern, path, matchOut.params, pickedParams) : '';
   const bodyPending = contentLength !== 0;
   const pipeline = route.pipeline;
 
