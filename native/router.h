@@ -78,8 +78,10 @@ class Router : public Napi::ObjectWrap<Router> {
     uint32_t leafStart = 0;  // into leafPool_
     uint32_t leafCount = 0;
     uint32_t methodStart = 0;  // all-patterns tries: the leaf's methods, into methodPool_
-    uint32_t methodCount = 0;
-    uint32_t leafSure = 0;     // 1 if the leaf holds a pattern with headerMatches 0
+    union {                    // (one field each kind of trie needs: Node stays 40 bytes)
+      uint32_t methodCount = 0;  // all-patterns tries: how many
+      uint32_t leafSure;         // method tries: 1 if the leaf holds a pattern with headerMatches 0
+    };
   };
   struct Edge {
     uint32_t keyStart;  // into keyPool_
