@@ -116,7 +116,7 @@ function buildTable(n: number, rnd: () => number): Table {
     const key = `${JSON.stringify(hosts)} ${JSON.stringify(methods)} ${path}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    patterns.push({ hosts, methods, path, priority: 0 });
+    patterns.push({ hosts, methods, path, priority: 0, headerMatches: 0 });
     samples.push(sample);
   }
   return { patterns, samples };

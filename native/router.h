@@ -4,10 +4,14 @@
 //
 // JS surface (wrapped by src/native/router.ts, not meant to be used directly):
 //   new Router(patterns: RoutePattern[])      TypeError / RangeError on a bad table
-//   router.output: ArrayBuffer                 Int32 view: [0,64) candidates, [64,128) params,
-//                                              [128] candidateCount, [129] paramCount,
-//                                              [130] allowCount, [131, 131+allowCount) the
-//                                              Allow list as indexes into methods()
+//   router.output: ArrayBuffer                 Int32 view, C = [3], P = [4]:
+//                                              [0] candidateCount, [1] paramCount (pairs),
+//                                              [2] allowCount, [3] candidate capacity C,
+//                                              [4] capture-pair capacity P, [5, 8) unused,
+//                                              [8, 8+C) candidates, [8+C, 8+2C) candidateParams,
+//                                              [8+2C, 8+2C+2P) params,
+//                                              [8+2C+2P, +allowCount) the Allow list as indexes
+//                                              into methods()
 //   router.match(method, host, path): number   1 found, 0 not found, -1 method not allowed
 //                                              (an own property bound to this router)
 //   router.methods(): string[]                 the table's method names, sorted
@@ -15,12 +19,21 @@
 //
 // Layout: one host tree per exact host (hash map), per wildcard suffix (hash map keyed by
 // ".suffix", probed for each suffix length in the table, longest first, where the request host
-// has a "." at that distance from its end) and one for any host. Each host tree has one trie per method named in the table (holding that
-// method's patterns plus the methods=null ones), one "other methods" trie (methods=null only)
-// and one "all" trie (every pattern; its leaves list their methods, for the 405 Allow list,
-// collected by an exhaustive walk). A trie node has static children (linear scan when few,
-// open-addressing hash when many), one :param child, one * child and a leaf list already
-// sorted by priority desc, index asc.
+// has a "." at that distance from its end) and one for any host. Each host tree has one trie per
+// method named in the table (holding that method's patterns plus the methods=null ones), one
+// "other methods" trie (methods=null only) and one "all" trie (every pattern; its leaves list
+// their methods, for the 405 Allow list, collected by an exhaustive walk). A trie node has
+// static children (linear scan when few, open-addressing hash when many), one :param child, one
+// * child and a leaf list already sorted by the precedence key (lists the method, headerMatches
+// desc, priority desc, index asc), with a flag saying whether it holds an unconditional pattern
+// (headerMatches 0).
+//
+// A lookup walks the method's trie of each host tree in precedence order, depth first (static,
+// then :param, then *, backtracking on dead ends; WalkLeaves, shared with the 405 walk), and
+// appends each leaf it reaches to the candidates (skipping patterns an earlier host tree already
+// listed) until it has appended a leaf with an unconditional pattern: on a plain hit that is the
+// first leaf, and nothing more is visited. C and P are computed when the table is built as a
+// bound over every possible lookup, so the output never truncates.
 //
 // Strings are read as UTF-16 (napi_get_value_string_utf16) so that matching is exact on code
 // units and param offsets are JS string indexes; no Unicode or percent decoding happens.
@@ -40,6 +53,8 @@ namespace gateway {
 class Router : public Napi::ObjectWrap<Router> {
  public:
   // Keep in sync with src/native/router-types.ts and src/native/reference/router.ts.
+  // kMaxCandidates bounds one leaf (one host tree, shape and method); a lookup that crosses
+  // leaves can report more, up to the capacity computed for the table.
   static constexpr int kMaxCandidates = 64;
   static constexpr int kMaxParams = 32;
   static constexpr size_t kMaxPatternPath = 8192;  // UTF-16 code units
@@ -63,7 +78,10 @@ class Router : public Napi::ObjectWrap<Router> {
     uint32_t leafStart = 0;  // into leafPool_
     uint32_t leafCount = 0;
     uint32_t methodStart = 0;  // all-patterns tries: the leaf's methods, into methodPool_
-    uint32_t methodCount = 0;
+    union {                    // (one field each kind of trie needs: Node stays 40 bytes)
+      uint32_t methodCount = 0;  // all-patterns tries: how many
+      uint32_t leafSure;         // method tries: 1 if the leaf holds a pattern with headerMatches 0
+    };
   };
   struct Edge {
     uint32_t keyStart;  // into keyPool_
@@ -105,7 +123,8 @@ class Router : public Napi::ObjectWrap<Router> {
 
   bool Build(Napi::Env env, napi_value table);
   int32_t FindStatic(const Node& n, uint32_t d);
-  int32_t Walk(int32_t root, uint32_t* endDepth);
+  template <typename Visit>
+  bool WalkLeaves(int32_t root, Visit&& visit);
   bool CollectAllow(int32_t root);
   int MethodId(const char16_t* m, size_t len) const;
   template <typename F>
@@ -138,6 +157,8 @@ class Router : public Napi::ObjectWrap<Router> {
 
   Napi::Reference<Napi::ArrayBuffer> output_;
   int32_t* out_ = nullptr;
+  uint32_t candCap_ = 0;   // C: most candidates one lookup can report
+  uint32_t pairCap_ = 0;   // P: most capture pairs one lookup can report
 };
 
 }  // namespace gateway

@@ -1285,8 +1285,8 @@ function semanticChecks(c: Obj, ctx: Ctx, original: Obj): void {
     }
   });
 
-  // Conflicting routes: same path shape, overlapping hosts and methods, same header matches,
-  // same priority. Grouped by shape so large tables stay cheap.
+  // Conflicting routes: some request both match that no precedence rule separates (same path
+  // shape, see routesOverlap). Grouped by shape so large tables stay cheap.
   const byShape = new Map<string, PathInfo[]>();
   for (const infos of pathInfos) for (const info of infos ?? []) byShape.set(info.shape, [...(byShape.get(info.shape) ?? []), info]);
   const reported = new Set<string>();
@@ -1329,18 +1329,37 @@ function renameEnvPointers(ctx: Ctx, from: string, to: string): void {
   }
 }
 
+/**
+ * Two routes with a path of the same shape conflict when some request matches both and no rule
+ * of "Which route wins" separates them (docs/configuration.md):
+ *   - hosts: both without `hosts`, or both lists share a host (exact or wildcard: a request for
+ *     it consults one host tree holding both). A route without `hosts` next to one with hosts
+ *     is the default for the other hosts, and different hosts are different host trees.
+ *   - methods: both without `methods`, or both lists share a method (a route without
+ *     `methods` next to one with methods is the fallback for the other methods).
+ *   - headers: as many matches on both, and none that cannot hold together (the same name
+ *     with different values; names case-insensitive, values compared lower-cased as the
+ *     worker does), so a request can satisfy both.
+ *   - the same priority.
+ */
 function routesOverlap(a: Obj, b: Obj): boolean {
   if ((a.priority ?? 0) !== (b.priority ?? 0)) return false;
-  const overlap = (x: unknown, y: unknown): boolean =>
-    !Array.isArray(x) || !Array.isArray(y) || x.some((v) => (y as unknown[]).includes(v));
-  if (!overlap(a.hosts, b.hosts) || !overlap(a.methods, b.methods)) return false;
-  const norm = (h: unknown): string =>
-    JSON.stringify(
-      Object.entries(isObject(h) ? h : {})
-        .map(([k, v]) => [k.toLowerCase(), String(v).toLowerCase()])
-        .sort(),
-    );
-  return norm(a.headers) === norm(b.headers);
+  const sameClass = (x: unknown, y: unknown): boolean =>
+    Array.isArray(x) && Array.isArray(y) ? x.some((v) => y.includes(v)) : !Array.isArray(x) && !Array.isArray(y);
+  if (!sameClass(a.hosts, b.hosts) || !sameClass(a.methods, b.methods)) return false;
+  const ha = headerMatches(a.headers);
+  const hb = headerMatches(b.headers);
+  if (ha.size !== hb.size) return false;
+  for (const [name, value] of ha) {
+    const other = hb.get(name);
+    if (other !== undefined && other !== value) return false;
+  }
+  return true;
+}
+
+/** A route's header matches as the worker checks them: lower-case name -> lower-cased value. */
+function headerMatches(h: unknown): Map<string, string> {
+  return new Map(Object.entries(isObject(h) ? h : {}).map(([k, v]) => [k.toLowerCase(), String(v).toLowerCase()]));
 }
 
 function describeOverlap(a: Obj, b: Obj, shown: (route: Obj, key: string, index: number, value: unknown) => string): string {
@@ -1355,7 +1374,14 @@ function describeOverlap(a: Obj, b: Obj, shown: (route: Obj, key: string, index:
       .map(({ v, j }) => (key === 'hosts' ? shown(owner, key, j, v) : String(v)))
       .join(', ');
   };
-  const headers = Object.keys(isObject(a.headers) ? a.headers : {}).length ? 'same header matches' : 'no header matches';
+  const ha = headerMatches(a.headers);
+  const hb = headerMatches(b.headers);
+  const headers =
+    ha.size === 0
+      ? 'no header matches'
+      : [...ha].every(([k, v]) => hb.get(k) === v)
+        ? 'same header matches'
+        : `${ha.size} header matches each, which can all hold at once`;
   return `hosts: ${common('hosts')}; methods: ${common('methods')}; ${headers}`;
 }
 

@@ -8,14 +8,7 @@
  */
 import { nativeExport } from './addon.js';
 import { ReferenceRouter } from './reference/router.js';
-import {
-  MATCH_METHOD_NOT_ALLOWED,
-  MAX_CANDIDATES,
-  MAX_PARAMS,
-  type MatchOutput,
-  type RoutePattern,
-  type RouterEngine,
-} from './router-types.js';
+import type { MatchOutput, RoutePattern, RouterEngine } from './router-types.js';
 
 export type RouterEngineKind = 'native' | 'reference';
 
@@ -44,39 +37,61 @@ export function nativeAvailable(): boolean {
   }
 }
 
-const OUT_PARAMS = MAX_CANDIDATES;
-const OUT_COUNTS = OUT_PARAMS + 2 * MAX_PARAMS; // candidateCount, paramCount, allowCount
-const OUT_ALLOW = OUT_COUNTS + 3; // allowCount indexes into the table's sorted method names
+// The addon's output buffer (native/router.h): counts and capacities, then the arrays.
+const OUT_CANDIDATE_CAPACITY = 3;
+const OUT_PAIR_CAPACITY = 4;
+const OUT_DATA = 8;
 
 /** RouterEngine over the addon: the addon writes into its own buffer, copied into `out` here. */
 class NativeRouterEngine implements RouterEngine {
   readonly #router: NativeRouter;
   readonly #out: Int32Array;
   readonly #methods: string[];
+  /** Most candidates / capture pairs one lookup can report (computed by the addon per table). */
+  readonly #candidateCapacity: number;
+  readonly #pairCapacity: number;
+  readonly #candidateParamsAt: number;
+  readonly #paramsAt: number;
+  readonly #allowAt: number;
 
   constructor(patterns: readonly RoutePattern[]) {
     const { Router } = loadAddon();
     this.#router = new Router(patterns);
     this.#out = new Int32Array(this.#router.output);
     this.#methods = this.#router.methods();
+    this.#candidateCapacity = this.#out[OUT_CANDIDATE_CAPACITY];
+    this.#pairCapacity = this.#out[OUT_PAIR_CAPACITY];
+    this.#candidateParamsAt = OUT_DATA + this.#candidateCapacity;
+    this.#paramsAt = this.#candidateParamsAt + this.#candidateCapacity;
+    this.#allowAt = this.#paramsAt + 2 * this.#pairCapacity;
   }
 
-  // hot path: no allocation on a hit.
+  // hot path: no allocation on a hit (once `out` is large enough for this table).
   match(method: string, host: string, path: string, out: MatchOutput): number {
     const code = this.#router.match(method, host, path);
     const buf = this.#out;
-    const candidateCount = buf[OUT_COUNTS];
-    const paramCount = buf[OUT_COUNTS + 1];
+    const candidateCount = buf[0];
+    const paramCount = buf[1];
+    if (candidateCount > out.candidates.length) {
+      out.candidates = new Int32Array(this.#candidateCapacity);
+      out.candidateParams = new Int32Array(this.#candidateCapacity);
+    }
+    if (2 * paramCount > out.params.length) out.params = new Int32Array(2 * this.#pairCapacity);
     const candidates = out.candidates;
-    for (let i = 0; i < candidateCount; i++) candidates[i] = buf[i];
+    const candidateParams = out.candidateParams;
+    for (let i = 0, c = this.#candidateParamsAt; i < candidateCount; i++) {
+      candidates[i] = buf[OUT_DATA + i];
+      candidateParams[i] = buf[c + i];
+    }
     const params = out.params;
-    for (let i = 0, n = 2 * paramCount; i < n; i++) params[i] = buf[OUT_PARAMS + i];
+    for (let i = 0, p = this.#paramsAt, n = 2 * paramCount; i < n; i++) params[i] = buf[p + i];
     out.candidateCount = candidateCount;
     out.paramCount = paramCount;
-    if (code === MATCH_METHOD_NOT_ALLOWED) {
-      const n = buf[OUT_COUNTS + 2];
-      const allow = new Array<string>(n);
-      for (let i = 0; i < n; i++) allow[i] = this.#methods[buf[OUT_ALLOW + i]];
+    const allowCount = buf[2];
+    if (allowCount !== 0) {
+      // 405, or the 405 of a MATCH_FOUND whose candidates are all conditional.
+      const allow = new Array<string>(allowCount);
+      for (let i = 0; i < allowCount; i++) allow[i] = this.#methods[buf[this.#allowAt + i]];
       out.allow = allow;
     } else if (out.allow.length !== 0) {
       out.allow = [];

@@ -195,7 +195,9 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
     if (methods && methods.includes('GET') && !methods.includes('HEAD')) methods = [...methods, 'HEAD'];
     const hosts = r.hosts ? r.hosts.map((h) => h.toLowerCase()) : null;
     for (const path of r.paths) {
-      table.push({ hosts, methods, path, priority: r.priority });
+      // headerMatches: the router lists this pattern before the same path's unconditional ones,
+      // and goes on to less specific patterns when only conditional ones matched.
+      table.push({ hosts, methods, path, priority: r.priority, headerMatches: headerEntries.length });
       patterns.push({ route, rewrite: r.rewrite ? compileRewrite(r.rewrite, path) : null });
     }
   });
@@ -219,13 +221,17 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
   };
 }
 
-/** Builds the upstream path: rewrite template or stripPrefix applied to the normalized path. */
-export function upstreamPath(pattern: CompiledPattern, path: string, params: Int32Array): string {
+/**
+ * Builds the upstream path: rewrite template or stripPrefix applied to the normalized path.
+ * `params` are the router's capture pairs; the pattern's own start at pair `first` (its
+ * candidateParams entry).
+ */
+export function upstreamPath(pattern: CompiledPattern, path: string, params: Int32Array, first = 0): string {
   const route = pattern.route;
   if (pattern.rewrite !== null) {
     let out = '';
     for (const part of pattern.rewrite) {
-      out += typeof part === 'string' ? part : path.slice(params[2 * part], params[2 * part + 1]);
+      out += typeof part === 'string' ? part : path.slice(params[2 * (first + part)], params[2 * (first + part) + 1]);
     }
     return out;
   }

@@ -28,12 +28,20 @@ import { log } from '../observability/log.js';
 
 const matchOut = newMatchOutput();
 
-/** Picks the first candidate whose header matches hold. */
+/** The first capture pair (in matchOut.params) of the candidate pickCandidate returned last. */
+let pickedParams = 0;
+
+function picked(pattern: CompiledPattern, i: number): CompiledPattern {
+  pickedParams = matchOut.candidateParams[i];
+  return pattern;
+}
+
+/** Picks the first candidate whose header matches hold (the router orders them by precedence). */
 function pickCandidate(cfg: CompiledConfig, req: HttpRequest): CompiledPattern | null {
   for (let i = 0; i < matchOut.candidateCount; i++) {
     const pattern = cfg.patterns[matchOut.candidates[i]];
     const hm = pattern.route.headerMatch;
-    if (hm === null) return pattern;
+    if (hm === null) return picked(pattern, i);
     let ok = true;
     for (const [name, value] of hm) {
       if (req.getHeader(name).toLowerCase() !== value) {
@@ -41,7 +49,7 @@ function pickCandidate(cfg: CompiledConfig, req: HttpRequest): CompiledPattern |
         break;
       }
     }
-    if (ok) return pattern;
+    if (ok) return picked(pattern, i);
   }
   return null;
 }
@@ -64,23 +72,24 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
   if (err !== '') return answerEarly(host, res, req, err, true, method, rawPath, rawPath, hostHeader, startedAt);
 
   const code = cfg.router.match(method, hostWithoutPort(hostHeader), path!, matchOut);
-  if (code !== MATCH_FOUND) {
+  const pattern = code === MATCH_FOUND ? pickCandidate(cfg, req) : null;
+  if (pattern === null) {
     // A CORS preflight for a route that does not list OPTIONS (see answerCorsPreflight).
     if (method === 'OPTIONS' && answerCorsPreflight(host, res, req, hostHeader, rawPath, path!, query, startedAt)) return;
-    if (code === MATCH_METHOD_NOT_ALLOWED) {
+    // 405 also when only header-matched routes had the method, none held, and the winning host
+    // has no route for the method: the router then gives the Allow list on MATCH_FOUND too.
+    if (code === MATCH_METHOD_NOT_ALLOWED || matchOut.allow.length !== 0) {
       return answerEarly(host, res, req, 'method_not_allowed', false, method, rawPath, path!, hostHeader, startedAt, ['allow', matchOut.allow.join(', ')]);
     }
     return answerEarly(host, res, req, 'not_found', false, method, rawPath, path!, hostHeader, startedAt);
   }
-  const pattern = pickCandidate(cfg, req);
-  if (pattern === null) return answerEarly(host, res, req, 'not_found', false, method, rawPath, path!, hostHeader, startedAt);
   const route = pattern.route;
 
   const head = readHeaders(req, res, cfg, method, rawPath, path!, query, hostHeader, route.requestIdHeader, newRequestId, startedAt);
   if (typeof head === 'string') return answerEarly(host, res, req, head, true, method, rawPath, path!, hostHeader, startedAt);
 
   const tx = route.action.create(res, head, route, host);
-  if (route.proxy !== null) tx.upstreamPath = upstreamPath(pattern, path!, matchOut.params);
+  if (route.proxy !== null) tx.upstreamPath = upstreamPath(pattern, path!, matchOut.params, pickedParams);
   const pipeline = route.pipeline;
   if (pipeline === null) return tx.proceed();
   const ctx = new RequestContext(method, path!, query, hostHeader, head.headers, head.peer, head.clientIp, route.id);

@@ -1,13 +1,18 @@
 /**
  * Differential fuzzing: random route tables and lookups, the native engine against the
  * reference (the oracle). A small alphabet makes collisions (shared prefixes, same shapes,
- * static vs :param vs * at one level, several host trees) frequent.
+ * static vs :param vs * at one level, several host trees) frequent. Tables mix patterns with
+ * and without hosts and methods, and conditional ones (headerMatches > 0), so that lookups
+ * fall back across groups and host trees. Each lookup is also played through a caller that
+ * decides at random which header predicates hold: the first holding candidate (and its
+ * captures) must be the first holding pattern of the reference's full precedence order.
  *
  * Reproduce a failure with ROUTER_FUZZ_SEED=<seed printed in the failure> (runs that table only);
  * ROUTER_FUZZ_TABLES=<n> changes how many tables a run builds.
  */
 import { describe, expect, it } from 'vitest';
 import { createRouter } from '../../src/native/router.js';
+import { ReferenceRouter } from '../../src/native/reference/router.js';
 import {
   MATCH_FOUND,
   MATCH_METHOD_NOT_ALLOWED,
@@ -78,19 +83,24 @@ interface Table {
 }
 
 function randomTable(g: Gen): Table {
-  const n = 1 + g.int(g.chance(0.2) ? 120 : 30);
+  // Some tiny tables: there a pattern in several host trees often makes a lookup list fewer
+  // candidates than its leaves hold (the native output capacity is clamped to the table size).
+  const n = 1 + g.int(g.chance(0.2) ? 120 : g.chance(0.25) ? 4 : 30);
   const shapes: Seg[][] = [];
   const patterns: RoutePattern[] = [];
   for (let i = 0; i < n; i++) {
     // Reuse an earlier shape often, to pile candidates into one leaf.
     const shape = shapes.length > 0 && g.chance(0.3) ? g.pick(shapes) : randomShape(g);
     shapes.push(shape);
-    patterns.push({
+    const pattern: RoutePattern = {
       hosts: randomList(g, PATTERN_HOSTS, 2),
       methods: randomList(g, METHODS, 3),
       path: patternPath(shape),
       priority: g.int(5) - 2,
-    });
+      headerMatches: g.chance(0.35) ? 1 + g.int(3) : 0,
+    };
+    if (pattern.headerMatches === 0 && g.chance(0.1)) delete (pattern as Partial<RoutePattern>).headerMatches; // undefined = 0
+    patterns.push(pattern);
   }
   // Rarely, a broken pattern: both engines must reject it the same way.
   if (g.chance(0.02)) {
@@ -102,6 +112,9 @@ function randomTable(g: Gen): Table {
       { hosts: null, methods: null, path: 'a', priority: 0 },
       { hosts: null, methods: null, path: '/', priority: 1.5 },
       { hosts: ['a.*'], methods: null, path: '/', priority: 0 },
+      { hosts: null, methods: null, path: '/', priority: 0, headerMatches: -1 },
+      { hosts: null, methods: null, path: '/', priority: 0, headerMatches: 0.5 },
+      { hosts: null, methods: null, path: '/', priority: 0, headerMatches: '1' },
       7,
     ];
     patterns.splice(g.int(patterns.length + 1), 0, g.pick(broken) as RoutePattern);
@@ -136,6 +149,7 @@ function randomPath(g: Gen, t: Table): string {
 interface Answer {
   code: number | string; // a string: the error thrown
   candidates: number[];
+  candidateParams: number[];
   params: number[];
   allow: string[];
 }
@@ -145,9 +159,34 @@ function answer(r: RouterEngine, out: MatchOutput, method: string, host: string,
   return {
     code,
     candidates: Array.from(out.candidates.subarray(0, out.candidateCount)),
+    candidateParams: Array.from(out.candidateParams.subarray(0, out.candidateCount)),
     params: Array.from(out.params.subarray(0, 2 * out.paramCount)),
     allow: out.allow,
   };
+}
+
+/** The host tree where a pattern counts for a request host (for the tallies): its best key. */
+function treeOf(p: RoutePattern, host: string): string {
+  const hosts = p.hosts ?? [];
+  if (hosts.includes(host)) return '=' + host;
+  const wild = hosts
+    .filter((h) => h.startsWith('*.') && host.length > h.length - 1 && host.endsWith(h.slice(1)))
+    .sort((x, y) => y.length - x.length);
+  return wild.length > 0 ? wild[0] : 'any';
+}
+
+/**
+ * The caller's side (pickCandidate): the first candidate whose predicates hold, and its
+ * captures; null if none holds.
+ */
+function pick(a: Answer, patterns: RoutePattern[], holds: (index: number) => boolean): { index: number; captures: number[] } | null {
+  for (let i = 0; i < a.candidates.length; i++) {
+    if (!holds(a.candidates[i])) continue;
+    const first = a.candidateParams[i];
+    const n = patterns[a.candidates[i]].path.split('/').filter((seg) => seg === '*' || seg.startsWith(':')).length;
+    return { index: a.candidates[i], captures: a.params.slice(2 * first, 2 * (first + n)) };
+  }
+  return null;
 }
 
 function build(patterns: RoutePattern[], engine: 'native' | 'reference'): RouterEngine | string {
@@ -166,7 +205,18 @@ describe('router differential fuzzing (native vs reference)', () => {
   it(`agrees on ${TABLES} random tables x ${LOOKUPS_PER_TABLE} lookups`, () => {
     const only = process.env.ROUTER_FUZZ_SEED;
     const seeds = only !== undefined ? [Number(only)] : Array.from({ length: TABLES }, (_, i) => (BASE_SEED + i * 0x9e3779b1) >>> 0);
-    const tally = { [MATCH_FOUND]: 0, [MATCH_NOT_FOUND]: 0, [MATCH_METHOD_NOT_ALLOWED]: 0, multi: 0, rejected: 0 };
+    const tally = {
+      [MATCH_FOUND]: 0,
+      [MATCH_NOT_FOUND]: 0,
+      [MATCH_METHOD_NOT_ALLOWED]: 0,
+      multi: 0,
+      rejected: 0,
+      groups: 0, // candidates of more than one group (fallback past conditional patterns)
+      hostFallback: 0, // ...some of them from a later host tree than the first candidate's
+      conditionalOnly: 0, // MATCH_FOUND without an unconditional candidate
+      conditional405: 0, // ...with the 405 Allow list for when none holds
+      pickedLater: 0, // the caller's pick is not the first candidate
+    };
     const outN = newMatchOutput();
     const outR = newMatchOutput();
     for (const seed of seeds) {
@@ -193,6 +243,33 @@ describe('router differential fuzzing (native vs reference)', () => {
         }
         tally[b.code as 1 | 0 | -1]++;
         if (b.candidates.length > 1) tally.multi++;
+        const trees = new Set(a.candidates.map((c) => treeOf(t.patterns[c], host)));
+        const groups = new Set(a.candidates.map((c) => treeOf(t.patterns[c], host) + ' ' + t.patterns[c].path.replace(/:p\d+/g, ':')));
+        if (groups.size > 1) tally.groups++;
+        if (trees.size > 1) tally.hostFallback++;
+
+        // Which route wins, with random header predicate outcomes: the first holding candidate
+        // must be the first holding pattern of the whole precedence order, with its captures.
+        const holding = new Map<number, boolean>();
+        const holds = (index: number): boolean => {
+          let h = holding.get(index);
+          if (h === undefined) holding.set(index, (h = (t.patterns[index].headerMatches ?? 0) === 0 || g.chance(0.5)));
+          return h;
+        };
+        const ranked = (reference as ReferenceRouter).ranked(method, host, path);
+        const expected = ranked.find((m) => holds(m.index)) ?? null;
+        const got = a.code === MATCH_FOUND ? pick(a, t.patterns, holds) : null;
+        const want = expected && { index: expected.index, captures: expected.captures };
+        if (JSON.stringify(got) !== JSON.stringify(want)) {
+          const outcomes = Object.fromEntries(holding);
+          expect(got, `winner of ${JSON.stringify([method, host, path])} with predicates ${JSON.stringify(outcomes)}, ${where}`).toEqual(want);
+        }
+        if (got !== null && got.index !== a.candidates[0]) tally.pickedLater++;
+        if (a.code === MATCH_FOUND && a.candidates.every((c) => (t.patterns[c].headerMatches ?? 0) > 0)) {
+          tally.conditionalOnly++;
+          if (a.allow.length > 0) tally.conditional405++;
+        }
+
       }
     }
     if (only === undefined) {
@@ -203,6 +280,11 @@ describe('router differential fuzzing (native vs reference)', () => {
       expect(tally[MATCH_METHOD_NOT_ALLOWED]).toBeGreaterThan(total * 0.03);
       expect(tally.multi).toBeGreaterThan(total * 0.02);
       expect(tally.rejected).toBeGreaterThan(0);
+      expect(tally.groups).toBeGreaterThan(total * 0.02);
+      expect(tally.hostFallback).toBeGreaterThan(total * 0.005);
+      expect(tally.conditionalOnly).toBeGreaterThan(total * 0.005);
+      expect(tally.conditional405).toBeGreaterThan(total * 0.001);
+      expect(tally.pickedLater).toBeGreaterThan(total * 0.01);
     }
     console.log(`router fuzz: ${JSON.stringify(tally)}`);
   });

@@ -22,12 +22,13 @@ import {
 type P = Partial<RoutePattern> & { path: string };
 
 function table(patterns: P[]): RoutePattern[] {
-  return patterns.map((p) => ({ hosts: null, methods: null, priority: 0, ...p }));
+  return patterns.map((p) => ({ hosts: null, methods: null, priority: 0, headerMatches: 0, ...p }));
 }
 
 interface Answer {
   code: number;
   candidates: number[];
+  candidateParams: number[];
   params: string[]; // the captured substrings
   offsets: number[];
   allow: string[];
@@ -39,7 +40,14 @@ function lookup(r: RouterEngine, method: string, host: string, path: string): An
   const offsets = Array.from(out.params.subarray(0, 2 * out.paramCount));
   const params: string[] = [];
   for (let i = 0; i < offsets.length; i += 2) params.push(path.slice(offsets[i], offsets[i + 1]));
-  return { code, candidates: Array.from(out.candidates.subarray(0, out.candidateCount)), params, offsets, allow: out.allow };
+  return {
+    code,
+    candidates: Array.from(out.candidates.subarray(0, out.candidateCount)),
+    candidateParams: Array.from(out.candidateParams.subarray(0, out.candidateCount)),
+    params,
+    offsets,
+    allow: out.allow,
+  };
 }
 
 it('the native addon is built and loads', () => {
@@ -244,6 +252,147 @@ describe.each(['native', 'reference'] as const)('router (%s)', (engine) => {
     it('an empty table answers 404', () => {
       const r = make([]);
       expect(hit(r, '/', 'GET').code).toBe(MATCH_NOT_FOUND);
+    });
+  });
+
+  describe('which route wins (docs/configuration.md; rules 1-5 of router-types.ts)', () => {
+    it('a route without hosts is the default for hosts a wildcard route does not cover', () => {
+      const r = make([{ path: '/x', hosts: ['*.example.com'] }, { path: '/x' }]);
+      expect(hit(r, '/x', 'GET', 'a.example.com').candidates).toEqual([0]);
+      expect(hit(r, '/x', 'GET', 'example.com').candidates).toEqual([1]);
+      expect(hit(r, '/x', 'GET', 'other.org').candidates).toEqual([1]);
+    });
+
+    it('a route listing the method beats one without methods, whatever the order and priority', () => {
+      for (const [first, second] of [[{ path: '/a', priority: 5 }, { path: '/a', methods: ['GET'] }], [{ path: '/a', methods: ['GET'] }, { path: '/a', priority: 5 }]] as P[][]) {
+        const r = make([first, second]);
+        const listing = first.methods ? 0 : 1;
+        expect(hit(r, '/a', 'GET').candidates).toEqual([listing, 1 - listing]);
+        expect(hit(r, '/a', 'POST').candidates).toEqual([1 - listing]);
+        expect(hit(r, '/a', 'BREW').candidates).toEqual([1 - listing]);
+      }
+    });
+
+    it('the method rule only orders routes of one path shape: path beats method', () => {
+      const r = make([{ path: '/a/:x', methods: ['GET'] }, { path: '/a/b' }]);
+      expect(hit(r, '/a/b', 'GET').candidates).toEqual([1]);
+      expect(hit(r, '/a/c', 'GET').candidates).toEqual([0]);
+    });
+
+    it('header-matched routes first (more matches first), then the rest; priority only breaks ties', () => {
+      const r = make([
+        { path: '/v', headerMatches: 1, priority: 9 },
+        { path: '/v', priority: 10 },
+        { path: '/v', headerMatches: 2 },
+        { path: '/v', headerMatches: 1, priority: 10 },
+        { path: '/v', methods: ['GET'] },
+      ]);
+      expect(hit(r, '/v', 'GET').candidates).toEqual([4, 2, 3, 0, 1]);
+      expect(hit(r, '/v', 'POST').candidates).toEqual([2, 3, 0, 1]);
+    });
+
+    it('falls back from a header-matched route to a less specific path', () => {
+      const r = make([{ path: '/api/*' }, { path: '/api/users', headerMatches: 1 }]);
+      const a = hit(r, '/api/users');
+      expect(a).toMatchObject({ code: MATCH_FOUND, candidates: [1, 0], candidateParams: [0, 0], params: ['users'] });
+      expect(hit(r, '/api/orders')).toMatchObject({ candidates: [0], params: ['orders'] });
+    });
+
+    it('stops after the first group holding a route without header matches', () => {
+      const r = make([{ path: '/a/b', headerMatches: 1 }, { path: '/a/:x' }, { path: '/a/:y', headerMatches: 3 }, { path: '/a/*' }]);
+      expect(hit(r, '/a/b')).toMatchObject({ candidates: [0, 2, 1], candidateParams: [0, 0, 0], params: ['b'] });
+      expect(hit(r, '/a/c')).toMatchObject({ candidates: [2, 1], params: ['c'] });
+      expect(hit(r, '/a/c/d')).toMatchObject({ candidates: [3], params: ['c/d'] });
+    });
+
+    it('each group has its own captures (candidateParams)', () => {
+      const r = make([{ path: '/u/:id/x', headerMatches: 1 }, { path: '/:a/:b/x' }, { path: '/u/*', headerMatches: 1 }]);
+      const a = hit(r, '/u/7/x');
+      expect(a).toMatchObject({ candidates: [0, 2, 1], candidateParams: [0, 1, 2], params: ['7', '7/x', 'u', '7'] });
+    });
+
+    it('backtracks through dead ends while falling back', () => {
+      const r = make([{ path: '/a/b/c', headerMatches: 1 }, { path: '/a/:x/d' }, { path: '/a/:x/c', headerMatches: 1 }, { path: '/:y/b/c' }]);
+      expect(hit(r, '/a/b/c')).toMatchObject({ candidates: [0, 2, 3], candidateParams: [0, 0, 1], params: ['b', 'a'] });
+    });
+
+    it('falls back across host trees: exact, wildcard, any host', () => {
+      const r = make([
+        { path: '/x', hosts: ['a.test'], headerMatches: 1 },
+        { path: '/x', hosts: ['*.test'], headerMatches: 2 },
+        { path: '/:p', hosts: ['*.test'] },
+        { path: '/x' },
+      ]);
+      expect(hit(r, '/x', 'GET', 'a.test')).toMatchObject({ candidates: [0, 1, 2], candidateParams: [0, 0, 0], params: ['x'] });
+      expect(hit(r, '/x', 'GET', 'b.test')).toMatchObject({ candidates: [1, 2] });
+      expect(hit(r, '/x', 'GET', 'b.org')).toMatchObject({ candidates: [3] });
+      const r2 = make([{ path: '/x', hosts: ['a.test'], headerMatches: 1 }, { path: '/x', hosts: ['*.test'], headerMatches: 1 }, { path: '/*' }]);
+      expect(hit(r2, '/x', 'GET', 'a.test')).toMatchObject({ candidates: [0, 1, 2], candidateParams: [0, 0, 0], params: ['x'] });
+    });
+
+    it('lists a route in several host trees once, at its most specific one', () => {
+      const r = make([{ path: '/x', hosts: ['a.test', '*.test'], headerMatches: 1 }, { path: '/x', hosts: ['*.test'], headerMatches: 1 }, { path: '/x' }]);
+      expect(hit(r, '/x', 'GET', 'a.test').candidates).toEqual([0, 1, 2]);
+      expect(hit(r, '/x', 'GET', 'b.test').candidates).toEqual([0, 1, 2]);
+      // Listed once even when that makes the lookup report fewer than its leaves hold.
+      const r2 = make([{ path: '/x', hosts: ['a.test', '*.test', '*'], headerMatches: 1 }, { path: '/x' }]);
+      expect(hit(r2, '/x', 'GET', 'a.test').candidates).toEqual([0, 1]);
+      expect(hit(r2, '/x', 'GET', 'b.test').candidates).toEqual([0, 1]);
+      expect(hit(r2, '/x', 'GET', 'b.org').candidates).toEqual([0, 1]);
+    });
+
+    it('a header-matched route listing the method comes before an unconditional one without methods', () => {
+      const r = make([{ path: '/a' }, { path: '/a', methods: ['GET'], headerMatches: 1 }]);
+      expect(hit(r, '/a', 'GET').candidates).toEqual([1, 0]);
+      expect(hit(r, '/a', 'POST').candidates).toEqual([0]);
+    });
+
+    it('405 only when no route of the winning host matches the method', () => {
+      const r = make([
+        { path: '/x', methods: ['GET'], headerMatches: 1 },
+        { path: '/x', methods: ['POST'] },
+        { path: '/y', hosts: ['a.test'], methods: ['POST'] },
+        { path: '/y', methods: ['GET'], headerMatches: 1 },
+        { path: '/y', methods: ['PUT'] },
+      ]);
+      // The winning host has a GET route (its header match decides): no 405 when it fails.
+      expect(hit(r, '/x', 'GET')).toMatchObject({ code: MATCH_FOUND, candidates: [0], allow: [] });
+      expect(hit(r, '/x', 'DELETE')).toMatchObject({ code: MATCH_METHOD_NOT_ALLOWED, allow: ['GET', 'POST'] });
+      // a.test wins /y and has no GET route: the any-host GET is a candidate, and if its header
+      // match fails the answer is a.test's 405.
+      expect(hit(r, '/y', 'GET', 'a.test')).toMatchObject({ code: MATCH_FOUND, candidates: [3], allow: ['POST'] });
+      expect(hit(r, '/y', 'GET', 'b.test')).toMatchObject({ code: MATCH_FOUND, candidates: [3], allow: [] });
+      expect(hit(r, '/y', 'PUT', 'a.test')).toMatchObject({ code: MATCH_FOUND, candidates: [4], allow: [] });
+      expect(hit(r, '/y', 'DELETE', 'a.test')).toMatchObject({ code: MATCH_METHOD_NOT_ALLOWED, allow: ['POST'] });
+      expect(hit(r, '/y', 'DELETE', 'b.test')).toMatchObject({ code: MATCH_METHOD_NOT_ALLOWED, allow: ['GET', 'PUT'] });
+    });
+
+    it('reports more than MAX_CANDIDATES candidates when groups chain (the output grows)', () => {
+      const n = MAX_CANDIDATES - 4;
+      const cond = (path: string) => Array.from({ length: n }, () => ({ path, headerMatches: 1 }));
+      const r = make([...cond('/c/d'), ...cond('/c/:x'), ...cond('/c/*'), { path: '/*' }]);
+      const out = newMatchOutput();
+      expect(r.match('GET', 'h', '/c/d', out)).toBe(MATCH_FOUND);
+      expect(out.candidateCount).toBe(3 * n + 1);
+      expect(Array.from(out.candidates.subarray(0, 3 * n + 1))).toEqual(Array.from({ length: 3 * n + 1 }, (_, i) => i));
+      const bases = Array.from(out.candidateParams.subarray(0, 3 * n + 1));
+      expect(bases).toEqual([...Array(2 * n).fill(0), ...Array(n).fill(1), 2]);
+      expect(Array.from(out.params.subarray(0, 2 * out.paramCount))).toEqual([3, 4, 3, 4, 1, 4]);
+      const grown = out.candidates;
+      expect(r.match('GET', 'h', '/c/d', out)).toBe(MATCH_FOUND);
+      expect(out.candidates).toBe(grown); // no new array for the next such hit
+      expect(r.match('GET', 'h', '/z', out)).toBe(MATCH_FOUND);
+      expect(out).toMatchObject({ candidateCount: 1, paramCount: 1 });
+    });
+
+    it('headerMatches must be a non-negative integer; undefined is 0', () => {
+      for (const bad of [-1, 1.5, '1', NaN, Infinity, null]) {
+        expect(() => createRouter([{ hosts: null, methods: null, path: '/', priority: 0, headerMatches: bad as number }], engine)).toThrow(
+          new TypeError('pattern 0: headerMatches must be a non-negative integer'),
+        );
+      }
+      const r = createRouter([{ hosts: null, methods: null, path: '/', priority: 0 } as RoutePattern, { hosts: null, methods: null, path: '/', priority: 0, headerMatches: 1 }], engine);
+      expect(hit(r, '/').candidates).toEqual([1, 0]);
     });
   });
 

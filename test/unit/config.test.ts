@@ -549,11 +549,40 @@ describe('ids and conflicts', () => {
     expect(msg).toContain('"/v1/users/:userId" and "/v1/users/:id"');
   });
 
-  it('treats no hosts as any host and no methods as any method', () => {
-    expect(errorsOf(two({ paths: ['/a'], methods: ['GET'] }, { paths: ['/a'] }))).toHaveLength(1);
-    expect(errorsOf(two({ paths: ['/a'], hosts: ['a.example'] }, { paths: ['/a'] }))).toHaveLength(1);
+  it('flags routes that some request matches with no precedence rule to separate them', () => {
     expect(errorsOf(two({ paths: ['/a'], hosts: ['A.example'], methods: ['get'] }, { paths: ['/a'], hosts: ['a.example'], methods: ['GET', 'PUT'] }))).toHaveLength(1);
     expect(errorsOf(two({ paths: ['/a/*'] }, { paths: ['/a/*'] }))).toHaveLength(1);
+    // Overlapping lists: a request for b.example (or a GET) is matched by both.
+    expect(errorsOf(two({ paths: ['/a'], hosts: ['a.example', '*.example'] }, { paths: ['/a'], hosts: ['*.example'] }))).toHaveLength(1);
+    expect(errorsOf(two({ paths: ['/a'], methods: ['GET', 'POST'] }, { paths: ['/a'], methods: ['GET'] }))).toHaveLength(1);
+    expect(errorsOf(two({ paths: ['/a'], hosts: ['*.example'] }, { paths: ['/a'], hosts: ['*.Example'] }))).toHaveLength(1);
+  });
+
+  it('does not flag a route without hosts next to one with hosts: it is the default for other hosts', () => {
+    const c = minimal();
+    c.routes = [
+      { id: 'host-wild', hosts: ['*.example.com'], paths: ['/x'], upstream: 'users' },
+      { id: 'host-any', paths: ['/x'], upstream: 'users' },
+      { id: 'host-exact', hosts: ['a.example.com'], paths: ['/x'], upstream: 'users' },
+    ];
+    valid(c);
+    valid(two({ paths: ['/a'], hosts: ['a.example'] }, { paths: ['/a'] }));
+  });
+
+  it('does not flag a route without methods next to one with methods: it is the fallback for other methods', () => {
+    valid(two({ paths: ['/a'], methods: ['GET'] }, { paths: ['/a'] }));
+    valid(two({ paths: ['/a/:id'] }, { paths: ['/a/:x'], methods: ['GET', 'POST'] }));
+    valid(two({ paths: ['/a'], methods: ['GET'], hosts: ['a.example'] }, { paths: ['/a'], hosts: ['a.example'] }));
+  });
+
+  it('flags header matches that can all hold at once, in equal number', () => {
+    const msg = oneError(two({ paths: ['/a'], headers: { 'x-a': '1' } }, { paths: ['/a'], headers: { 'x-b': '1' } }), '/routes/1/paths/0');
+    expect(msg).toMatch(/^route "second" conflicts with route "first" \(\/routes\/0\/paths\/0\)/);
+    expect(msg).toContain('(hosts: any; methods: any; 1 header matches each, which can all hold at once)');
+    expect(errorsOf(two({ paths: ['/a'], headers: { 'x-a': 'ON', 'x-b': '1' } }, { paths: ['/a'], headers: { 'X-A': 'on', 'x-c': '2' } }))).toHaveLength(1);
+    // More matches win; different values cannot hold together.
+    valid(two({ paths: ['/a'], headers: { 'x-a': '1' } }, { paths: ['/a'], headers: { 'x-a': '1', 'x-b': '1' } }));
+    valid(two({ paths: ['/a'], headers: { 'x-a': '1', 'x-b': '1' } }, { paths: ['/a'], headers: { 'x-a': '2', 'x-c': '1' } }));
   });
 
   it('does not flag routes that differ in host, method, shape, header matches or priority', () => {

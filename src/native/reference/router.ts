@@ -3,11 +3,12 @@
  * native addon (native/router.cc) is checked against by test/native/router-diff.test.ts.
  *
  * It is written to be obviously right, not fast: no tree at all. A lookup scans every pattern of
- * each host tree, keeps those that accept the method and match the path, and picks the winning
- * shape directly from the precedence rule: segment by segment static < :param < *, i.e. the
- * lexicographically smallest "kind sequence" (this is exactly what a depth-first tree walk with
- * backtracking finds first). Validation and limits follow the resolutions written in
- * router-types.ts, with the same error classes and messages as the native engine.
+ * each consulted host tree, keeps those that accept the method and match the path (each pattern
+ * once, at its first host tree), sorts them by the precedence key of the contract (host tree,
+ * then segment kinds static < :param < *, then lists-the-method, headerMatches desc, priority
+ * desc, index asc) and cuts the list after the first group holding an unconditional pattern.
+ * Validation and limits follow the resolutions written in router-types.ts, with the same error
+ * classes and messages as the native engine.
  */
 import {
   MATCH_FOUND,
@@ -40,6 +41,7 @@ interface Pattern {
   shapeKey: string; // same for "/a/:x" and "/a/:y"
   paramCount: number;
   priority: number;
+  headerMatches: number;
 }
 
 /** Where a host tree's patterns come from: "=host", "*.suffix" (with the dot) or "any". */
@@ -123,6 +125,12 @@ function parsePriority(raw: unknown, index: number): number {
   return raw === 0 ? 0 : raw; // -0 is 0
 }
 
+function parseHeaderMatches(raw: unknown, index: number): number {
+  if (raw === undefined) return 0;
+  if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 0) fail(index, 'headerMatches must be a non-negative integer');
+  return raw === 0 ? 0 : raw;
+}
+
 /** The request path split into segments: [start, end) offsets, "/" being one empty segment. */
 function splitPath(path: string): Array<[number, number]> {
   const segs: Array<[number, number]> = [];
@@ -183,14 +191,15 @@ export class ReferenceRouter implements RouterEngine {
       const raw: unknown = table[index];
       if (typeof raw !== 'object' || raw === null) throw new TypeError(`pattern ${index} must be an object`);
       const r = raw as Record<string, unknown>;
-      // Read in this order (hosts, methods, path, priority): the native engine does too.
+      // Read in this order (hosts, methods, path, priority, headerMatches): the native engine does too.
       const keys = parseHosts(r.hosts, index);
       const methods = parseMethods(r.methods, index);
       const segments = parsePath(r.path, index);
       const priority = parsePriority(r.priority, index);
+      const headerMatches = parseHeaderMatches(r.headerMatches, index);
       const shapeKey = JSON.stringify(segments.map((s) => (s.kind === STATIC ? 's' + s.text : s.kind)));
       const paramCount = segments.filter((s) => s.kind !== STATIC).length;
-      parsed.push({ pattern: { index, methods, segments, shapeKey, paramCount, priority }, keys });
+      parsed.push({ pattern: { index, methods, segments, shapeKey, paramCount, priority, headerMatches }, keys });
     }
     for (const { pattern, keys } of parsed) {
       for (const key of keys) {
@@ -240,6 +249,35 @@ export class ReferenceRouter implements RouterEngine {
     return out;
   }
 
+  /**
+   * Every pattern matching (method, host, path), in precedence order, each once (at the first
+   * host tree that has it), with its captures: the whole ordered list that match() cuts. The
+   * differential test uses it as the oracle of "which route wins".
+   */
+  ranked(method: string, host: string, path: string): Array<{ index: number; headerMatches: number; captures: number[] }> {
+    if (!path.startsWith('/')) return [];
+    return this.matching(method, this.treesFor(host), path, splitPath(path)).map((m) => ({
+      index: m.p.index,
+      headerMatches: m.p.headerMatches,
+      captures: m.captures,
+    }));
+  }
+
+  private matching(method: string, trees: Pattern[][], path: string, segs: Array<[number, number]>): Matched[] {
+    const matched: Matched[] = [];
+    const seen = new Set<number>();
+    trees.forEach((tree, rank) => {
+      for (const p of tree) {
+        if (seen.has(p.index) || !accepts(p, method)) continue;
+        const captures: number[] = [];
+        if (!matches(p, path, segs, captures)) continue;
+        seen.add(p.index);
+        matched.push({ p, rank, captures });
+      }
+    });
+    return matched.sort(precedence);
+  }
+
   match(method: string, host: string, path: string, out: MatchOutput): number {
     if (typeof method !== 'string' || typeof host !== 'string' || typeof path !== 'string') {
       throw new TypeError('match(method, host, path): all three must be strings');
@@ -251,45 +289,74 @@ export class ReferenceRouter implements RouterEngine {
 
     const segs = splitPath(path);
     const trees = this.treesFor(host);
+    const matched = this.matching(method, trees, path, segs);
+
+    // Candidates: through the end of the first group holding an unconditional pattern.
+    const firstSure = matched.findIndex((m) => m.p.headerMatches === 0);
+    let end = matched.length;
+    if (firstSure !== -1) {
+      end = firstSure + 1;
+      while (end < matched.length && sameGroup(matched[end], matched[firstSure])) end++;
+    }
+    if (end > out.candidates.length) {
+      out.candidates = new Int32Array(end);
+      out.candidateParams = new Int32Array(end);
+    }
+    const pairs: number[] = [];
+    let groupStart = 0;
+    for (let i = 0; i < end; i++) {
+      if (i === 0 || !sameGroup(matched[i], matched[i - 1])) {
+        groupStart = pairs.length / 2;
+        pairs.push(...matched[i].captures);
+      }
+      out.candidates[i] = matched[i].p.index;
+      out.candidateParams[i] = groupStart;
+    }
+    if (pairs.length > out.params.length) out.params = new Int32Array(pairs.length);
+    for (let i = 0; i < pairs.length; i++) out.params[i] = pairs[i];
+    out.candidateCount = end;
+    out.paramCount = pairs.length / 2;
+    if (firstSure !== -1) return MATCH_FOUND;
+
+    // No unconditional candidate: the winning host tree (the first with a pattern matching the
+    // path for any method) gives the 405, unless it has a pattern for this method (then 404).
+    let allow: string[] = [];
     const captures: number[] = [];
-
-    // Rules 1-4: the first host tree with a pattern for this method and path wins.
     for (const tree of trees) {
-      let best: Pattern | null = null;
-      let bestCaptures: number[] = [];
-      const winners: Pattern[] = [];
-      for (const p of tree) {
-        if (p.methods !== null && !p.methods.has(method)) continue;
-        if (!matches(p, path, segs, captures)) continue;
-        const c = best === null ? -1 : compareKinds(p, best);
-        if (c < 0) {
-          best = p;
-          bestCaptures = captures.slice();
-          winners.length = 0;
-        }
-        if (c <= 0) winners.push(p); // same kinds + both match this path = same shape
-      }
-      if (best === null) continue;
-      winners.sort((a, b) => b.priority - a.priority || a.index - b.index);
-      for (let i = 0; i < winners.length; i++) out.candidates[i] = winners[i].index;
-      out.candidateCount = winners.length;
-      for (let i = 0; i < bestCaptures.length; i++) out.params[i] = bestCaptures[i];
-      out.paramCount = bestCaptures.length / 2;
-      return MATCH_FOUND;
+      const onPath = tree.filter((p) => matches(p, path, segs, captures));
+      if (onPath.length === 0) continue;
+      if (!onPath.some((p) => accepts(p, method))) allow = [...new Set(onPath.flatMap((p) => [...p.methods!]))].sort();
+      break;
     }
-
-    // Rule 5: the first host tree that matches the path for some other method gives the 405.
-    for (const tree of trees) {
-      const allow = new Set<string>();
-      for (const p of tree) {
-        // A methods=null pattern matching here would have been found above.
-        if (p.methods !== null && matches(p, path, segs, captures)) for (const m of p.methods) allow.add(m);
-      }
-      if (allow.size > 0) {
-        out.allow = [...allow].sort();
-        return MATCH_METHOD_NOT_ALLOWED;
-      }
-    }
-    return MATCH_NOT_FOUND;
+    if (allow.length !== 0) out.allow = allow;
+    if (end > 0) return MATCH_FOUND;
+    return allow.length !== 0 ? MATCH_METHOD_NOT_ALLOWED : MATCH_NOT_FOUND;
   }
+}
+
+interface Matched {
+  p: Pattern;
+  rank: number; // index of its host tree in precedence order
+  captures: number[];
+}
+
+function accepts(p: Pattern, method: string): boolean {
+  return p.methods === null || p.methods.has(method);
+}
+
+/** Same host tree and shape (both match the path, so same kinds means same shape). */
+function sameGroup(a: Matched, b: Matched): boolean {
+  return a.rank === b.rank && a.p.shapeKey === b.p.shapeKey;
+}
+
+/** The precedence key of router-types.ts, as a comparator. */
+function precedence(a: Matched, b: Matched): number {
+  return (
+    a.rank - b.rank ||
+    compareKinds(a.p, b.p) ||
+    (a.p.methods === null ? 1 : 0) - (b.p.methods === null ? 1 : 0) ||
+    Math.sign(b.p.headerMatches - a.p.headerMatches) ||
+    Math.sign(b.p.priority - a.p.priority) ||
+    a.p.index - b.p.index
+  );
 }
