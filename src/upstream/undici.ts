@@ -228,6 +228,8 @@ class Connection implements Dispatcher.DispatchHandler, TimerNode {
 
 /** Maps an undici error to the contract's failure kinds. */
 function classify(err: Error & { code?: string }, connected: boolean, beforeResponseOnReused: boolean): UpstreamFailure {
+  // llhttp's errors (HTTPParserError) do not always carry their HPE_ code.
+  if (err.name === 'HTTPParserError') return new UpstreamFailure('protocol', err.message, err.code ?? 'HPE');
   const code = err.code ?? 'ERROR';
   const msg = err.message;
   switch (code) {
