@@ -8,6 +8,7 @@ import type { Aggregate, Report } from './report.js';
 import type { ContenderName } from './scenarios.js';
 
 const COLORS: Record<ContenderName, string> = {
+  baseline: '#9467bd',
   direct: '#8c8c8c',
   gateway: '#1f6feb',
   nginx: '#2da44e',

@@ -2,7 +2,7 @@
  * `gateway bench` / `npm run bench -- [options]`: the load suite (docs/benchmarking.md).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -36,6 +36,8 @@ Measures the gateway against the direct path and nginx, side by side, on 127.0.0
   --timeout S           a response slower than this counts as a timeout error (default 10)
   --upstream KIND       uws | http: the upstream server (default uws)
   --with-peer           also measure fastify + @fastify/http-proxy (devDependencies)
+  --baseline DIR        also measure another built checkout of the gateway (e.g. a git worktree of
+                        the commit before a change) as "baseline", alternating in the same rounds
   --no-nginx            do not measure nginx even when it is on PATH
   --no-micro            skip the micro-benchmarks (router, token bucket)
   --micro-only          run only the micro-benchmarks
@@ -179,6 +181,7 @@ export async function runBenchCli(args: string[]): Promise<number> {
         timeout: { type: 'string' },
         upstream: { type: 'string' },
         'with-peer': { type: 'boolean' },
+        baseline: { type: 'string' },
         'no-nginx': { type: 'boolean' },
         'no-micro': { type: 'boolean' },
         'micro-only': { type: 'boolean' },
@@ -241,6 +244,13 @@ async function main(v: Values, argv: string[]): Promise<number> {
   const upstreamKind: 'uws' | 'http' = upstreamArg;
   const nginxBin = v['no-nginx'] ? null : which('nginx') ?? findSbinNginx();
   const peerVersion = peerVersions();
+  let baselineDir: string | null = null;
+  if (v.baseline !== undefined) {
+    baselineDir = resolve(String(v.baseline));
+    if (!existsSync(join(baselineDir, 'bin', 'gateway.js')) || !existsSync(join(baselineDir, 'dist', 'src', 'cli.js'))) {
+      throw new UsageError(`--baseline wants a built checkout of the gateway (bin/gateway.js and dist/), got "${String(v.baseline)}"`);
+    }
+  }
 
   const workDir = mkdtempSync(join(tmpdir(), 'gateway-bench-'));
   const opts: SuiteOptions = {
@@ -257,6 +267,7 @@ async function main(v: Values, argv: string[]): Promise<number> {
     withPeer: v['with-peer'] === true,
     peerVersion,
     upstreamKind,
+    baselineDir,
     workDir,
   };
 

@@ -32,6 +32,8 @@ export interface SuiteOptions {
   withPeer: boolean;
   peerVersion: string | null;
   upstreamKind: 'uws' | 'http';
+  /** Another checkout of the gateway (built) measured as the `baseline` contender, or null. */
+  baselineDir: string | null;
   /** Where configs, scripts and temp files go. */
   workDir: string;
 }
@@ -116,8 +118,8 @@ export const NOISE_CORES = 0.25;
 const LABEL_DIRECT = 'direct to the upstream';
 
 function contenderOrder(s: Scenario): ContenderName[] {
-  const order: ContenderName[] = ['direct', 'gateway', 'nginx', 'peer'];
-  return order.filter((c) => s.contenders.includes(c));
+  const order: ContenderName[] = ['direct', 'gateway', 'baseline', 'nginx', 'peer'];
+  return order.filter((c) => s.contenders.includes(c) || (c === 'baseline' && s.contenders.includes('gateway')));
 }
 
 /** Decides, for every selected scenario, whether it runs and with whom (nothing is started yet). */
@@ -163,8 +165,18 @@ export async function planScenarios(opts: SuiteOptions, fx: Fixtures, upstreamPo
         continue;
       }
     }
-    for (const c of ['direct', 'gateway', 'nginx', 'peer'] as ContenderName[]) {
-      const label = c === 'direct' ? LABEL_DIRECT : c === 'gateway' ? `gateway (${opts.workers} workers)` : c === 'nginx' ? `nginx (${opts.workers} workers)` : 'fastify + @fastify/http-proxy';
+    for (const c of ['direct', 'gateway', 'baseline', 'nginx', 'peer'] as ContenderName[]) {
+      const label =
+        c === 'direct' ? LABEL_DIRECT
+        : c === 'gateway' ? `gateway (${opts.workers} workers)`
+        : c === 'baseline' ? `baseline gateway (${opts.workers} workers)`
+        : c === 'nginx' ? `nginx (${opts.workers} workers)`
+        : 'fastify + @fastify/http-proxy';
+      if (c === 'baseline') {
+        // Wherever the gateway runs, when a baseline checkout was given.
+        if (opts.baselineDir !== null && s.contenders.includes('gateway')) status.contenders.push({ name: c, label, status: 'ran' });
+        continue;
+      }
       if (!s.contenders.includes(c)) {
         const why = s.notApplicable?.[c];
         if (why && (c !== 'peer' || opts.withPeer)) status.contenders.push({ name: c, label, status: 'not-applicable', reason: why });
@@ -193,6 +205,8 @@ async function startContender(c: ContenderName, s: Scenario, ctx: BenchContext, 
       return { name: 'direct', label: LABEL_DIRECT, port: upstream.port, pid: null, stop: async () => {} };
     case 'gateway':
       return startGateway(s, ctx, opts.workDir);
+    case 'baseline':
+      return startGateway(s, ctx, opts.workDir, { root: opts.baselineDir! });
     case 'nginx':
       return startNginx(opts.nginxBin!, s, ctx, opts.workDir);
     case 'peer':

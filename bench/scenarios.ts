@@ -11,7 +11,8 @@ import { createHash, createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export type ContenderName = 'direct' | 'gateway' | 'nginx' | 'peer';
+/** `baseline` is another checkout of the gateway (--baseline DIR): before/after in the same run. */
+export type ContenderName = 'direct' | 'gateway' | 'baseline' | 'nginx' | 'peer';
 
 export interface RequestSpec {
   method: 'GET' | 'POST';

@@ -51,7 +51,7 @@ export async function startGateway(
   s: Scenario,
   ctx: BenchContext,
   dir: string,
-  opts: { profileDir?: string } = {},
+  opts: { profileDir?: string; root?: string } = {},
 ): Promise<RunningContender> {
   const port = await freePort();
   const configPath = writeGatewayConfig(s, ctx, dir, port);
@@ -59,7 +59,11 @@ export async function startGateway(
   // --cpu-prof is not allowed in NODE_OPTIONS; as an option of the primary it reaches the workers
   // too (node:cluster forks with the primary's execArgv). Profiles are written at a clean exit.
   const nodeArgs = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [];
-  const m = start(`gateway (${s.name})`, process.execPath, [...nodeArgs, GATEWAY_BIN, 'start', '--config', configPath], { cwd: ROOT, env });
+  // Another checkout (the baseline) runs its own launcher from its own root.
+  const root = opts.root ?? ROOT;
+  const bin = opts.root !== undefined ? join(opts.root, 'bin', 'gateway.js') : GATEWAY_BIN;
+  const name = opts.root !== undefined ? 'baseline' : 'gateway';
+  const m = start(`${name} (${s.name})`, process.execPath, [...nodeArgs, bin, 'start', '--config', configPath], { cwd: root, env });
   await waitForLine(m, (line) => {
     if (!line.startsWith('{')) return false;
     try {
@@ -69,8 +73,8 @@ export async function startGateway(
     }
   });
   return {
-    name: 'gateway',
-    label: `gateway (${ctx.workers} workers)`,
+    name,
+    label: `${name === 'baseline' ? 'baseline gateway' : 'gateway'} (${ctx.workers} workers)`,
     port,
     pid: m.pid,
     stop: () => m.stop(),
