@@ -5,6 +5,7 @@
 import { pack, unpack } from 'msgpackr';
 import type { GatewayConfig } from './config/schema.js';
 import type { MetricsSnapshot } from './observability/metrics.js';
+import type { EndpointReport } from './upstream/endpoint.js';
 
 export type PrimaryToWorker =
   | { type: 'config'; version: number; config: Uint8Array }
@@ -24,6 +25,8 @@ export type WorkerToPrimary =
   | { type: 'reload-failed'; version: number; running: number; error: string }
   | { type: 'fatal'; error: string }
   | { type: 'metrics'; snapshot: MetricsSnapshot }
+  /** Every second: this worker's view of each upstream endpoint (connections, queue, leaks). */
+  | { type: 'endpoints'; endpoints: EndpointReport[] }
   | { type: 'drained' };
 
 export function encodeConfig(config: GatewayConfig): Uint8Array {

@@ -3,6 +3,8 @@
  * Every call but GET /healthz needs `Authorization: Bearer <admin.token>`; the token is compared
  * in constant time. Errors use the gateway's JSON error shape.
  */
+import { endpointSettings } from '../runtime/compile.js';
+import { endpointKey } from '../upstream/endpoint.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Supervisor } from './supervisor.js';
@@ -61,9 +63,14 @@ export function startAdmin(sup: Supervisor): Promise<Server | null> {
       case 'GET /readyz': {
         // slots: each worker's process, the config version it runs and its state.
         const detail = { version: sup.version, slots: sup.workerStatus() };
-        return sup.allReady
-          ? sendJson(res, 200, { status: 'ready', workers: sup.slots.length, ...detail })
-          : sendJson(res, 503, { status: 'starting', ready: sup.slots.filter((s) => s.ready).length, workers: sup.slots.length, ...detail });
+        if (!sup.allReady) {
+          return sendJson(res, 503, { status: 'starting', ready: sup.slots.filter((s) => s.ready).length, workers: sup.slots.length, ...detail });
+        }
+        // An upstream connection held by a request the gateway ended long ago means a worker's
+        // pool is leaking and will run dry: not ready, so an orchestrator replaces this gateway.
+        const stuck = sup.stuckConnections;
+        if (stuck > 0) return sendJson(res, 503, { status: 'degraded', reason: 'upstream connections held by ended requests', stuckConnections: stuck, workers: sup.slots.length, ...detail });
+        return sendJson(res, 200, { status: 'ready', workers: sup.slots.length, ...detail });
       }
       case 'GET /config':
         return sendJson(res, 200, { version: sup.version, config: redactConfig(sup.config) });
@@ -80,10 +87,20 @@ export function startAdmin(sup: Supervisor): Promise<Server | null> {
           res,
           200,
           Object.fromEntries(
-            Object.entries(sup.config.upstreams).map(([name, up]) => [
-              name,
-              { balancer: up.balancer ?? 'round-robin', targets: up.targets.map((t) => ({ url: t.url, weight: t.weight ?? 1 })) },
-            ]),
+            Object.entries(sup.config.upstreams).map(([name, up]) => {
+              const settings = endpointSettings(up);
+              return [
+                name,
+                {
+                  balancer: up.balancer,
+                  targets: up.targets.map((t) => {
+                    const n = sup.endpointTotals(endpointKey(new URL(t.url).origin, settings));
+                    // Summed over the workers (each has its own connections to each target).
+                    return { url: t.url, weight: t.weight, openConnections: n.connections, inflight: n.inflight, queued: n.queued, stuckConnections: n.stuck };
+                  }),
+                },
+              ];
+            }),
           ),
         );
       case 'GET /metrics': {

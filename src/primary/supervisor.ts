@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { readGatewayConfig, formatErrors, type ConfigError } from '../config/index.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { compileConfig } from '../runtime/compile.js';
-import { EndpointRegistry } from '../upstream/endpoint.js';
+import { EndpointRegistry, type EndpointReport } from '../upstream/endpoint.js';
 import { proxyAction } from '../worker/actions/proxy.js';
 import { respondAction } from '../worker/actions/respond.js';
 import { encodeConfig, type PrimaryToWorker, type WorkerToPrimary } from '../ipc.js';
@@ -61,6 +61,8 @@ interface Slot {
   sent: number;
   /** The newest version this worker process reported it could not apply. */
   failed: { version: number; error: string } | null;
+  /** The worker's latest endpoint report (every second). */
+  endpoints: EndpointReport[];
   restarts: number[]; // timestamps of recent restarts, for crash-loop detection
   backoffMs: number;
   givenUp: boolean;
@@ -225,7 +227,7 @@ export class Supervisor {
     for (let i = 0; i < this.workerCount; i++) {
       const slot: Slot = {
         index: i, worker: null, hello: false, listening: false, ready: false, version: 0, sent: 0, failed: null,
-        restarts: [], backoffMs: BACKOFF_START_MS, givenUp: false,
+        endpoints: [], restarts: [], backoffMs: BACKOFF_START_MS, givenUp: false,
       };
       this.slots.push(slot);
       this.#fork(slot);
@@ -341,6 +343,9 @@ export class Supervisor {
       case 'metrics':
         this.metrics.add(msg.snapshot);
         break;
+      case 'endpoints':
+        slot.endpoints = msg.endpoints;
+        break;
       case 'drained':
         break;
     }
@@ -348,6 +353,7 @@ export class Supervisor {
 
   #onExit(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
     if (slot.worker !== worker) return;
+    slot.endpoints = [];
     slot.worker = null;
     this.#resetProcessState(slot);
     // A running reload no longer waits on this process: its replacement starts on the newest config.
@@ -497,6 +503,30 @@ export class Supervisor {
   }
 
   /** Every slot: its process, the version it runs, its state (for /readyz). */
+  /** One endpoint's numbers summed over the live workers (GET /upstreams). */
+  endpointTotals(key: string): { connections: number; active: number; queued: number; stuck: number; inflight: number } {
+    const t = { connections: 0, active: 0, queued: 0, stuck: 0, inflight: 0 };
+    for (const slot of this.slots) {
+      if (slot.worker === null) continue;
+      for (const e of slot.endpoints) {
+        if (e.key !== key) continue;
+        t.connections += e.connections;
+        t.active += e.active;
+        t.queued += e.queued;
+        t.stuck += e.stuck;
+        t.inflight += e.inflight;
+      }
+    }
+    return t;
+  }
+
+  /** Upstream connections held by requests the gateway ended long ago, over all live workers (a leak). */
+  get stuckConnections(): number {
+    let n = 0;
+    for (const slot of this.slots) if (slot.worker !== null) for (const e of slot.endpoints) n += e.stuck;
+    return n;
+  }
+
   workerStatus(): WorkerStatus[] {
     return this.slots.map((slot) => {
       const s = this.#status(slot, this.version);

@@ -11,7 +11,7 @@ import { effectivePlugins } from '../config/load.js';
 import { createRouter } from '../native/router.js';
 import type { RoutePattern, RouterEngine } from '../native/router-types.js';
 import { compileCidrs, type AddressMatcher } from '../net/cidr.js';
-import type { EndpointRegistry } from '../upstream/endpoint.js';
+import type { EndpointRegistry, EndpointSettings } from '../upstream/endpoint.js';
 import { Cluster, type Member } from '../upstream/cluster.js';
 import { roundRobin } from '../upstream/lb/round-robin.js';
 import { compilePipeline, type CompiledPipeline } from '../plugins/pipeline.js';
@@ -101,13 +101,18 @@ export interface CompileDeps {
   readonly services: Map<string, unknown>;
 }
 
-function compileCluster(name: string, up: UpstreamConfig, endpoints: EndpointRegistry, keys: Set<string>): Cluster {
-  const settings = {
+/** The connection settings of an upstream's endpoints (also how admin finds their reports). */
+export function endpointSettings(up: UpstreamConfig): EndpointSettings {
+  return {
     keepAlive: up.connectionsPerWorker,
     maxConnections: Math.max(up.maxConnectionsPerWorker, up.connectionsPerWorker),
     connectMs: up.timeouts.connectMs,
     idleMs: up.timeouts.idleMs,
   };
+}
+
+function compileCluster(name: string, up: UpstreamConfig, endpoints: EndpointRegistry, keys: Set<string>): Cluster {
+  const settings = endpointSettings(up);
   const members: Member[] = up.targets.map((t) => {
     const ep = endpoints.acquire(new URL(t.url), settings);
     keys.add(ep.key);

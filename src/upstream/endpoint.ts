@@ -36,12 +36,29 @@ export class Endpoint {
   ) {}
 }
 
+/** What a worker reports about one endpoint (GET /upstreams, readiness). */
+export interface EndpointReport {
+  readonly key: string;
+  readonly origin: string;
+  readonly connections: number;
+  readonly active: number;
+  readonly queued: number;
+  /** Connections held by requests the gateway ended long ago: a leak, never expected. */
+  readonly stuck: number;
+  readonly inflight: number;
+}
+
+/** The registry key of an endpoint: its origin and the connection settings. */
+export function endpointKey(origin: string, s: EndpointSettings): string {
+  return JSON.stringify([origin, s.keepAlive, s.maxConnections, s.connectMs, s.idleMs]);
+}
+
 export class EndpointRegistry {
   readonly #endpoints = new Map<string, Endpoint>();
 
   /** The endpoint for `url`'s origin with these settings, reusing the existing one when nothing changed. */
   acquire(url: URL, settings: EndpointSettings): Endpoint {
-    const key = JSON.stringify([url.origin, settings.keepAlive, settings.maxConnections, settings.connectMs, settings.idleMs]);
+    const key = endpointKey(url.origin, settings);
     let ep = this.#endpoints.get(key);
     if (ep === undefined) {
       ep = new Endpoint(key, url.origin, url.host, new UndiciEndpoint(url.origin, settings));
@@ -64,6 +81,15 @@ export class EndpointRegistry {
     const all = [...this.#endpoints.values()];
     this.#endpoints.clear();
     await Promise.allSettled(all.map((e) => e.dispatcher.close()));
+  }
+
+  report(): EndpointReport[] {
+    const out: EndpointReport[] = [];
+    for (const ep of this.#endpoints.values()) {
+      const s = ep.dispatcher.stats;
+      out.push({ key: ep.key, origin: ep.origin, connections: s.connections, active: s.active, queued: s.queued, stuck: s.stuck, inflight: ep.inflight });
+    }
+    return out;
   }
 
   values(): IterableIterator<Endpoint> {

@@ -162,6 +162,9 @@ function flushMetrics(): void {
   if (snapshot !== null) send({ type: 'metrics', snapshot });
 }
 setInterval(flushMetrics, 1000).unref();
+setInterval(() => {
+  if (endpoints.size > 0) send({ type: 'endpoints', endpoints: endpoints.report() });
+}, 1000).unref();
 
 let drainTimer: NodeJS.Timeout | null = null;
 

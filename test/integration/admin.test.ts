@@ -104,8 +104,17 @@ describe('admin API', () => {
     expect(r.text).toContain('gateway_worker_restarts_total 0');
   });
 
-  it('/upstreams lists targets', async () => {
-    const r = await admin('GET', '/upstreams');
-    expect(r.json().app.targets[0].url).toBe(up.url);
+  it('/upstreams lists targets with the workers\' open connections, in flight and waiting requests', async () => {
+    // Keep-alive traffic through both workers, then the next report (every second) shows it.
+    await Promise.all(Array.from({ length: 20 }, () => request(gw.url + '/app/x').then((r) => r.body.text())));
+    let t: { url: string; weight: number; openConnections: number; inflight: number; queued: number; stuckConnections: number } | undefined;
+    for (let i = 0; i < 30; i++) {
+      t = (await admin('GET', '/upstreams')).json().app.targets[0];
+      if (t!.openConnections > 0) break;
+      await sleep(100);
+    }
+    expect(t).toMatchObject({ url: up.url, weight: 1, inflight: 0, queued: 0, stuckConnections: 0 });
+    expect(t!.openConnections).toBeGreaterThanOrEqual(1);
+    expect((await admin('GET', '/readyz')).json().status).toBe('ready');
   });
 });
