@@ -8,7 +8,12 @@
 //     compares a signed char < 33), so `Host: internal.example\xff` reads as internal.example.
 // inspectHead(req, methodLength, targetLength, maxBytes) finds the head in uWS's receive buffer
 // through the HttpRequest the JS `req` object wraps, checks that the memory is laid out as
-// expected, and scans the raw header lines for exactly those two things.
+// expected, and scans the raw header lines for those two things, and for the bytes no field value
+// may hold (controls other than HTAB, DEL: uWS lets DEL through), 8-bit bytes (whose values JS
+// must re-read as bytes) and a Connection "close" option anywhere in any Connection line (uWS
+// honours only a first value of exactly 5 bytes, so `Connection: keep-alive, close` kept the
+// connection open: a front proxy that closes after it would see the next bytes as no request,
+// the gateway as one), so that JS never loops over header characters itself.
 //
 // Layout it relies on (uWebSockets at 65f0af8, the commit this uWS.js build embeds; pinned by
 // test/native/uws-head.test.ts): the JS HttpRequest object keeps the uWS::HttpRequest* in internal
@@ -21,7 +26,8 @@
 //
 // JS: inspectHead(req: object, methodLength: number, targetLength: number, maxBytes: number): number
 //   a bit set: kVerified (1) always when the layout checked out; kEmptyName (2); kEdge8Bit (4);
-//   kUnterminated (8: no end of head within maxBytes); or kLayoutMismatch (-1).
+//   kUnterminated (8: no end of head within maxBytes); kControl (16); kEightBit (32);
+//   kConnectionClose (64: a Connection header lists "close"); or kLayoutMismatch (-1).
 //
 // The JS object is reached through V8 (an N-API value is a v8::Local<v8::Value> in every Node
 // version this builds for: 20, 22, 24), because N-API offers no access to another addon's
@@ -39,6 +45,9 @@ constexpr int32_t kVerified = 1;
 constexpr int32_t kEmptyName = 2;
 constexpr int32_t kEdge8Bit = 4;
 constexpr int32_t kUnterminated = 8;
+constexpr int32_t kControl = 16;
+constexpr int32_t kEightBit = 32;
+constexpr int32_t kConnectionClose = 64;
 constexpr int32_t kLayoutMismatch = -1;
 
 struct View {
@@ -64,29 +73,77 @@ bool ReadView(const uint64_t* words, size_t expectedSize, View* out) {
 
 bool IsSpace(unsigned char c) { return c == ' ' || c == '\t'; }
 
+constexpr uint64_t kOnes = ~0ULL / 255;        // 0x0101010101010101
+constexpr uint64_t kHighs = kOnes * 128;       // 0x8080808080808080
+
+// Whether any byte of `w` is < 0x20 or > 0x7e (a control, DEL, or an 8-bit byte): the fast "all
+// plain" test for 8 bytes at a time; a hit is looked at byte by byte (HTAB is allowed).
+inline bool AnyOutsidePrintable(uint64_t w) {
+  const uint64_t below = (w - kOnes * 0x20) & ~w & kHighs;
+  const uint64_t above = ((w + kOnes * (127 - 0x7e)) | w) & kHighs;
+  return (below | above) != 0;
+}
+
+// Flags for the bytes of one field value [v, e): controls (not HTAB) and DEL, 8-bit bytes.
+int32_t ScanValue(const unsigned char* v, const unsigned char* e) {
+  int32_t flags = 0;
+  const unsigned char* q = v;
+  for (; q + 8 <= e; q += 8) {
+    uint64_t w;
+    std::memcpy(&w, q, 8);
+    if (!AnyOutsidePrintable(w)) continue;
+    for (int i = 0; i < 8; i++) {
+      const unsigned char c = q[i];
+      if (c >= 0x80) flags |= kEightBit;
+      else if ((c < 0x20 && c != '\t') || c == 0x7f) flags |= kControl;
+    }
+  }
+  for (; q < e; q++) {
+    const unsigned char c = *q;
+    if (c >= 0x80) flags |= kEightBit;
+    else if ((c < 0x20 && c != '\t') || c == 0x7f) flags |= kControl;
+  }
+  return flags;
+}
+
+bool LowerEquals(const unsigned char* a, const char* lower, size_t n) {
+  for (size_t i = 0; i < n; i++) if ((a[i] | 0x20) != static_cast<unsigned char>(lower[i])) return false;
+  return true;
+}
+
+// Whether a Connection value [v, e) lists the "close" option (RFC 9112 §9.6), in any position and
+// case. uWS itself closes only when the whole first Connection value is 5 bytes long.
+bool HasCloseOption(const unsigned char* v, const unsigned char* e) {
+  while (v < e) {
+    while (v < e && (IsSpace(*v) || *v == ',')) v++;
+    const unsigned char* t = v;
+    while (v < e && *v != ',') v++;
+    const unsigned char* end = v;
+    while (end > t && IsSpace(end[-1])) end--;
+    if (end - t == 5 && LowerEquals(t, "close", 5)) return true;
+  }
+  return false;
+}
+
 // Scans header lines from `p` (just after the request line) to the empty line ending the head.
 int32_t ScanHeaderLines(const unsigned char* p, const unsigned char* limit) {
   int32_t flags = kVerified;
   while (p + 1 < limit) {
     if (p[0] == '\r' && p[1] == '\n') return flags;  // the empty line: end of head
+    const unsigned char* cr = static_cast<const unsigned char*>(std::memchr(p, '\r', static_cast<size_t>(limit - p)));
+    if (cr == nullptr || cr + 1 >= limit || cr[1] != '\n') break;  // uWS accepted the head: CRLF ends every line
     if (p[0] == ':') flags |= kEmptyName;
-    const unsigned char* q = p;
-    while (q < limit && *q != ':' && *q != '\r') q++;
-    if (q >= limit) break;
-    if (*q == ':') {
-      const unsigned char* v = q + 1;
-      const unsigned char* e = v;
-      while (e < limit && *e != '\r') e++;
-      if (e >= limit) break;
+    const unsigned char* colon = static_cast<const unsigned char*>(std::memchr(p, ':', static_cast<size_t>(cr - p)));
+    if (colon != nullptr) {
+      const unsigned char* v = colon + 1;
+      const unsigned char* e = cr;
+      flags |= ScanValue(v, e);
+      if (colon - p == 10 && LowerEquals(p, "connection", 10) && HasCloseOption(v, e)) flags |= kConnectionClose;
       while (v < e && IsSpace(*v)) v++;
-      const unsigned char* last = e;
-      while (last > v && IsSpace(last[-1])) last--;
-      if (v < last && (*v >= 0x80 || last[-1] >= 0x80)) flags |= kEdge8Bit;
-      q = e;
+      while (e > v && IsSpace(e[-1])) e--;
+      if (v < e && (*v >= 0x80 || e[-1] >= 0x80)) flags |= kEdge8Bit;
     }
-    // q is at the CR of this line (uWS accepted the head, so CRLF ends every line).
-    if (q + 1 >= limit || q[1] != '\n') break;
-    p = q + 2;
+    p = cr + 2;
   }
   return flags | kUnterminated;
 }
@@ -128,12 +185,40 @@ napi_value InspectHead(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// connectionId(res): the uWS HttpResponse pointer a JS `res` wraps (internal field 0), as a number.
+// uWS's HttpResponse is its socket, so every request of one connection gives the same id, and no
+// two open connections share one (a closed connection's id may come back for a later one: the
+// caller forgets an id when uWS reports the connection closed). 0 when `res` wraps nothing.
+napi_value ConnectionId(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_value result;
+  napi_valuetype type;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 1 ||
+      napi_typeof(env, argv[0], &type) != napi_ok || type != napi_object) {
+    napi_throw_type_error(env, nullptr, "connectionId(res)");
+    return nullptr;
+  }
+  v8::Local<v8::Value> value;
+  std::memcpy(static_cast<void*>(&value), &argv[0], sizeof(value));
+  v8::Local<v8::Object> obj = value.As<v8::Object>();
+  double id = 0;
+  if (obj->InternalFieldCount() >= 1) {
+    // A user-space pointer fits in 47 bits: exact as a double.
+    id = static_cast<double>(reinterpret_cast<uintptr_t>(obj->GetAlignedPointerFromInternalField(0)));
+  }
+  if (napi_create_double(env, id, &result) != napi_ok) return nullptr;
+  return result;
+}
+
 }  // namespace
 
 void InitUwsHead(napi_env env, napi_value exports) {
   napi_value fn;
   if (napi_create_function(env, "inspectHead", NAPI_AUTO_LENGTH, InspectHead, nullptr, &fn) != napi_ok) return;
   napi_set_named_property(env, exports, "inspectHead", fn);
+  if (napi_create_function(env, "connectionId", NAPI_AUTO_LENGTH, ConnectionId, nullptr, &fn) != napi_ok) return;
+  napi_set_named_property(env, exports, "connectionId", fn);
 }
 
 }  // namespace gateway

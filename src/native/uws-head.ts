@@ -4,17 +4,35 @@
  * empty name (it hides every header after it, a Content-Length included) and values whose first or
  * last byte is >= 0x80 (uWS trims those bytes away). Called synchronously in the request handler.
  */
-import type { HttpRequest } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { nativeExport } from './addon.js';
 
 export const HEAD_VERIFIED = 1;
 export const HEAD_EMPTY_NAME = 2;
 export const HEAD_EDGE_8BIT = 4;
 export const HEAD_UNTERMINATED = 8;
+/** A field value holds a control byte (not HTAB) or DEL. */
+export const HEAD_CONTROL = 16;
+/** A field value holds a byte >= 0x80 (JS must re-read such values as bytes). */
+export const HEAD_EIGHT_BIT = 32;
+/** A Connection header lists the "close" option (in any position, any header line). */
+export const HEAD_CONNECTION_CLOSE = 64;
 export const HEAD_LAYOUT_MISMATCH = -1;
 
 type InspectHead = (req: HttpRequest, methodLength: number, targetLength: number, maxBytes: number) => number;
 let inspect: InspectHead | null = null;
+type ConnectionId = (res: HttpResponse) => number;
+let connId: ConnectionId | null = null;
+
+/**
+ * The id of the connection a uWS HttpResponse belongs to (its socket's address): the same for
+ * every request of a connection, different for every open connection; an id may come back for a
+ * later connection once this one closed (app.filter tells when).
+ */
+export function connectionId(res: HttpResponse): number {
+  if (connId === null) connId = nativeExport<ConnectionId>('connectionId');
+  return connId(res);
+}
 
 /**
  * The head's flags. `targetLength` is the request target's length in bytes as the client sent it

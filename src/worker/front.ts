@@ -20,10 +20,10 @@ import { runAccess } from '../plugins/pipeline.js';
 import { isCorsPreflightHandler } from '../plugins/cors.js';
 import { isPromise } from '../util/promise.js';
 import { normalizePath } from './normalize-path.js';
-import { SAFE_REQUEST_ID, checkMethod, hostWithoutPort, parseDecimal, readHeaders, remoteAddress, unroutedHead, validHost, validQuery } from './head.js';
+import { SAFE_REQUEST_ID, checkMethod, forgetConnection, hostWithoutPort, parseDecimal, readHeaders, remoteAddress, unroutedHead, validHost, validQuery } from './head.js';
 import { newRequestId } from './request-id.js';
 import { Transaction, type WorkerHost } from './transaction.js';
-import { HEAD_UNTERMINATED, HEAD_VERIFIED, inspectHead } from '../native/uws-head.js';
+import { HEAD_CONNECTION_CLOSE, HEAD_CONTROL, HEAD_EDGE_8BIT, HEAD_EIGHT_BIT, HEAD_EMPTY_NAME, HEAD_UNTERMINATED, HEAD_VERIFIED, inspectHead } from '../native/uws-head.js';
 import { log } from '../observability/log.js';
 
 const matchOut = newMatchOutput();
@@ -57,6 +57,7 @@ function pickCandidate(cfg: CompiledConfig, req: HttpRequest): CompiledPattern |
 // hot path: change with care.
 export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequest): void {
   const startedAt = performance.now();
+  headFlags = 0; // nothing known yet of this head (the request line is checked first)
   const cfg = host.config;
   const method = req.getCaseSensitiveMethod();
   const rawPath = req.getUrl();
@@ -85,7 +86,7 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
   }
   const route = pattern.route;
 
-  const head = readHeaders(req, res, cfg, method, rawPath, path!, query, hostHeader, route.requestIdHeader, newRequestId, startedAt);
+  const head = readHeaders(req, res, cfg, method, rawPath, path!, query, hostHeader, route.requestIdHeader, newRequestId, startedAt, (headFlags & HEAD_EIGHT_BIT) !== 0, (headFlags & HEAD_CONNECTION_CLOSE) !== 0);
   if (typeof head === 'string') return answerEarly(host, res, req, head, true, method, rawPath, path!, hostHeader, startedAt);
 
   const tx = route.action.create(res, head, route, host);
@@ -118,15 +119,19 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
  */
 function checkHiddenHead(req: HttpRequest, method: string, rawPath: string, rawQuery: string | undefined, maxHeaderBytes: number): GatewayErrorCode | '' {
   const targetLength = rawQuery === undefined ? rawPath.length : rawPath.length + 1 + rawQuery.length;
-  const flags = inspectHead(req, method.length, targetLength, maxHeaderBytes + 1024);
-  if (flags === HEAD_VERIFIED) return '';
-  if (flags < 0 || (flags & HEAD_UNTERMINATED) !== 0) {
+  headFlags = inspectHead(req, method.length, targetLength, maxHeaderBytes + 1024);
+  if (headFlags === HEAD_VERIFIED) return '';
+  if (headFlags < 0 || (headFlags & HEAD_UNTERMINATED) !== 0) {
     // The addon cannot read this uWS build's request memory: refuse rather than guess.
     layoutMismatch();
     return 'internal_error';
   }
-  return 'bad_header';
+  if ((headFlags & (HEAD_EMPTY_NAME | HEAD_EDGE_8BIT | HEAD_CONTROL)) !== 0) return 'bad_header';
+  return ''; // 8-bit bytes inside values: readHeaders re-reads those values as bytes
 }
+
+/** The flags of the head being handled (set by checkHiddenHead, read synchronously after it). */
+let headFlags = 0;
 
 let mismatchLogged = false;
 function layoutMismatch(): void {
@@ -164,7 +169,8 @@ function answerEarly(
   const clText = req.getHeader('content-length');
   const cl = clText === '' ? 0 : parseDecimal(clText);
   const length = te !== '' ? -1 : cl > 0 ? cl : 0;
-  const head = unroutedHead(method, rawPath, path, hostHeader, remoteAddress(res), ridHeader, rid, length, startedAt);
+  // headFlags is 0 when the request line was refused before the head scan: then the answer closes anyway.
+  const head = unroutedHead(method, rawPath, path, hostHeader, remoteAddress(res), ridHeader, rid, length, (headFlags & HEAD_CONNECTION_CLOSE) !== 0, startedAt);
   const tx = new Transaction(res, head, null, host, 'discard');
   tx.replyError(code, close || cl < 0, extra);
 }
@@ -194,7 +200,7 @@ function answerCorsPreflight(host: WorkerHost, res: HttpResponse, req: HttpReque
   matchOut.allow = allow;
   if (pattern === null || pipeline === null || access === null || corsAt === -1) return false;
   const route = pattern.route;
-  const head = readHeaders(req, res, cfg, 'OPTIONS', rawPath, path, query, hostHeader, route.requestIdHeader, newRequestId, startedAt);
+  const head = readHeaders(req, res, cfg, 'OPTIONS', rawPath, path, query, hostHeader, route.requestIdHeader, newRequestId, startedAt, (headFlags & HEAD_EIGHT_BIT) !== 0, (headFlags & HEAD_CONNECTION_CLOSE) !== 0);
   if (typeof head === 'string') return false;
   const ctx = new RequestContext('OPTIONS', path, query, hostHeader, head.headers, head.peer, head.clientIp, route.id);
   ctx.startedAt = startedAt;
@@ -211,4 +217,6 @@ function answerCorsPreflight(host: WorkerHost, res: HttpResponse, req: HttpReque
 export function installHandler(app: TemplatedApp, host: WorkerHost): void {
   // One catch-all: the gateway's router decides, not uWS's.
   app.any('/*', (res, req) => handleRequest(host, res, req));
+  // Per-connection facts (the peer address) are dropped whenever uWS opens or closes a connection.
+  app.filter((res) => forgetConnection(res));
 }

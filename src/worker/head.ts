@@ -22,6 +22,7 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { GatewayErrorCode } from '../errors.js';
 import type { AddressMatcher } from '../net/cidr.js';
+import { connectionId } from '../native/uws-head.js';
 
 export interface RequestHead {
   readonly method: string;
@@ -45,6 +46,8 @@ export interface RequestHead {
   readonly headers: string[];
   /** Body: 0 none, -1 chunked, else its Content-Length. */
   readonly contentLength: number;
+  /** The client asked to close the connection after this request (a Connection "close" option). */
+  readonly clientClose: boolean;
   // Forwarding values, computed from the client's headers before any plugin runs.
   readonly forwardedFor: string;
   readonly forwardedProto: string;
@@ -158,24 +161,27 @@ export function hostWithoutPort(host: string): string {
 
 // ------------------------------------------------------------------------- peer address
 
-// IPv4 peers as text, cached by address (uWS's text form costs a string and a Buffer per call).
-const v4Text = new Map<number, string>();
-const V4_CACHE_MAX = 8192;
+/**
+ * Peer addresses by connection: uWS asks the kernel (getpeername) and allocates an ArrayBuffer
+ * on every call (about 2 µs a request), so the address is read once per connection and kept
+ * until uWS reports the connection open or closed (forgetConnection, from app.filter), which is
+ * what makes a reused connection id safe.
+ */
+const peers = new Map<number, string>();
 
 export function remoteAddress(res: HttpResponse): string {
-  const raw = res.getRemoteAddress();
-  if (raw.byteLength === 4) {
-    const b = new Uint8Array(raw);
-    const key = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
-    let s = v4Text.get(key);
-    if (s === undefined) {
-      s = `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-      if (v4Text.size >= V4_CACHE_MAX) v4Text.clear();
-      v4Text.set(key, s);
-    }
-    return s;
+  const id = connectionId(res);
+  let peer = peers.get(id);
+  if (peer === undefined) {
+    peer = Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+    peers.set(id, peer);
   }
-  return Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+  return peer;
+}
+
+/** uWS opened or closed a connection (app.filter): whatever was known about its id is stale. */
+export function forgetConnection(res: HttpResponse): void {
+  peers.delete(connectionId(res));
 }
 
 /**
@@ -254,29 +260,10 @@ const scan = {
   via: '',
   connectionTokens: null as string[] | null,
   allowUnderscores: false,
-  /** A value with a byte >= 0x80: fixed up from getHeader() after the scan. */
-  eightBit: false,
-  bad: '' as GatewayErrorCode | '',
 };
 
-/** Any byte that must not be in a field value: controls other than HTAB, DEL. 8-bit bytes flag `eightBit`. */
-function checkValue(v: string): void {
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if (c >= 0x20 && c < 0x7f) continue;
-    if (c === 0x09) continue;
-    if (c >= 0x80) {
-      scan.eightBit = true;
-      continue;
-    }
-    scan.bad = 'bad_header';
-    return;
-  }
-}
-
-// hot path: change with care.
+// hot path: change with care. (The bytes of every value were checked natively: front.ts checkHiddenHead.)
 function collectHeader(k: string, v: string): void {
-  checkValue(v);
   switch (k) {
     case 'host':
     case 'connection':
@@ -376,6 +363,10 @@ export function readHeaders(
   requestIdHeader: string,
   newId: () => string,
   startedAt: number,
+  /** Some value has a byte >= 0x80 (from the native head scan): those values are re-read as bytes. */
+  eightBit: boolean,
+  /** A Connection header lists "close" (from the native head scan). */
+  clientClose: boolean,
 ): RequestHead | GatewayErrorCode {
   const connection = req.getHeader('connection');
   scan.out = [];
@@ -385,10 +376,7 @@ export function readHeaders(
   scan.xff = scan.xfProto = scan.xfHost = scan.xfPort = scan.xfPrefix = scan.forwarded = scan.via = '';
   scan.connectionTokens = connection === '' || connection === 'keep-alive' || connection === 'close' ? null : connectionTokens(connection);
   scan.allowUnderscores = hc.allowUnderscores;
-  scan.eightBit = false;
-  scan.bad = '';
   req.forEach(collectHeader);
-  if (scan.bad !== '') return scan.bad;
 
   let contentLength = 0;
   if (scan.transferEncoding.length > 0) {
@@ -406,7 +394,7 @@ export function readHeaders(
     if (contentLength > hc.maxBodyBytes) return 'body_too_large';
   }
   const out = scan.out;
-  if (scan.eightBit && !fixEightBitValues(req, out)) return 'bad_header';
+  if (eightBit && !fixEightBitValues(req, out)) return 'bad_header';
 
   const peer = remoteAddress(res);
   // Client-sent forwarding headers count only from trusted proxies.
@@ -443,6 +431,7 @@ export function readHeaders(
     clientIp,
     headers: out,
     contentLength,
+    clientClose,
     forwardedFor: trusted && xff ? xff + ', ' + peer : peer,
     forwardedProto: trusted && scan.xfProto ? scan.xfProto : hc.tls ? 'https' : 'http',
     forwardedHost: trusted && scan.xfHost ? scan.xfHost : hostHeader,
@@ -464,9 +453,9 @@ export const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * A head for answers given before routing (404, 405, request-line errors): what the access log
  * and the request-id echo need.
  */
-export function unroutedHead(method: string, rawPath: string, path: string, hostHeader: string, peer: string, requestIdHeader: string, requestId: string, contentLength: number, startedAt: number): RequestHead {
+export function unroutedHead(method: string, rawPath: string, path: string, hostHeader: string, peer: string, requestIdHeader: string, requestId: string, contentLength: number, clientClose: boolean, startedAt: number): RequestHead {
   return {
-    method, rawPath, path, query: '', hostHeader, peer, clientIp: peer, headers: [], contentLength,
+    method, rawPath, path, query: '', hostHeader, peer, clientIp: peer, headers: [], contentLength, clientClose,
     forwardedFor: '', forwardedProto: '', forwardedHost: '', forwardedPort: '', via: '', trustedExtra: null,
     requestIdHeader, requestId, startedAt,
   };

@@ -85,7 +85,7 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
   /** Plugin state, on routes with plugins. */
   ctx: RequestContext | null = null;
   readonly body: RequestBody | null;
-  /** Close the client connection after the answer (chunked request bodies: see head.ts). */
+  /** Close the client connection after the answer (chunked request bodies, Connection: close). */
   closeAfter: boolean;
   /** The access phase has passed. */
   accessPassed = false;
@@ -104,7 +104,8 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
     bodyMode: BodyMode,
   ) {
     host.inflight++;
-    this.closeAfter = head.contentLength < 0;
+    // A chunked body (uWS's decoder is lenient) or the client's own "close" option end the connection.
+    this.closeAfter = head.contentLength < 0 || head.clientClose;
     res.onAborted(() => this.onClientAborted());
     if (head.contentLength !== 0) {
       const cfg = host.config;

@@ -148,3 +148,26 @@ describe('keep-alive clients with Content-Length bodies lose nothing', () => {
     sock.destroy();
   });
 });
+
+describe('a Connection "close" option anywhere closes the connection (uWS honours only a 5-byte first value)', () => {
+  // Found by the corpus replay: with `Connection: keep-alive, close` uWS kept the connection open,
+  // so bytes a front proxy sends after it (to a connection it considers finished) were served.
+  it.each([
+    'Connection: keep-alive, close',
+    'Connection: close, X-Foo',
+    'Connection: close, close',
+    'Connection: keep-alive\r\nConnection: close',
+    'Connection: CLOSE ,x',
+  ])('%s: one answer with Connection: close, the next request never served', async (line) => {
+    for (const path of ['/public/c', '/stub', '/nowhere']) {
+      const before = smuggledSeen();
+      const { raw, closed } = await exchange([`GET ${path} HTTP/1.1\r\nHost: x\r\n${line}\r\n\r\n`, SMUGGLED], 80);
+      expect(responseStatuses(raw).length, raw).toBe(1);
+      expect(raw.toLowerCase()).toContain('connection: close');
+      expect(closed).toBe(true);
+      await sleep(30);
+      expect(smuggledSeen()).toBe(before);
+    }
+  });
+});
+
