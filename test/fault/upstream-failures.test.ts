@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
+import { connect } from 'node:net';
 import { freePort, rawRequest, sleep, startGateway, startUpstream, type Gateway, type Upstream } from '../helpers/gateway.js';
 
 let slow: Upstream;
@@ -68,10 +69,26 @@ describe('upstream failures', () => {
   });
 
   it('a reset mid-body cuts the client connection (no silent truncation)', async () => {
-    const raw = await rawRequest(gw.port, 'GET /reset HTTP/1.1\r\nHost: x\r\n\r\n', 2000);
+    // The client must see the connection end (not sit on a keep-alive connection waiting for the
+    // rest until its own timeout) with fewer bytes than Content-Length announced.
+    const sock = connect(gw.port, '127.0.0.1');
+    let raw = '';
+    const closedByServer = await new Promise<boolean>((resolve) => {
+      const t = setTimeout(() => resolve(false), 5000);
+      sock.on('data', (c) => (raw += c.toString('latin1')));
+      sock.on('close', () => {
+        clearTimeout(t);
+        resolve(true);
+      });
+      sock.on('error', () => {});
+      sock.write('GET /reset HTTP/1.1\r\nHost: x\r\n\r\n');
+    });
+    sock.destroy();
     expect(raw).toMatch(/^HTTP\/1\.1 200 OK/);
+    expect(raw.toLowerCase()).toContain('content-length: 100000');
     const body = raw.slice(raw.indexOf('\r\n\r\n') + 4);
     expect(body.length).toBeLessThan(100000);
+    expect(closedByServer).toBe(true);
   });
 
   it('a client that goes away cancels the upstream request', async () => {
