@@ -1,5 +1,5 @@
 // gateway_native: the gateway's own addon. This file only registers the classes; each lives in
-// its own translation unit (router.cc, token_bucket.cc + shm.cc, uws_head.cc).
+// its own translation unit (router.cc, token_bucket.cc + shm.cc, uws_head.cc, shared_state.cc).
 #include <napi.h>
 
 #include "router.h"
@@ -7,6 +7,7 @@
 
 namespace gateway {
 void InitUwsHead(napi_env env, napi_value exports);
+void InitSharedState(napi_env env, napi_value exports);
 }
 
 namespace {
@@ -15,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gateway::Router::Init(env, exports);
   gateway::TokenBuckets::Init(env, exports);
   gateway::InitUwsHead(env, exports);
+  gateway::InitSharedState(env, exports);
   return exports;
 }
 
