@@ -1,7 +1,9 @@
 // gateway_native: the gateway's own addon. This file only registers the classes; each lives in
-// its own translation unit (router.cc, token_bucket.cc + shm.cc).
+// its own translation unit (router.cc, token_bucket.cc + shm.cc, http_response_parser.cc +
+// http_response_parser_napi.cc).
 #include <napi.h>
 
+#include "http_response_parser_napi.h"
 #include "router.h"
 #include "token_bucket.h"
 
@@ -10,6 +12,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gateway::Router::Init(env, exports);
   gateway::TokenBuckets::Init(env, exports);
+  gateway::ResponseParserWrap::Init(env, exports);
   return exports;
 }
 
