@@ -125,6 +125,7 @@ void ResponseParser::Reset() {
   blk_ = 0;
   secOpen_ = false;
   inTrailers_ = false;
+  interim_ = false;
   evLen_ = 0;
   out_[0] = 0;
   out_[1] = 0;
@@ -335,8 +336,10 @@ bool ResponseParser::HeadDone(const uint8_t* p, const uint8_t* data, int32_t* st
     EmitHead(kFlagInformational | kFlagNoBody, -1, -1);
     Emit1(kEvComplete);
     state_ = kIdle;
+    interim_ = true;
     return true;
   }
+  interim_ = false;
   fifoHead_ = (fifoHead_ + 1) % kMaxPending;
   fifoCount_--;
   const int64_t cl = hasCl_ ? static_cast<int64_t>(cl_) : -1;
@@ -842,7 +845,8 @@ int32_t ResponseParser::Finish() {
       break;
     case kIdle:
       if (fifoCount_ > 0) {
-        Fail(kErrNoResponse, total_);
+        // After an interim head the request has had part of its response.
+        Fail(interim_ ? kErrUnexpectedEof : kErrNoResponse, total_);
         status = kStatusError;
       } else {
         state_ = kFinished;

@@ -246,6 +246,7 @@ class ResponseParser {
   bool katDecided_ = false;
   int32_t kat_ = -1;
   bool keepAlive_ = false;  // of the final response being read
+  bool interim_ = false;    // an interim head answered the oldest outstanding request
 
   // Body.
   uint64_t remaining_ = 0;

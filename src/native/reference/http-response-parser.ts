@@ -135,6 +135,8 @@ export class ReferenceResponseParser implements ResponseParserEngine {
     timeout: -1,
   };
   #keepAlive = false;
+  /** An interim head has answered the oldest outstanding request (EOF now is UNEXPECTED_EOF). */
+  #interimSeen = false;
 
   // Bodies.
   #remaining = 0;
@@ -176,6 +178,7 @@ export class ReferenceResponseParser implements ResponseParserEngine {
     this.#broken = false;
     this.#state = 'idle';
     this.#pending = [];
+    this.#interimSeen = false;
     this.#total = 0;
     this.#errorCode = 0;
     this.#errorPosition = -1;
@@ -213,7 +216,9 @@ export class ReferenceResponseParser implements ResponseParserEngine {
         case 'finished':
           return STATUS_OK;
         case 'idle':
-          if (this.#pending.length > 0) return this.#fail(ParseError.NO_RESPONSE, this.#total);
+          if (this.#pending.length > 0) {
+            return this.#fail(this.#interimSeen ? ParseError.UNEXPECTED_EOF : ParseError.NO_RESPONSE, this.#total);
+          }
           this.#state = 'finished';
           return STATUS_OK;
         case 'closed':
@@ -505,10 +510,12 @@ export class ReferenceResponseParser implements ResponseParserEngine {
 
     if (status >= 100 && status <= 199 && status !== 101) {
       this.#state = 'idle';
+      this.#interimSeen = true;
       head(FLAG_INFORMATIONAL | FLAG_NO_BODY, -1, -1);
       this.#h.onMessageComplete?.();
       return;
     }
+    this.#interimSeen = false;
     const kind = this.#pending.shift();
     const cl = hasCl ? Number(f.contentLength) : -1;
     if (status === 101 || (kind === REQUEST_CONNECT && status >= 200 && status <= 299)) {
