@@ -4,6 +4,7 @@
  * messages. Shared by the behaviour suite, the regression suite, the differential fuzzing and the
  * llhttp comparison.
  */
+import { expect } from 'vitest';
 import {
   FLAG_CHUNKED,
   FLAG_CLOSE_DELIMITED,
@@ -21,6 +22,7 @@ import {
   type RequestKind,
   type ResponseParserEngineKind,
 } from '../../src/native/http-response-parser.js';
+import { mulberry32 } from '../../src/util/prng.js';
 
 export type Engine = ResponseParserEngineKind;
 export const ENGINES: readonly Engine[] = ['native', 'reference'];
@@ -228,4 +230,23 @@ export function splitPlans(n: number, rnd: () => number, maxAll = 600): number[]
     plans.push([...cuts].sort((a, b) => a - b));
   }
   return plans;
+}
+
+/**
+ * Parses `input` (latin1) whole, then cut at every byte boundary and byte by byte (random cuts
+ * when longer than `maxAll`): every normalized stream must equal the whole one. Returns its summary.
+ */
+export function parseAllSplits(engine: Engine, input: string, opts: FeedOptions = {}, maxAll = 400): Summary {
+  const bytes = latin1(input);
+  const whole = normalize(feed(engine, bytes, [], opts));
+  const grammar = checkGrammar(whole);
+  if (grammar !== null) throw new Error(`bad event grammar: ${grammar}: ${JSON.stringify(whole)}`);
+  const rnd = mulberry32(bytes.length * 7919 + 1);
+  for (const cuts of splitPlans(bytes.length, rnd, maxAll)) {
+    const got = normalize(feed(engine, bytes, cuts, opts));
+    if (JSON.stringify(got) !== JSON.stringify(whole)) {
+      expect(got, `cut at ${JSON.stringify(cuts.length > 20 ? 'every byte' : cuts)}`).toEqual(whole);
+    }
+  }
+  return summarize(whole);
 }

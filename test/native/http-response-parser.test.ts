@@ -25,24 +25,9 @@ import {
   type RequestKind,
   type ResponseParserEngineKind,
 } from '../../src/native/http-response-parser.js';
-import { mulberry32 } from '../../src/util/prng.js';
-import { ENGINES, checkGrammar, feed, latin1, normalize, splitPlans, summarize, type Engine, type FeedOptions, type Summary } from './http-response-parser-harness.js';
+import { ENGINES, latin1, parseAllSplits, type FeedOptions } from './http-response-parser-harness.js';
 
-/** Parses `input` (latin1) whole, then at every cut and byte by byte: all must agree. */
-function parseWith(engine: Engine, input: string, opts: FeedOptions = {}): Summary {
-  const bytes = latin1(input);
-  const whole = normalize(feed(engine, bytes, [], opts));
-  const grammar = checkGrammar(whole);
-  if (grammar !== null) throw new Error(`bad event grammar: ${grammar}: ${JSON.stringify(whole)}`);
-  const rnd = mulberry32(bytes.length * 7919 + 1);
-  for (const cuts of splitPlans(bytes.length, rnd, 400)) {
-    const got = normalize(feed(engine, bytes, cuts, opts));
-    if (JSON.stringify(got) !== JSON.stringify(whole)) {
-      expect(got, `cut at ${JSON.stringify(cuts.length > 20 ? 'every byte' : cuts)}`).toEqual(whole);
-    }
-  }
-  return summarize(whole);
-}
+const parseWith = parseAllSplits;
 
 const CRLF = '\r\n';
 const h = (...lines: string[]) => lines.join(CRLF) + CRLF + CRLF;
