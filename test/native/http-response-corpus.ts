@@ -21,9 +21,9 @@ export interface CorpusCase {
   /**
    * What llhttp does: 'same' (accepts with the same messages, or rejects too), 'accepts' (it
    * accepts what we reject: we are stricter; the reason is in `note`), 'rejects' (it rejects what
-   * we accept) or 'skip' (nothing to compare).
+   * we accept), 'differs' (both accept, with different messages) or 'skip' (nothing to compare).
    */
-  llhttp: 'same' | 'accepts' | 'rejects' | 'skip';
+  llhttp: 'same' | 'accepts' | 'rejects' | 'differs' | 'skip';
   note?: string;
 }
 
@@ -109,13 +109,16 @@ export const MALFORMED: CorpusCase[] = [
   { name: 'negative Content-Length', raw: head('HTTP/1.1 200 OK', 'Content-Length: -5') + 'hello', outcome: 'INVALID_CONTENT_LENGTH', llhttp: 'same' },
   { name: 'Content-Length with a plus sign', raw: head('HTTP/1.1 200 OK', 'Content-Length: +5') + 'hello', outcome: 'INVALID_CONTENT_LENGTH', llhttp: 'same' },
   { name: 'Content-Length over 2^64', raw: head('HTTP/1.1 200 OK', 'Content-Length: 18446744073709551616') + 'x', outcome: 'CONTENT_LENGTH_OVERFLOW', llhttp: 'same' },
-  { name: 'Content-Length over 2^53', raw: head('HTTP/1.1 200 OK', 'Content-Length: 9007199254740993') + 'x', outcome: 'CONTENT_LENGTH_OVERFLOW', llhttp: 'accepts', note: 'llhttp accepts up to 2^64-1; JS numbers are exact to 2^53-1 only' },
+  { name: 'Content-Length over 2^53 (response to HEAD)', raw: head('HTTP/1.1 200 OK', 'Content-Length: 9007199254740993'), kinds: [REQUEST_HEAD], outcome: 'CONTENT_LENGTH_OVERFLOW', llhttp: 'accepts', note: 'llhttp accepts up to 2^64-1; JS numbers are exact to 2^53-1 only' },
   { name: 'space inside Content-Length', raw: head('HTTP/1.1 200 OK', 'Content-Length: 1 0') + 'x'.repeat(10), outcome: 'INVALID_CONTENT_LENGTH', llhttp: 'same' },
   { name: 'hex Content-Length', raw: head('HTTP/1.1 200 OK', 'Content-Length: 0x10') + 'x'.repeat(16), outcome: 'INVALID_CONTENT_LENGTH', llhttp: 'same' },
   { name: 'empty Content-Length', raw: head('HTTP/1.1 200 OK', 'Content-Length:') + 'x', outcome: 'INVALID_CONTENT_LENGTH', llhttp: 'same' },
   { name: 'body shorter than Content-Length (truncated at EOF)', raw: head('HTTP/1.1 200 OK', 'Content-Length: 100') + 'only this', outcome: 'UNEXPECTED_EOF', llhttp: 'same' },
   { name: 'body longer than Content-Length (extra bytes on a keep-alive connection)', raw: head('HTTP/1.1 200 OK', 'Content-Length: 3') + 'abcdef', outcome: 'UNSOLICITED_RESPONSE', llhttp: 'same', note: 'llhttp rejects the extra bytes as a bad status line' },
-  { name: 'extra bytes after Connection: close', raw: head('HTTP/1.1 200 OK', 'Connection: close', 'Content-Length: 3') + 'abc\r\n', outcome: 'DATA_AFTER_CLOSE', llhttp: 'same' },
+  { name: 'a response after Connection: close', raw: head('HTTP/1.1 200 OK', 'Connection: close', 'Content-Length: 3') + 'abc' + head('HTTP/1.1 200 OK', 'Content-Length: 0'), kinds: [REQUEST_OTHER, REQUEST_OTHER], outcome: 'DATA_AFTER_CLOSE', llhttp: 'same' },
+  { name: 'a CRLF after Connection: close', raw: head('HTTP/1.1 200 OK', 'Connection: close', 'Content-Length: 3') + 'abc\r\n', outcome: 'DATA_AFTER_CLOSE', llhttp: 'accepts', note: 'llhttp skips empty lines between messages' },
+  { name: 'a CRLF between keep-alive responses', raw: head('HTTP/1.1 200 OK', 'Content-Length: 3') + 'abc\r\n' + head('HTTP/1.1 204 No Content'), kinds: [REQUEST_OTHER, REQUEST_OTHER], outcome: 'INVALID_VERSION', llhttp: 'accepts', note: 'llhttp skips empty lines between messages' },
+  { name: 'BWS in a chunk extension (accepted)', raw: head('HTTP/1.1 200 OK', CHUNKED) + '3 ; a = b\r\nabc\r\n0\r\n\r\n', outcome: 'OK', llhttp: 'rejects', note: 'RFC 9112 §7.1.1 allows BWS there; llhttp strict mode refuses any' },
   // Transfer-Encoding and chunked bodies
   { name: 'Transfer-Encoding and Content-Length', raw: head('HTTP/1.1 200 OK', CHUNKED, 'Content-Length: 3') + '3\r\nabc\r\n0\r\n\r\n', outcome: 'TRANSFER_ENCODING_WITH_CONTENT_LENGTH', llhttp: 'same' },
   { name: 'Transfer-Encoding not ending in chunked', raw: head('HTTP/1.1 200 OK', 'Transfer-Encoding: gzip') + 'abc', outcome: 'TRANSFER_ENCODING_NOT_CHUNKED', llhttp: 'accepts', note: 'llhttp reads it as close-delimited (RFC 9112 §6.3); we refuse' },
@@ -127,11 +130,11 @@ export const MALFORMED: CorpusCase[] = [
   { name: 'space before the chunk size', raw: head('HTTP/1.1 200 OK', CHUNKED) + ' 3\r\nabc\r\n0\r\n\r\n', outcome: 'INVALID_CHUNK_SIZE', llhttp: 'same' },
   { name: 'space after the chunk size', raw: head('HTTP/1.1 200 OK', CHUNKED) + '3 \r\nabc\r\n0\r\n\r\n', outcome: 'INVALID_CHUNK_EXTENSION', llhttp: 'same' },
   { name: 'chunk size over 16 hex digits', raw: head('HTTP/1.1 200 OK', CHUNKED) + 'FFFFFFFFFFFFFFFFF\r\nabc', outcome: 'CHUNK_SIZE_OVERFLOW', llhttp: 'same' },
-  { name: 'chunk size over 2^53-1', raw: head('HTTP/1.1 200 OK', CHUNKED) + '20000000000000\r\nabc', outcome: 'CHUNK_SIZE_OVERFLOW', llhttp: 'accepts', note: 'llhttp accepts up to 2^64-1' },
+  { name: 'chunk size over 2^53-1', raw: head('HTTP/1.1 200 OK', CHUNKED) + '20000000000000\r\nabc', outcome: 'CHUNK_SIZE_OVERFLOW', llhttp: 'skip', note: 'llhttp accepts sizes up to 2^64-1 (and then waits for that much body)' },
   { name: 'missing CRLF after chunk data', raw: head('HTTP/1.1 200 OK', CHUNKED) + '3\r\nabc0\r\n\r\n', outcome: 'INVALID_CHUNK_END', llhttp: 'same' },
   { name: 'chunk data longer than its size', raw: head('HTTP/1.1 200 OK', CHUNKED) + '3\r\nabcdef\r\n0\r\n\r\n', outcome: 'INVALID_CHUNK_END', llhttp: 'same' },
   { name: 'LF-only chunk line', raw: head('HTTP/1.1 200 OK', CHUNKED) + '3\nabc\r\n0\r\n\r\n', outcome: 'BARE_LF', llhttp: 'same' },
-  { name: 'chunk extension without a name', raw: head('HTTP/1.1 200 OK', CHUNKED) + '3;=x\r\nabc\r\n0\r\n\r\n', outcome: 'INVALID_CHUNK_EXTENSION', llhttp: 'same' },
+  { name: 'chunk extension without a name', raw: head('HTTP/1.1 200 OK', CHUNKED) + '3;=x\r\nabc\r\n0\r\n\r\n', outcome: 'INVALID_CHUNK_EXTENSION', llhttp: 'accepts', note: 'llhttp accepts an empty extension name' },
   { name: 'chunk extension with an empty value', raw: head('HTTP/1.1 200 OK', CHUNKED) + '3;a=\r\nabc\r\n0\r\n\r\n', outcome: 'INVALID_CHUNK_EXTENSION', llhttp: 'accepts', note: 'the RFC 9112 grammar needs a token or a quoted string' },
   { name: 'unterminated quoted chunk extension', raw: head('HTTP/1.1 200 OK', CHUNKED) + '3;a="open\r\nabc\r\n0\r\n\r\n', outcome: 'INVALID_CHUNK_EXTENSION', llhttp: 'same' },
   { name: 'chunk extension over the limit', raw: head('HTTP/1.1 200 OK', CHUNKED) + `3;${'e'.repeat(2000)}\r\nabc\r\n0\r\n\r\n`, outcome: 'CHUNK_EXTENSION_TOO_LONG', llhttp: 'accepts', note: 'llhttp does not bound extensions (Node counts them against its header limit)' },
@@ -144,6 +147,8 @@ export const MALFORMED: CorpusCase[] = [
   { name: 'no response at all (EOF)', raw: '', outcome: 'NO_RESPONSE', llhttp: 'skip', note: 'llhttp just sees nothing; node:http reports "socket hang up"' },
   { name: 'head over 16 KiB', raw: head('HTTP/1.1 200 OK', `X-Big: ${'b'.repeat(17000)}`, 'Content-Length: 0'), outcome: 'HEAD_TOO_LARGE', llhttp: 'same' },
   { name: 'too many headers', raw: head('HTTP/1.1 200 OK', ...Array.from({ length: 120 }, (_, i) => `X-${i}: ${i}`), 'Content-Length: 0'), outcome: 'TOO_MANY_HEADERS', llhttp: 'accepts', note: 'Node has no header-count limit at the parser (maxHeadersCount only truncates)' },
+  { name: 'Content-Length with a trailing HTAB (accepted)', raw: head('HTTP/1.1 200 OK', 'Content-Length: 3\t') + 'abc', outcome: 'OK', llhttp: 'rejects', note: 'OWS includes HTAB; llhttp only allows a trailing SP' },
+  { name: 'chunked with a trailing HTAB (accepted as chunked)', raw: head('HTTP/1.1 200 OK', 'Transfer-Encoding: chunked\t') + '3\r\nabc\r\n0\r\n\r\n', outcome: 'OK', llhttp: 'differs', note: 'llhttp does not see "chunked\\t" as chunked and reads the body close-delimited: a framing disagreement worth knowing about' },
   { name: 'identical duplicate Content-Length (accepted)', raw: head('HTTP/1.1 200 OK', 'Content-Length: 3', 'Content-Length: 3') + 'abc', outcome: 'OK', llhttp: 'rejects', note: 'here llhttp is the stricter one: it rejects any duplicate (RFC 9110 §8.6 allows either)' },
 ];
 
