@@ -5,6 +5,7 @@
  * callback stream each time.
  */
 import { once } from 'node:events';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -55,6 +56,36 @@ it('the native parser works in a worker thread', async () => {
   await worker.terminate();
   // status OK, 13 event ints (begin 1 + head 11 + complete 1), 27 consumed, begin, head 204
   expect(message).toEqual([0, 13, 27, 1, 2, 204]);
+});
+
+it('the native addon pauses when its event buffer or head store is full, and makes progress', () => {
+  const addon = join(fileURLToPath(new URL('../../', import.meta.url)), 'build', 'Release', 'gateway_native.node');
+  const { ResponseParser } = createRequire(import.meta.url)(addon) as {
+    ResponseParser: new (a: number, b: number, c: number) => { output: ArrayBuffer; execute(d: Uint8Array, o: number, l: number): number; expect(k: number): boolean };
+  };
+  const run = (maxHead: number, input: string, responses: number) => {
+    const p = new ResponseParser(maxHead, 100, 1024);
+    const out = new Int32Array(p.output);
+    for (let i = 0; i < responses; i++) p.expect(0);
+    const bytes = latin1(input);
+    const statuses: number[] = [];
+    for (let off = 0; off < bytes.length; ) {
+      const st = p.execute(bytes, off, bytes.length - off);
+      statuses.push(st);
+      expect(out[1]).toBeGreaterThan(0);
+      off += out[1];
+      if (st !== 1) break;
+    }
+    return statuses;
+  };
+  // 100 interim heads x 13 event ints > the 1024-int event buffer
+  const many = run(16384, h('HTTP/1.1 100 Continue').repeat(100) + h('HTTP/1.1 204 No Content'), 1);
+  expect(many.length).toBeGreaterThan(1);
+  expect(many.slice(0, -1).every((st) => st === 1)).toBe(true);
+  expect(many[many.length - 1]).toBe(STATUS_OK);
+  // heads of ~900 bytes with maxHeadSize 1000: the 2000-byte store holds two per call
+  const big = run(1000, h('HTTP/1.1 204 No Content', `X: ${'v'.repeat(870)}`).repeat(5), 5);
+  expect(big).toEqual([1, 1, STATUS_OK]);
 });
 
 describe('limits', () => {
