@@ -224,15 +224,18 @@ class NativeResponseParser implements ResponseParserEngine {
           k += 1;
           break;
         case EV_HEAD: {
-          const hi = out[k + 4];
-          const cl = hi < 0 ? -1 : hi * TWO_32 + (out[k + 5] >>> 0);
-          const count = out[k + 7];
-          const blockStart = out[k + 8];
-          const blockLen = out[k + 9];
-          const reasonLen = out[k + 10];
-          const block = this.#store.toString('latin1', blockStart, blockStart + blockLen);
-          const headers = count === 0 ? EMPTY.slice() : block.slice(reasonLen + 1, blockLen - 1).split('\0');
-          h.onHead?.(out[k + 1], out[k + 2], out[k + 3], cl, out[k + 6], headers, block.slice(0, reasonLen));
+          if (h.onHead !== undefined) {
+            const hi = out[k + 4];
+            const cl = hi < 0 ? -1 : hi * TWO_32 + (out[k + 5] >>> 0);
+            const count = out[k + 7];
+            const blockStart = out[k + 8];
+            const blockLen = out[k + 9];
+            const reasonLen = out[k + 10];
+            // one latin1 string for the block (reason \0 name \0 value \0 ...), one split
+            const block = this.#store.toString('latin1', blockStart, blockStart + blockLen);
+            const headers = count === 0 ? EMPTY.slice() : block.slice(reasonLen + 1, blockLen - 1).split('\0');
+            h.onHead(out[k + 1], out[k + 2], out[k + 3], cl, out[k + 6], headers, block.slice(0, reasonLen));
+          }
           k += 11;
           break;
         }
