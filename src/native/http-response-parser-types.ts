@@ -126,6 +126,16 @@
  * Handlers must not call back into the parser (execute, finish, expect, reset throw an Error if
  * they do); a handler that throws leaves the parser unusable (every later call throws) except for
  * reset().
+ *
+ * ## Compared with llhttp (Node's parser, strict mode)
+ * Identical on valid responses (status, version, raw headers with OWS trimmed, body, keep-alive,
+ * upgrade offset). Stricter on: status 600-999, CRLF before a status line, CTLs in the reason,
+ * Transfer-Encoding not ending in chunked or in HTTP/1.0, chunk-extension grammar, 17+ digit chunk
+ * sizes, lengths over 2^53-1, header count, extension size, bytes without an outstanding request.
+ * More accepting on (per the RFCs): identical duplicate Content-Length, HTAB around a
+ * Content-Length value, BWS in chunk extensions. llhttp does not see "chunked<HTAB>" as chunked
+ * (it reads the body close-delimited); we trim it. Pinned per case by
+ * test/native/http-response-corpus.ts and checked by test/native/http-response-parser-llhttp.test.ts.
  */
 
 /** Outcome of execute() / finish(). (STATUS_PAUSED is internal to the native engine.) */
