@@ -1,7 +1,9 @@
 // gateway_native: the gateway's own addon. This file only registers the classes; each lives in
-// its own translation unit (router.cc, token_bucket.cc + shm.cc, uws_head.cc, shared_state.cc).
+// its own translation unit (router.cc, token_bucket.cc + shm.cc, uws_head.cc, shared_state.cc,
+// http_response_parser.cc + http_response_parser_napi.cc).
 #include <napi.h>
 
+#include "http_response_parser_napi.h"
 #include "router.h"
 #include "token_bucket.h"
 
@@ -17,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gateway::TokenBuckets::Init(env, exports);
   gateway::InitUwsHead(env, exports);
   gateway::InitSharedState(env, exports);
+  gateway::ResponseParserWrap::Init(env, exports);
   return exports;
 }
 
