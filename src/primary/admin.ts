@@ -82,7 +82,7 @@ export function startAdmin(sup: Supervisor): Promise<Server | null> {
           Object.fromEntries(
             Object.entries(sup.config.upstreams).map(([name, up]) => [
               name,
-              { balancer: up.balancer ?? 'round-robin', targets: up.targets.map((t) => ({ url: t.url, weight: t.weight ?? 1 })) },
+              { balancer: up.balancer, targets: up.targets.map((t) => ({ url: t.url, weight: t.weight })) },
             ]),
           ),
         );
@@ -97,8 +97,8 @@ export function startAdmin(sup: Supervisor): Promise<Server | null> {
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(admin.port, admin.host ?? '127.0.0.1', () => {
-      log('info', 'admin API listening', { host: admin.host ?? '127.0.0.1', port: (server.address() as { port: number }).port });
+    server.listen(admin.port, admin.host, () => {
+      log('info', 'admin API listening', { host: admin.host, port: (server.address() as { port: number }).port });
       resolve(server);
     });
   });
