@@ -27,13 +27,13 @@ import { ConfigFault, definePlugin, type CompileDeps, type LocalReply } from '..
 import { slot, type RequestContext } from '../context.js';
 import type { ConsumerDirectory } from '../consumers.js';
 import { fileKeySource, secretKeySource, type KeySource } from './keys.js';
-import { jwksSource } from './jwks.js';
+import { JwksSource, jwksSource } from './jwks.js';
 import { TokenCache, Verifier, type Verdict, type VerifiedToken } from './verify.js';
 import { log } from '../../observability/log.js';
 import { isPromise } from '../../util/promise.js';
 import { JwtPluginSchema, type JwtPluginConfig } from './schema.js';
 import { checkJwt } from './check.js';
-import { VERIFIERS } from './services.js';
+import { JWKS_SOURCES, VERIFIERS } from './services.js';
 
 /** The verified claims of the request's token. */
 export const CLAIMS = slot<Readonly<Record<string, unknown>>>('jwt.claims');
@@ -82,7 +82,8 @@ function verifierFor(conf: JwtPluginConfig, deps: CompileDeps): Verifier {
         throw new ConfigFault('/publicKeyFile', (err as Error).message);
       }
     } else if (conf.jwksUrl !== undefined) {
-      source = jwksSource(conf.jwksUrl);
+      // A probe (`gateway validate`) fetches nothing: its source is never asked for keys.
+      source = deps.role === 'probe' ? new JwksSource(conf.jwksUrl) : jwksSource(deps.use(JWKS_SOURCES), conf.jwksUrl);
     } else {
       throw new Error('jwt: set exactly one of secret, publicKeyFile or jwksUrl'); // the loader refuses this first
     }
