@@ -1,6 +1,6 @@
 /** Consumers: unique ids, API keys (compared lower-cased), usernames and JWT subjects; scrypt parameters. */
 import { isObject } from '../util.js';
-import { arr, str, type CheckContext } from './context.js';
+import { arr, checkUniqueId, str, type CheckContext } from './context.js';
 
 const API_KEY = /^sha256:[0-9a-fA-F]{64}$/;
 const SCRYPT = /^scrypt:N=([0-9]+),r=([0-9]+),p=([0-9]+):([A-Za-z0-9_-]+):([A-Za-z0-9_-]+)$/;
@@ -13,11 +13,7 @@ export function checkConsumers(k: CheckContext): void {
   arr(k.c.consumers).forEach((consumer, i) => {
     if (!isObject(consumer)) return;
     const p = `/consumers/${i}`;
-    if (str(consumer.id)) {
-      const first = consumerIds.get(consumer.id);
-      if (first !== undefined) k.err(`${p}/id`, `duplicate consumer id ${k.show(`${p}/id`, consumer.id)} (also /consumers/${first}/id)`);
-      else consumerIds.set(consumer.id, i);
-    }
+    checkUniqueId(k, consumerIds, 'consumers', i, consumer.id, 'consumer id');
     arr(consumer.apiKeys).forEach((key, j) => {
       if (!str(key) || !API_KEY.test(key)) return;
       const normalized = key.toLowerCase();

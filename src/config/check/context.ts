@@ -34,3 +34,12 @@ export function checkContext(c: Obj, ctx: Collector, original: Obj): CheckContex
   const shown = (pointer: string, value: unknown): string => show(ctx, pointer, value);
   return { c, original, ctx, root: { error: err, warn, show: shown }, err, warn, show: shown, usedUpstreams: new Set() };
 }
+
+/** An id that must be unique in its section: "duplicate <what> <id> (also /<section>/<first>/id)". */
+export function checkUniqueId(k: CheckContext, seen: Map<string, number>, section: 'consumers' | 'routes', i: number, id: unknown, what: string): void {
+  if (!str(id)) return;
+  const at = `/${section}/${i}/id`;
+  const first = seen.get(id);
+  if (first !== undefined) k.err(at, `duplicate ${what} ${k.show(at, id)} (also /${section}/${first}/id)`);
+  else seen.set(id, i);
+}

@@ -8,7 +8,7 @@ import { didYouMean } from '../report.js';
 import { escapePointer, isObject } from '../util.js';
 import { checkPlugins } from './plugins.js';
 import { checkUpstreamRef } from './upstreams.js';
-import { arr, str, type CheckContext } from './context.js';
+import { arr, checkUniqueId, str, type CheckContext } from './context.js';
 
 /** One valid path of a route, with its shape ("/a/:/*") and parameter names. */
 export interface PathInfo {
@@ -28,11 +28,7 @@ export function checkRoutes(k: CheckContext): PathInfo[][] {
     pathInfos[i] = [];
     if (!isObject(route)) return;
     const p = `/routes/${i}`;
-    if (str(route.id)) {
-      const first = routeIds.get(route.id);
-      if (first !== undefined) k.err(`${p}/id`, `duplicate route id ${k.show(`${p}/id`, route.id)} (also /routes/${first}/id)`);
-      else routeIds.set(route.id, i);
-    }
+    checkUniqueId(k, routeIds, 'routes', i, route.id, 'route id');
 
     // Exactly one action.
     const actions = (['upstream', 'aggregate', 'respond'] as const).filter((k) => route[k] !== undefined);
