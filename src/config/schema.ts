@@ -627,23 +627,12 @@ export type PassiveHealthCheckConfig = Resolved<typeof PassiveHealthCheckSchema>
 export type CircuitBreakerConfig = Resolved<typeof CircuitBreakerSchema>;
 
 export type ConsumerConfig = Resolved<typeof ConsumerSchema>;
+// Each plugin's config type is in its folder (src/plugins/<name>/schema.ts).
 
-export type { JwtAlgorithm, JwtPluginConfig } from '../plugins/jwt/schema.js';
-export type { ApiKeyPluginConfig } from '../plugins/api-key/schema.js';
-export type { BasicAuthPluginConfig } from '../plugins/basic-auth/schema.js';
-export type { AclPluginConfig } from '../plugins/acl/schema.js';
-export type { IpRestrictionPluginConfig } from '../plugins/ip-restriction/schema.js';
-export type { RateLimitPluginConfig } from '../plugins/rate-limit/schema.js';
-export type { CorsPluginConfig } from '../plugins/cors/schema.js';
-export type { HeadersPluginConfig } from '../plugins/request-headers/schema.js';
-export type { RequestIdPluginConfig } from '../plugins/request-id/schema.js';
-export type { CachePluginConfig } from '../plugins/cache/schema.js';
-export type { EncodingPluginConfig } from '../plugins/encoding/schema.js';
 /** Global plugins (and the effective plugins of a route after merging). */
 export type PluginsConfig = Resolved<typeof PluginsSchema>;
 /** A route's plugins: a plugin config, or false to turn the global one off. */
 export type RoutePluginsConfig = Resolved<typeof RoutePluginsSchema>;
-
 
 export type RouteConfig = Resolved<typeof RouteSchema>;
 export type RespondConfig = Resolved<typeof RespondSchema>;

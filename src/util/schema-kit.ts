@@ -1,7 +1,8 @@
 /**
  * The TypeBox vocabulary every config schema is written in (the core's in src/config/schema.ts,
- * each plugin's in src/plugins/<name>/schema.ts). A leaf module: it imports nothing of the
- * project, so plugins can write their schema without importing the config layer above them.
+ * each plugin's in src/plugins/<name>/schema.ts). A leaf module (it imports only
+ * util/json-pointer.ts), so plugins write their schema without importing the config layer above
+ * them.
  *
  * - `withDefault(schema)`: optional in the file, always present after loading (the JSON Schema
  *   `default`, applied by the loader); plain `Type.Optional` fields stay absent when left out;
