@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { createHash, randomBytes, scryptSync } from 'node:crypto';
 import { readGatewayConfig, formatErrors } from './config/index.js';
 import { Supervisor } from './primary/supervisor.js';
+import { dryRunCompile } from './runtime/dry-run.js';
+import { ServiceHost } from './runtime/services.js';
 import { startAdmin } from './primary/admin.js';
 import { log } from './observability/log.js';
 
@@ -33,10 +35,12 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
+/** The checks of `gateway start` and every reload: read and validate, then the compile dry run (probe services). */
 async function cmdValidate(configPath: string): Promise<number> {
   const result = await readGatewayConfig(configPath);
-  if (!result.ok) {
-    process.stderr.write(`${configPath}: ${result.errors.length} problem(s)\n${formatErrors(result.errors)}\n`);
+  const errors = result.ok ? dryRunCompile(result.config, new ServiceHost('probe')) : result.errors;
+  if (!result.ok || errors.length > 0) {
+    process.stderr.write(`${configPath}: ${errors.length} problem(s)\n${formatErrors(errors)}\n`);
     return 1;
   }
   for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);

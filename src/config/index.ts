@@ -1,13 +1,17 @@
 /**
  * The one way the gateway reads its config: parse + validate (load.ts), then refuse what this
- * build does not implement yet (not-implemented.ts). `gateway validate`, `gateway start` and
- * every reload go through here, so they always agree.
+ * build does not implement yet (not-implemented.ts) and files it cannot read. `gateway
+ * validate`, `gateway start` and every reload go through here, and then through the same
+ * compile dry run (src/runtime/dry-run.ts), so they always agree.
  */
+import { accessSync, constants } from 'node:fs';
 import { loadConfigFile, type LoadResult } from './load.js';
 import { notImplementedErrors } from './not-implemented.js';
-import { accessSync, constants } from 'node:fs';
 import type { GatewayConfig } from './schema.js';
-import type { ConfigError } from './load.js';
+import type { ConfigError } from './report.js';
+import { REGISTRY } from '../plugins/registry.js';
+import type { PluginDescriptor } from '../plugins/api.js';
+import { isObject } from './util.js';
 
 /** Files the config names must be readable now, not when a worker first needs them. */
 function fileErrors(config: GatewayConfig): ConfigError[] {
@@ -22,12 +26,14 @@ function fileErrors(config: GatewayConfig): ConfigError[] {
   };
   check('/tls/certFile', config.tls?.certFile);
   check('/tls/keyFile', config.tls?.keyFile);
-  const jwtKey = (plugins: unknown, base: string) => {
-    const jwt = (plugins as { jwt?: { publicKeyFile?: string } } | undefined)?.jwt;
-    if (jwt && typeof jwt === 'object') check(`${base}/jwt/publicKeyFile`, jwt.publicKeyFile);
+  const pluginFiles = (plugins: Record<string, unknown>, base: string) => {
+    for (const d of REGISTRY as readonly PluginDescriptor[]) {
+      const conf = plugins[d.name];
+      if (d.files !== undefined && isObject(conf)) for (const f of d.files(conf)) check(`${base}/${d.name}${f.at}`, f.path);
+    }
   };
-  jwtKey(config.plugins, '/plugins');
-  config.routes.forEach((r, i) => jwtKey(r.plugins, `/routes/${i}/plugins`));
+  pluginFiles(config.plugins, '/plugins');
+  config.routes.forEach((r, i) => pluginFiles(r.plugins, `/routes/${i}/plugins`));
   return out;
 }
 

@@ -2,41 +2,54 @@
  * Parts of the config contract (CONFIG.md) that this build does not implement yet. The schema
  * knows every field, so editors autocomplete them and typos are caught; but a config that asks
  * for one of these is refused with a clear error instead of being accepted and silently
- * ignored (a rate limit that limits nothing is worse than an error). Each entry is removed in
- * the change that implements it.
+ * ignored (a rate limit that limits nothing is worse than an error). Which fields: the schema's
+ * notImplemented() annotations (src/config/schema.ts, and the plugins' schemas: cache,
+ * encoding); an annotation is removed in the change that implements the field.
  */
-import type { ConfigError } from './load.js';
-import type { GatewayConfig } from './schema.js';
-
-import { IMPLEMENTED_PLUGINS } from '../plugins/registry.js';
+import type { TSchema } from '@sinclair/typebox';
+import type { ConfigError } from './report.js';
+import { GatewayConfigSchema, type GatewayConfig } from './schema.js';
+import { branches, childSchemas, notImplementedOf } from '../util/schema-kit.js';
+import { typeMatches } from './load/ajv.js';
+import { escapePointer, isObject } from './util.js';
 
 function notYet(pointer: string, what: string): ConfigError {
   return { pointer, message: `${what} is not implemented in this version of the gateway yet` };
 }
 
-function checkPlugins(plugins: Record<string, unknown> | undefined, base: string, out: ConfigError[]): void {
-  if (!plugins) return;
-  for (const name of Object.keys(plugins)) {
-    if (!IMPLEMENTED_PLUGINS.has(name) && plugins[name] !== false) out.push(notYet(`${base}/${name}`, `the "${name}" plugin`));
+function fits(s: TSchema, value: unknown): boolean {
+  if ('const' in s) return (s as unknown as { const: unknown }).const === value;
+  return typeMatches((s as { type?: unknown }).type, value);
+}
+
+/** The schemas themselves, and the union branches the value fits. */
+function fitting(schemas: readonly TSchema[], value: unknown): TSchema[] {
+  const out: TSchema[] = [];
+  for (const s of schemas) {
+    out.push(s);
+    const bs = branches(s);
+    if (bs.length > 1) for (const b of bs) if (fits(b, value)) out.push(b);
   }
+  return out;
 }
 
 export function notImplementedErrors(config: GatewayConfig): ConfigError[] {
   const out: ConfigError[] = [];
-  checkPlugins(config.plugins as Record<string, unknown> | undefined, '/plugins', out);
-  for (const [name, up] of Object.entries(config.upstreams)) {
-    const base = `/upstreams/${name}`;
-    if (up.balancer !== undefined && up.balancer !== 'round-robin') out.push(notYet(`${base}/balancer`, `balancer "${up.balancer}"`));
-    if (up.retries !== undefined) out.push(notYet(`${base}/retries`, '"retries"'));
-    if (up.healthCheck !== undefined) out.push(notYet(`${base}/healthCheck`, '"healthCheck"'));
-    if (up.circuitBreaker !== undefined) out.push(notYet(`${base}/circuitBreaker`, '"circuitBreaker"'));
-  }
-  config.routes.forEach((r, i) => {
-    const base = `/routes/${i}`;
-    if (r.aggregate !== undefined) out.push(notYet(`${base}/aggregate`, '"aggregate"'));
-    if (r.split !== undefined) out.push(notYet(`${base}/split`, '"split" (canary)'));
-    if (r.mirror !== undefined) out.push(notYet(`${base}/mirror`, '"mirror"'));
-    checkPlugins(r.plugins as Record<string, unknown> | undefined, `${base}/plugins`, out);
-  });
+  const visit = (value: unknown, schemas: readonly TSchema[], pointer: string): void => {
+    const here = fitting(schemas, value);
+    for (const s of here) {
+      const what = notImplementedOf(s);
+      const message = typeof what === 'function' ? what(value) : what;
+      if (message !== undefined && message !== null) {
+        out.push(notYet(pointer, message));
+        return; // one refusal per field: what is inside it is refused with it
+      }
+    }
+    if (Array.isArray(value)) value.forEach((v, i) => visit(v, here.flatMap((s) => childSchemas(s, String(i))), `${pointer}/${i}`));
+    else if (isObject(value)) {
+      for (const key of Object.keys(value)) visit(value[key], here.flatMap((s) => childSchemas(s, key)), `${pointer}/${escapePointer(key)}`);
+    }
+  };
+  visit(config, [GatewayConfigSchema], '');
   return out;
 }

@@ -2,99 +2,44 @@
  * The gateway configuration, written once in TypeBox. Everything else derives from this file:
  * - the TypeScript types (`GatewayConfig` and the sub-types below, as the config looks after
  *   defaults are applied; `GatewayConfigInput` as the user writes it),
- * - runtime validation (src/config/load.ts compiles `gatewaySchemaDocument()` with Ajv),
- * - the published JSON Schema `config/gateway.schema.json` (src/config/write-schema.ts).
+ * - runtime validation (src/config/load/ajv.ts compiles `gatewaySchemaDocument()` with Ajv),
+ * - the published JSON Schema `config/gateway.schema.json` (src/config/write-schema.ts),
+ * - what GET /config redacts, what a reload may not change, what this build refuses (the
+ *   secret() / restartOnly() / notImplemented() annotations, src/util/schema-kit.ts).
+ *
+ * The plugins' schemas are not here: each plugin folder has its own (src/plugins/<name>/schema.ts),
+ * and `plugins` (global and per route) is assembled from the registry (src/plugins/registry.ts).
  *
  * The user-facing contract is /work/shared/docs/CONFIG.md; the reference is docs/configuration.md.
  *
- * Conventions:
+ * Conventions (src/util/schema-kit.ts):
  * - every object is closed (`additionalProperties: false`): unknown keys are errors;
- * - `withDefault(schema)` marks an optional field that always has a value after loading (the
- *   JSON Schema `default`, applied by the loader); plain `Type.Optional` fields stay absent
- *   when the user leaves them out (a feature whose object is absent is off);
+ * - `withDefault(schema)` marks an optional field that always has a value after loading;
+ *   plain `Type.Optional` fields stay absent when the user leaves them out (a feature whose
+ *   object is absent is off);
  * - `computed(schema)` marks an optional field whose default depends on other fields; the
- *   loader fills it in (documented in its description);
+ *   loader's normalization fills it in (documented in its description);
  * - string syntax that JSON Schema cannot express well (paths, hosts, CIDRs, ...) is checked by
- *   the loader's semantic pass, not here.
+ *   the loader's semantic checks (src/config/check/), not here.
  */
+import { Type, type Static, type TLiteral, type TOptional, type TSchema, type TUnion } from '@sinclair/typebox';
 import {
-  Type,
-  type Static,
-  type TArray,
-  type TObject,
-  type TOptional,
-  type TProperties,
-  type TRecord,
-  type TSchema,
-  type TUnion,
-} from '@sinclair/typebox';
+  closed,
+  computed,
+  durationMs,
+  HeaderValueMap,
+  notImplemented,
+  Port,
+  restartOnly,
+  secret,
+  sizeBytes,
+  StringList,
+  withDefault,
+  type Resolved,
+} from '../util/schema-kit.js';
+import { REGISTRY, type RegisteredPlugin } from '../plugins/registry.js';
 
-// ---------------------------------------------------------------------------------------------
-// Type-level machinery: the config type after defaults
-// ---------------------------------------------------------------------------------------------
-
-declare const DefaultedBrand: unique symbol;
-/** An optional property that always holds a value once the config is loaded. */
-export type TDefaulted<T extends TSchema> = TOptional<T> & { readonly [DefaultedBrand]: true };
-
-/** Optional in the file, present after loading: `schema` must carry a `default`. */
-function withDefault<T extends TSchema>(schema: T): TDefaulted<T> {
-  if (!('default' in schema)) throw new Error('withDefault() needs a schema with a default');
-  return Type.Optional(schema) as TDefaulted<T>;
-}
-
-/** Optional in the file, filled in by the loader from other fields (no static default). */
-function computed<T extends TSchema>(schema: T): TDefaulted<T> {
-  return Type.Optional(schema) as TDefaulted<T>;
-}
-
-type Evaluate<T> = { [K in keyof T]: T[K] } & {};
-type RequiredKeys<P extends TProperties> = {
-  [K in keyof P]: P[K] extends TOptional<TSchema> ? (P[K] extends { readonly [DefaultedBrand]: true } ? K : never) : K;
-}[keyof P];
-type OptionalKeys<P extends TProperties> = Exclude<keyof P, RequiredKeys<P>>;
-type ResolvedProperties<P extends TProperties> = Evaluate<
-  { -readonly [K in RequiredKeys<P>]: Resolved<P[K]> } & { -readonly [K in OptionalKeys<P>]?: Resolved<P[K]> }
->;
-type ResolvedUnion<U extends TSchema[]> = { [I in keyof U]: Resolved<U[I]> }[number];
-
-/** The static type of a schema after the loader applied defaults (see withDefault/computed). */
-export type Resolved<T> = T extends TRecord<TSchema, infer V>
-  ? { [key: string]: Resolved<V> }
-  : T extends TObject<infer P>
-    ? ResolvedProperties<P>
-    : T extends TArray<infer I>
-      ? Resolved<I>[]
-      : T extends TUnion<infer U>
-        ? ResolvedUnion<U>
-        : T extends TSchema
-          ? Static<T>
-          : never;
-
-// ---------------------------------------------------------------------------------------------
-// Small building blocks
-// ---------------------------------------------------------------------------------------------
-
-const closed = { additionalProperties: false } as const;
-
-/** A duration in milliseconds (`*Ms`): a non-negative integer. */
-function durationMs(description: string, def?: number, minimum = 0) {
-  return Type.Integer({ minimum, description, ...(def === undefined ? {} : { default: def }) });
-}
-
-/** A size in bytes (`*Bytes`): a positive integer. */
-function sizeBytes(description: string, def: number) {
-  return Type.Integer({ minimum: 1, description, default: def });
-}
-
-const Port = (description: string, def: number) =>
-  Type.Integer({ minimum: 0, maximum: 65535, description, default: def });
-
-const StringMap = (description: string) =>
-  Type.Record(Type.String(), Type.String(), { description, default: {} });
-
-const StringList = (description: string, def?: string[]) =>
-  Type.Array(Type.String(), { description, ...(def === undefined ? {} : { default: def }) });
+export type { Resolved, TDefaulted } from '../util/schema-kit.js';
 
 // ---------------------------------------------------------------------------------------------
 // Top-level sections
@@ -130,11 +75,13 @@ export const AdminSchema = Type.Object(
       Type.String({ minLength: 1, description: 'Address of the admin API (keep it private).', default: '127.0.0.1' }),
     ),
     port: withDefault(Port('Port of the admin API.', 9901)),
-    token: Type.String({
-      minLength: 1,
-      description:
-        'Bearer token every admin call except GET /healthz needs. Use "env:NAME" to keep it out of the file. Redacted in GET /config.',
-    }),
+    token: secret(
+      Type.String({
+        minLength: 1,
+        description:
+          'Bearer token every admin call except GET /healthz needs. Use "env:NAME" to keep it out of the file. Redacted in GET /config.',
+      }),
+    ),
   },
   { ...closed, description: 'Admin API (health, metrics, config, reload). Absent: no admin listener.' },
 );
@@ -145,7 +92,7 @@ export const LimitsSchema = Type.Object(
       sizeBytes('Largest accepted request body; larger: 413 without contacting the upstream.', 10485760),
     ),
     maxHeaderBytes: withDefault(
-      sizeBytes('Largest accepted request head (request line + header lines); larger: 431.', 16384),
+      restartOnly(sizeBytes('Largest accepted request head (request line + header lines); larger: 431.', 16384)),
     ),
     idleTimeoutMs: withDefault(
       Type.Integer({
@@ -168,13 +115,16 @@ export const LimitsSchema = Type.Object(
       sizeBytes('Request bodies read before dispatch are kept in memory up to this size, larger ones in an unlinked temporary file.', 65536),
     ),
     rateLimitBuckets: withDefault(
-      Type.Integer({
-        minimum: 16,
-        maximum: 268435456,
-        description:
-          'Token buckets the shared-memory rate-limit table holds (rounded up to a power of two; 16 bytes each, reserved at start). Changing it needs a restart.',
-        default: 1048576,
-      }),
+      // The token-bucket segment is sized once, before the workers map it.
+      restartOnly(
+        Type.Integer({
+          minimum: 16,
+          maximum: 268435456,
+          description:
+            'Token buckets the shared-memory rate-limit table holds (rounded up to a power of two; 16 bytes each, reserved at start). Changing it needs a restart.',
+          default: 1048576,
+        }),
+      ),
     ),
   },
   { ...closed, description: 'Client-side limits. Always in force; every field has a default.', default: {} },
@@ -224,12 +174,15 @@ export const AccessLogSchema = Type.Union([AccessLogObjectSchema, Type.Literal(f
 
 export const ClusterSchema = Type.Object(
   {
-    redis: Type.String({
-      pattern: '^rediss?://',
-      patternErrorMessage: 'expected a redis:// or rediss:// URL',
-      description:
-        'Redis URL (redis:// or rediss://) for state shared by all gateway nodes (cluster-scoped rate limits). Credentials in it are redacted in GET /config.',
-    }),
+    redis: secret(
+      Type.String({
+        pattern: '^rediss?://',
+        patternErrorMessage: 'expected a redis:// or rediss:// URL',
+        description:
+          'Redis URL (redis:// or rediss://) for state shared by all gateway nodes (cluster-scoped rate limits). Credentials in it are redacted in GET /config.',
+      }),
+      'url-credentials',
+    ),
     keyPrefix: withDefault(
       Type.String({
         description: 'Prefix of every Redis key the gateway writes (gateways sharing a limit must use the same one).',
@@ -388,12 +341,15 @@ export const UpstreamSchema = Type.Object(
   {
     targets: Type.Array(TargetSchema, { minItems: 1, description: 'The servers (at least one).' }),
     balancer: withDefault(
-      Type.Union(
-        BALANCERS.map((b) => Type.Literal(b)),
-        {
-          description: 'Load-balancing algorithm: "round-robin", "least-connections", "consistent-hash" or "p2c-ewma".',
-          default: 'round-robin',
-        },
+      notImplemented(
+        Type.Union(
+          BALANCERS.map((b) => Type.Literal(b)),
+          {
+            description: 'Load-balancing algorithm: "round-robin", "least-connections", "consistent-hash" or "p2c-ewma".',
+            default: 'round-robin',
+          },
+        ),
+        (v) => (v === 'round-robin' ? null : `balancer "${String(v)}"`),
       ),
     ),
     hashOn: withDefault(
@@ -416,9 +372,9 @@ export const UpstreamSchema = Type.Object(
       }),
     ),
     timeouts: withDefault(TimeoutsSchema),
-    retries: Type.Optional(RetriesSchema),
-    healthCheck: Type.Optional(HealthCheckSchema),
-    circuitBreaker: Type.Optional(CircuitBreakerSchema),
+    retries: Type.Optional(notImplemented(RetriesSchema, '"retries"')),
+    healthCheck: Type.Optional(notImplemented(HealthCheckSchema, '"healthCheck"')),
+    circuitBreaker: Type.Optional(notImplemented(CircuitBreakerSchema, '"circuitBreaker"')),
   },
   { ...closed, description: 'A named group of servers that routes forward to.' },
 );
@@ -438,11 +394,13 @@ export const ConsumerSchema = Type.Object(
     groups: withDefault(StringList('Groups, for the acl plugin.', [])),
     apiKeys: withDefault(
       Type.Array(
-        Type.String({
-          pattern: '^sha256:[0-9a-fA-F]{64}$',
-          patternErrorMessage: 'expected "sha256:<64 hex digits>" (make one with `gateway hash-key`)',
-          description: 'SHA-256 of an API key: "sha256:<64 hex digits>" (`gateway hash-key`).',
-        }),
+        secret(
+          Type.String({
+            pattern: '^sha256:[0-9a-fA-F]{64}$',
+            patternErrorMessage: 'expected "sha256:<64 hex digits>" (make one with `gateway hash-key`)',
+            description: 'SHA-256 of an API key: "sha256:<64 hex digits>" (`gateway hash-key`).',
+          }),
+        ),
         { description: 'API keys of this consumer, hashed; keys are never stored in clear.', default: [] },
       ),
     ),
@@ -450,12 +408,14 @@ export const ConsumerSchema = Type.Object(
       Type.Object(
         {
           username: Type.String({ minLength: 1, description: 'User name.' }),
-          passwordHash: Type.String({
-            pattern: '^scrypt:N=[0-9]+,r=[0-9]+,p=[0-9]+:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$',
-            patternErrorMessage:
-              'expected "scrypt:N=<int>,r=<int>,p=<int>:<salt base64url>:<hash base64url>" (make one with `gateway hash-password`)',
-            description: 'scrypt:N=<int>,r=<int>,p=<int>:<salt base64url>:<hash base64url> (`gateway hash-password`).',
-          }),
+          passwordHash: secret(
+            Type.String({
+              pattern: '^scrypt:N=[0-9]+,r=[0-9]+,p=[0-9]+:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$',
+              patternErrorMessage:
+                'expected "scrypt:N=<int>,r=<int>,p=<int>:<salt base64url>:<hash base64url>" (make one with `gateway hash-password`)',
+              description: 'scrypt:N=<int>,r=<int>,p=<int>:<salt base64url>:<hash base64url> (`gateway hash-password`).',
+            }),
+          ),
         },
         { ...closed, description: 'HTTP Basic credentials of this consumer.' },
       ),
@@ -468,278 +428,18 @@ export const ConsumerSchema = Type.Object(
 );
 
 // ---------------------------------------------------------------------------------------------
-// Plugins
+// Plugins: assembled from the registry (each plugin's schema lives in its folder)
 // ---------------------------------------------------------------------------------------------
 
-export const JWT_ALGORITHMS = [
-  'HS256',
-  'HS384',
-  'HS512',
-  'RS256',
-  'RS384',
-  'RS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'EdDSA',
-] as const;
+/** Plugin names in their fixed execution order (CORS preflight first): the registry's order. */
+export const PLUGIN_NAMES: readonly PluginName[] = REGISTRY.map((d) => d.name);
+export type PluginName = RegisteredPlugin['name'];
 
-export const JwtPluginSchema = Type.Object(
-  {
-    secret: Type.Optional(
-      Type.String({
-        minLength: 1,
-        description: 'HMAC secret (its UTF-8 bytes), for HS* algorithms. Use "env:NAME". Redacted in GET /config.',
-      }),
-    ),
-    publicKeyFile: Type.Optional(
-      Type.String({ minLength: 1, description: 'PEM public key file, for RS*/PS*/ES*/EdDSA algorithms.' }),
-    ),
-    jwksUrl: Type.Optional(
-      Type.String({
-        pattern: '^https?://',
-        patternErrorMessage: 'expected an http:// or https:// URL',
-        description: 'JWKS URL (http or https), for RS*/PS*/ES*/EdDSA algorithms.',
-      }),
-    ),
-    algorithms: Type.Array(
-      Type.Union(
-        JWT_ALGORITHMS.map((a) => Type.Literal(a)),
-        { description: 'A JWS algorithm ("none" is never accepted).' },
-      ),
-      {
-        minItems: 1,
-        uniqueItems: true,
-        description: 'Accepted algorithms (required). HS* need `secret`; the others need `publicKeyFile` or `jwksUrl`.',
-      },
-    ),
-    issuer: Type.Optional(Type.String({ minLength: 1, description: 'Required `iss` claim. Absent: not checked.' })),
-    audience: Type.Optional(
-      Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
-        description: 'Required `aud` (one of these). Absent: not checked.',
-      }),
-    ),
-    clockToleranceMs: withDefault(durationMs('Leeway for `exp` / `nbf` / `iat`.', 5000)),
-    forwardClaims: withDefault(StringMap('Verified claims copied to upstream request headers: { "<claim>": "<header>" }.')),
-  },
-  {
-    ...closed,
-    description: 'JWT bearer authentication. Set exactly one of secret | publicKeyFile | jwksUrl.',
-  },
-);
-
-export const ApiKeyPluginSchema = Type.Object(
-  {
-    header: withDefault(
-      Type.String({ minLength: 1, description: 'Request header carrying the key.', default: 'x-api-key' }),
-    ),
-    query: withDefault(
-      Type.Union([Type.String({ minLength: 1 }), Type.Literal(false)], {
-        description: 'Query parameter carrying the key; false = keys in the query string are not accepted.',
-        default: 'api_key',
-      }),
-    ),
-  },
-  { ...closed, description: "API key authentication against consumers' apiKeys." },
-);
-
-export const BasicAuthPluginSchema = Type.Object(
-  {
-    realm: withDefault(
-      Type.String({ minLength: 1, description: 'Realm in the WWW-Authenticate challenge.', default: 'gateway' }),
-    ),
-  },
-  { ...closed, description: "HTTP Basic authentication against consumers' basicAuth." },
-);
-
-export const AclPluginSchema = Type.Object(
-  {
-    allowGroups: Type.Optional(
-      Type.Array(Type.String({ minLength: 1 }), {
-        minItems: 1,
-        description: 'The authenticated consumer must be in one of these groups.',
-      }),
-    ),
-    denyGroups: Type.Optional(
-      Type.Array(Type.String({ minLength: 1 }), {
-        minItems: 1,
-        description: 'A consumer in any of these groups is refused (deny wins over allow).',
-      }),
-    ),
-  },
-  { ...closed, description: 'Group-based access control (at least one of allowGroups / denyGroups); needs an authentication plugin on the route.' },
-);
-
-export const IpRestrictionPluginSchema = Type.Object(
-  {
-    allow: Type.Optional(
-      Type.Array(Type.String(), {
-        description: 'Only these CIDRs / addresses may call. Absent: everybody not denied.',
-      }),
-    ),
-    deny: withDefault(
-      Type.Array(Type.String(), { description: 'These CIDRs / addresses are refused (deny wins over allow).', default: [] }),
-    ),
-  },
-  { ...closed, description: 'Client IP allow/deny lists (403), on the client address after trustedProxies.' },
-);
-
-export const RateLimitPluginSchema = Type.Object(
-  {
-    requestsPerSecond: Type.Number({
-      exclusiveMinimum: 0,
-      description: 'Token refill rate (required, > 0; fractions allowed: 0.5 = one request every 2 s).',
-    }),
-    burst: computed(
-      Type.Integer({
-        minimum: 1,
-        description: 'Bucket size. Default: requestsPerSecond rounded up.',
-      }),
-    ),
-    key: withDefault(
-      Type.String({
-        pattern: "^(ip|consumer|route|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$",
-        patternErrorMessage: 'expected "ip", "consumer", "route" or "header:<name>"',
-        description: 'What a bucket is per: "ip", "consumer", "route" or "header:<name>".',
-        default: 'ip',
-      }),
-    ),
-    scope: withDefault(
-      Type.Union([Type.Literal('local'), Type.Literal('cluster')], {
-        description: '"local": this machine, exact across all workers; "cluster": all gateway nodes via cluster.redis.',
-        default: 'local',
-      }),
-    ),
-    failOpen: withDefault(
-      Type.Boolean({
-        description: 'Cluster scope with Redis unreachable: admit (true, with a metric and a warning) or 503 (false).',
-        default: true,
-      }),
-    ),
-  },
-  { ...closed, description: 'Token-bucket rate limit (429 with Retry-After and RateLimit headers).' },
-);
-
-export const CorsPluginSchema = Type.Object(
-  {
-    origins: withDefault(
-      Type.Array(Type.String({ minLength: 1 }), {
-        minItems: 1,
-        description: 'Allowed origins: "*", "https://app.example" or "https://*.example.com".',
-        default: ['*'],
-      }),
-    ),
-    methods: withDefault(
-      StringList('Allowed methods (preflight answer).', ['GET', 'HEAD', 'PUT', 'PATCH', 'POST', 'DELETE']),
-    ),
-    headers: Type.Optional(
-      StringList('Allowed request headers. Absent: the preflight\'s Access-Control-Request-Headers are echoed.'),
-    ),
-    exposeHeaders: withDefault(StringList('Response headers the browser may read (Access-Control-Expose-Headers).', [])),
-    credentials: withDefault(
-      Type.Boolean({ description: 'Access-Control-Allow-Credentials; cannot be used with origin "*".', default: false }),
-    ),
-    maxAgeMs: withDefault(durationMs('How long browsers cache a preflight (sent in seconds).', 600000)),
-  },
-  { ...closed, description: 'CORS: preflights are answered first; headers go on every answer.' },
-);
-
-export const HeadersPluginSchema = Type.Object(
-  {
-    set: withDefault(StringMap('Headers set (replacing any value): { "<name>": "<value>" }.')),
-    remove: withDefault(StringList('Header names removed.', [])),
-  },
-  { ...closed, description: 'Header transform.' },
-);
-
-export const RequestIdPluginSchema = Type.Object(
-  {
-    header: withDefault(
-      Type.String({ minLength: 1, description: 'Header carrying the request id.', default: 'x-request-id' }),
-    ),
-  },
-  { ...closed, description: 'Request id: generated when absent, forwarded, echoed on the response.' },
-);
-
-export const CachePluginSchema = Type.Object(
-  {
-    ttlMs: withDefault(durationMs('How long a cached response is served.', 5000)),
-    maxBytes: withDefault(sizeBytes('Total size of the cached responses.', 67108864)),
-    methods: withDefault(
-      Type.Array(Type.Union([Type.Literal('GET'), Type.Literal('HEAD')]), {
-        minItems: 1,
-        uniqueItems: true,
-        description: 'Cached methods: "GET" and/or "HEAD".',
-        default: ['GET', 'HEAD'],
-      }),
-    ),
-  },
-  { ...closed, description: 'Response cache.' },
-);
-
-export const EncodingPluginSchema = Type.Object(
-  {
-    msgpack: withDefault(
-      Type.Boolean({
-        description:
-          'Accept: application/msgpack turns a JSON answer into MessagePack, and a MessagePack request body into JSON for the upstream.',
-        default: true,
-      }),
-    ),
-  },
-  { ...closed, description: 'Content encodings.' },
-);
-
-/** Plugin names in their fixed execution order (CORS preflight first). */
-export const PLUGIN_NAMES = [
-  'requestId',
-  'cors',
-  'ipRestriction',
-  'jwt',
-  'apiKey',
-  'basicAuth',
-  'acl',
-  'rateLimit',
-  'requestHeaders',
-  'responseHeaders',
-  'cache',
-  'encoding',
-] as const;
-export type PluginName = (typeof PLUGIN_NAMES)[number];
-
-const pluginSchemas = {
-  jwt: JwtPluginSchema,
-  apiKey: ApiKeyPluginSchema,
-  basicAuth: BasicAuthPluginSchema,
-  acl: AclPluginSchema,
-  ipRestriction: IpRestrictionPluginSchema,
-  rateLimit: RateLimitPluginSchema,
-  cors: CorsPluginSchema,
-  requestHeaders: HeadersPluginSchema,
-  responseHeaders: HeadersPluginSchema,
-  requestId: RequestIdPluginSchema,
-  cache: CachePluginSchema,
-  encoding: EncodingPluginSchema,
-};
+type PluginProps = { [D in RegisteredPlugin as D['name']]: TOptional<D['schema']> };
+type RoutePluginProps = { [D in RegisteredPlugin as D['name']]: TOptional<TUnion<[D['schema'], TLiteral<false>]>> };
 
 export const PluginsSchema = Type.Object(
-  {
-    jwt: Type.Optional(JwtPluginSchema),
-    apiKey: Type.Optional(ApiKeyPluginSchema),
-    basicAuth: Type.Optional(BasicAuthPluginSchema),
-    acl: Type.Optional(AclPluginSchema),
-    ipRestriction: Type.Optional(IpRestrictionPluginSchema),
-    rateLimit: Type.Optional(RateLimitPluginSchema),
-    cors: Type.Optional(CorsPluginSchema),
-    requestHeaders: Type.Optional(HeadersPluginSchema),
-    responseHeaders: Type.Optional(HeadersPluginSchema),
-    requestId: Type.Optional(RequestIdPluginSchema),
-    cache: Type.Optional(CachePluginSchema),
-    encoding: Type.Optional(EncodingPluginSchema),
-  },
+  Object.fromEntries(REGISTRY.map((d) => [d.name, Type.Optional(d.schema)])) as unknown as PluginProps,
   { ...closed, description: 'Plugins applied to every route (a route may override or turn off each by name).', default: {} },
 );
 
@@ -751,20 +451,7 @@ const optOut = <T extends TSchema>(schema: T) =>
   );
 
 export const RoutePluginsSchema = Type.Object(
-  {
-    jwt: optOut(pluginSchemas.jwt),
-    apiKey: optOut(pluginSchemas.apiKey),
-    basicAuth: optOut(pluginSchemas.basicAuth),
-    acl: optOut(pluginSchemas.acl),
-    ipRestriction: optOut(pluginSchemas.ipRestriction),
-    rateLimit: optOut(pluginSchemas.rateLimit),
-    cors: optOut(pluginSchemas.cors),
-    requestHeaders: optOut(pluginSchemas.requestHeaders),
-    responseHeaders: optOut(pluginSchemas.responseHeaders),
-    requestId: optOut(pluginSchemas.requestId),
-    cache: optOut(pluginSchemas.cache),
-    encoding: optOut(pluginSchemas.encoding),
-  },
+  Object.fromEntries(REGISTRY.map((d) => [d.name, optOut(d.schema)])) as unknown as RoutePluginProps,
   {
     ...closed,
     description: 'Route plugins: replace the global plugin of the same name; false turns the global one off here.',
@@ -779,7 +466,7 @@ export const RoutePluginsSchema = Type.Object(
 export const RespondSchema = Type.Object(
   {
     status: withDefault(Type.Integer({ minimum: 100, maximum: 599, description: 'HTTP status.', default: 200 })),
-    headers: withDefault(StringMap('Response headers.')),
+    headers: withDefault(HeaderValueMap('Response headers.')),
     body: withDefault(Type.String({ description: 'Response body (UTF-8).', default: '' })),
   },
   { ...closed, description: 'Answer directly, without an upstream (health pages, stubs).' },
@@ -847,13 +534,13 @@ export const RouteSchema = Type.Object(
       description: 'Path patterns (required): "/static", ":name" = one segment, a final "*" = the rest.',
     }),
     headers: withDefault(
-      StringMap('Exact header matches (names case-insensitive), all must hold; checked after the path lookup.'),
+      HeaderValueMap('Exact header matches (names case-insensitive), all must hold; checked after the path lookup.'),
     ),
     priority: withDefault(
       Type.Integer({ description: 'Tie-breaker between routes with the same path shape; higher wins.', default: 0 }),
     ),
     upstream: Type.Optional(Type.String({ minLength: 1, description: 'Upstream name (one of upstream | aggregate | respond).' })),
-    aggregate: Type.Optional(AggregateSchema),
+    aggregate: Type.Optional(notImplemented(AggregateSchema, '"aggregate"')),
     respond: Type.Optional(RespondSchema),
     stripPrefix: Type.Optional(
       Type.String({ description: 'Removed from the start of the path before forwarding (starts with "/").' }),
@@ -865,12 +552,15 @@ export const RouteSchema = Type.Object(
       Type.Boolean({ description: "Forward the client's Host instead of the target's.", default: false }),
     ),
     split: Type.Optional(
-      Type.Array(SplitSchema, {
-        minItems: 1,
-        description: 'Canary: each entry takes weight% of the traffic; the rest goes to `upstream`. Sum <= 100.',
-      }),
+      notImplemented(
+        Type.Array(SplitSchema, {
+          minItems: 1,
+          description: 'Canary: each entry takes weight% of the traffic; the rest goes to `upstream`. Sum <= 100.',
+        }),
+        '"split" (canary)',
+      ),
     ),
-    mirror: Type.Optional(MirrorSchema),
+    mirror: Type.Optional(notImplemented(MirrorSchema, '"mirror"')),
     timeoutMs: withDefault(durationMs('Whole upstream exchange for this route, retries included (0 = none).', 10000)),
     requestBuffering: withDefault(
       Type.Boolean({
@@ -891,10 +581,10 @@ export const RouteSchema = Type.Object(
 export const GatewayConfigSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String({ description: 'Path or URL of this JSON Schema, for editors.' })),
-    listen: ListenSchema,
-    tls: Type.Optional(TlsSchema),
-    workers: withDefault(WorkersSchema),
-    admin: Type.Optional(AdminSchema),
+    listen: restartOnly(ListenSchema),
+    tls: Type.Optional(restartOnly(TlsSchema)),
+    workers: withDefault(restartOnly(WorkersSchema)),
+    admin: Type.Optional(restartOnly(AdminSchema)),
     limits: withDefault(LimitsSchema),
     http: withDefault(HttpSchema),
     trustedProxies: withDefault(TrustedProxiesSchema),
@@ -937,21 +627,8 @@ export type PassiveHealthCheckConfig = Resolved<typeof PassiveHealthCheckSchema>
 export type CircuitBreakerConfig = Resolved<typeof CircuitBreakerSchema>;
 
 export type ConsumerConfig = Resolved<typeof ConsumerSchema>;
+// Each plugin's config type is in its folder (src/plugins/<name>/schema.ts).
 
-export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
-export type JwtPluginConfig = Resolved<typeof JwtPluginSchema>;
-export type ApiKeyPluginConfig = Resolved<typeof ApiKeyPluginSchema>;
-export type BasicAuthPluginConfig = Resolved<typeof BasicAuthPluginSchema>;
-export type AclPluginConfig = Resolved<typeof AclPluginSchema>;
-export type IpRestrictionPluginConfig = Resolved<typeof IpRestrictionPluginSchema>;
-export type RateLimitPluginConfig = Resolved<typeof RateLimitPluginSchema>;
-export type CorsPluginConfig = Resolved<typeof CorsPluginSchema>;
-export type HeadersPluginConfig = Resolved<typeof HeadersPluginSchema>;
-export type RequestHeadersPluginConfig = HeadersPluginConfig;
-export type ResponseHeadersPluginConfig = HeadersPluginConfig;
-export type RequestIdPluginConfig = Resolved<typeof RequestIdPluginSchema>;
-export type CachePluginConfig = Resolved<typeof CachePluginSchema>;
-export type EncodingPluginConfig = Resolved<typeof EncodingPluginSchema>;
 /** Global plugins (and the effective plugins of a route after merging). */
 export type PluginsConfig = Resolved<typeof PluginsSchema>;
 /** A route's plugins: a plugin config, or false to turn the global one off. */

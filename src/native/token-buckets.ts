@@ -27,8 +27,6 @@ import {
 
 export { EVENT_EVICTED, EVENT_FOUND, EVENT_INSERTED, EVENT_RECLAIMED, MAX_CAPACITY, policyTicks, type TokenBucketStats };
 
-/** Name of the table in PluginDeps.services. */
-export const TOKEN_BUCKETS_SERVICE = 'tokenBuckets';
 /** Environment variable through which the primary hands the segment name to its workers. */
 export const SEGMENT_ENV = 'GATEWAY_SHM_NAME';
 /** Ticks (the table's time unit) per second: 1 tick = 1/16 ns. */

@@ -2,20 +2,50 @@
  * Per-request state that plugins read and write. One object per request that has plugins
  * (routes without plugins never build one). Everything in it was copied out of the uWS
  * request synchronously, so plugins may be async.
+ *
+ * Core fields only: what several parts of the gateway read (the consumer: acl, rate limits, the
+ * access log; the request id). A plugin's own state goes in a typed slot, not a new field:
+ *
+ *   const CLAIMS = slot<Record<string, unknown>>('jwt.claims');   // once, at module load
+ *   ctx.set(CLAIMS, payload);  ...  ctx.get(CLAIMS)                // undefined until set
+ *
+ * Slots are indexes into a small array made on the first set, so a request whose plugins keep
+ * no state allocates nothing for them.
  */
 import type { Consumer } from './consumers.js';
+
+/** A typed per-request state cell; allocate with slot() at module load, never per request. */
+export interface Slot<T> {
+  readonly index: number;
+  readonly name: string;
+  /** Type carrier only. */
+  readonly __type?: T;
+}
+
+const slotNames: string[] = [];
+
+export function slot<T>(name: string): Slot<T> {
+  if (slotNames.includes(name)) throw new Error(`request context slot "${name}" is allocated twice`);
+  slotNames.push(name);
+  return Object.freeze({ index: slotNames.length - 1, name });
+}
+
+/** Names of the slots allocated so far (diagnostics, tests). */
+export function slotCount(): number {
+  return slotNames.length;
+}
 
 export class RequestContext {
   /** Authenticated consumer, set by an auth plugin. */
   consumer: Consumer | null = null;
-  /** Verified JWT claims, set by the jwt plugin. */
-  claims: Record<string, unknown> | null = null;
-  /** Set by the requestId plugin; echoed in gateway error bodies. */
+  /** The request id (core, src/worker/request-id.ts); '' when ids are off. Echoed in error bodies. */
   requestId = '';
   /** performance.now() when the request arrived. */
   startedAt = 0;
   /** Headers added to whatever answer the client gets, flat [name, value, ...]. */
   readonly responseHeaders: string[] = [];
+  /** Plugin state by slot index; null until a plugin sets one. */
+  #slots: unknown[] | null = null;
 
   constructor(
     readonly method: string,
@@ -35,6 +65,16 @@ export class RequestContext {
     readonly clientIp: string,
     readonly routeId: string,
   ) {}
+
+  get<T>(s: Slot<T>): T | undefined {
+    const slots = this.#slots;
+    return slots === null ? undefined : (slots[s.index] as T | undefined);
+  }
+
+  set<T>(s: Slot<T>, value: T): void {
+    if (this.#slots === null) this.#slots = new Array<unknown>(slotNames.length);
+    this.#slots[s.index] = value;
+  }
 
   /** First value of a request header (lower-case name), or undefined. */
   header(name: string): string | undefined {

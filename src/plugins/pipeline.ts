@@ -1,41 +1,107 @@
 /**
  * A route's compiled plugin pipeline and the code that runs it. Phases with nothing in them
- * are null, so a route without plugins costs one null check.
+ * are null, so a route without plugins costs one null check (and a route with plugins one null
+ * check per phase it does not use).
  */
-import type { PluginsConfig } from '../config/schema.js';
-import type { AccessHandler, AccessResult, LocalReply, PluginDeps, ResponseHook } from './types.js';
+import {
+  ConfigFault,
+  type AccessHandler,
+  type AccessResult,
+  type BodyFilter,
+  type CompileDeps,
+  type CompleteHook,
+  type LocalReply,
+  type PluginDescriptor,
+  type PluginScope,
+  type ResponseHook,
+  type UpstreamHook,
+} from './api.js';
 import type { RequestContext } from './context.js';
-import { PLUGINS } from './registry.js';
+import type { TxSummary } from '../observability/access-log.js';
+import { REGISTRY } from './registry.js';
 import { log } from '../observability/log.js';
 import { isPromise } from '../util/promise.js';
 
 export interface CompiledPipeline {
   readonly access: readonly AccessHandler[] | null;
-  readonly onResponse: readonly ResponseHook[] | null;
+  readonly onUpstream: readonly UpstreamHook[] | null;
+  readonly onRequestBody: readonly BodyFilter[] | null;
+  readonly onResponseHeaders: readonly ResponseHook[] | null;
+  readonly onResponseBody: readonly BodyFilter[] | null;
+  readonly onComplete: readonly CompleteHook[] | null;
   /** Upstream response headers to drop (lower-case), or null. */
   readonly removeResponseHeaders: readonly string[] | null;
+  /** Some plugin filters a body: the route must buffer its request body ('buffer' body mode). */
+  readonly bodyFilters: boolean;
+  /** Some plugin answers CORS preflights (its descriptor says answersPreflight). */
+  readonly answersPreflight: boolean;
 }
 
-/** Compiles the plugins in force on a route (global merged with the route's); null if none. */
-export function compilePipeline(plugins: PluginsConfig, deps: PluginDeps): CompiledPipeline | null {
+/** One plugin in force on a route: its config, where that config is, and whose it is. */
+export interface EffectivePlugin {
+  readonly name: string;
+  readonly conf: unknown;
+  /** JSON pointer of the plugin's config ("/plugins/jwt" or "/routes/3/plugins/jwt"). */
+  readonly pointer: string;
+  readonly scope: PluginScope;
+}
+
+/** CompileDeps without the per-plugin scope. */
+export type PipelineDeps = Omit<CompileDeps, 'scope'>;
+
+/**
+ * Compiles the plugins in force on a route, in registry order; null if none has a hook. A
+ * ConfigFault a plugin throws comes out with its absolute pointer.
+ */
+export function compilePipeline(plugins: readonly EffectivePlugin[], deps: PipelineDeps): CompiledPipeline | null {
   const access: AccessHandler[] = [];
-  const onResponse: ResponseHook[] = [];
+  const upstream: UpstreamHook[] = [];
+  const requestBody: BodyFilter[] = [];
+  const responseHeaders: ResponseHook[] = [];
+  const responseBody: BodyFilter[] = [];
+  const complete: CompleteHook[] = [];
   const remove: string[] = [];
-  const conf = plugins as Record<string, unknown>;
-  for (const def of PLUGINS) {
-    const c = conf[def.name];
-    if (c === undefined || c === false) continue;
-    const inst = def.compile(c, deps);
-    if (inst.access) access.push(inst.access);
-    if (inst.onResponse) onResponse.push(inst.onResponse);
+  let answersPreflight = false;
+  for (const def of REGISTRY as readonly PluginDescriptor[]) {
+    const p = plugins.find((x) => x.name === def.name);
+    if (p === undefined || p.conf === undefined || p.conf === false) continue;
+    let inst;
+    try {
+      inst = def.compile(p.conf, { ...deps, scope: p.scope });
+    } catch (err) {
+      if (err instanceof ConfigFault) throw new ConfigFault(p.pointer + err.pointer, err.message);
+      throw err;
+    }
+    if (inst.onRequest) access.push(inst.onRequest);
+    if (inst.onUpstream) upstream.push(inst.onUpstream);
+    if (inst.onRequestBody) requestBody.push(inst.onRequestBody);
+    if (inst.onResponseHeaders) responseHeaders.push(inst.onResponseHeaders);
+    if (inst.onResponseBody) responseBody.push(inst.onResponseBody);
+    if (inst.onComplete) complete.push(inst.onComplete);
     if (inst.removeResponseHeaders) remove.push(...inst.removeResponseHeaders);
+    if (def.answersPreflight === true) answersPreflight = true;
   }
-  if (access.length === 0 && onResponse.length === 0 && remove.length === 0) return null;
-  return {
-    access: access.length ? access : null,
-    onResponse: onResponse.length ? onResponse : null,
-    removeResponseHeaders: remove.length ? remove : null,
+  const orNull = <T>(a: T[]): readonly T[] | null => (a.length > 0 ? a : null);
+  const pipeline: CompiledPipeline = {
+    access: orNull(access),
+    onUpstream: orNull(upstream),
+    onRequestBody: orNull(requestBody),
+    onResponseHeaders: orNull(responseHeaders),
+    onResponseBody: orNull(responseBody),
+    onComplete: orNull(complete),
+    removeResponseHeaders: orNull(remove),
+    bodyFilters: requestBody.length > 0 || responseBody.length > 0,
+    answersPreflight,
   };
+  const empty =
+    pipeline.access === null &&
+    pipeline.onUpstream === null &&
+    pipeline.onRequestBody === null &&
+    pipeline.onResponseHeaders === null &&
+    pipeline.onResponseBody === null &&
+    pipeline.onComplete === null &&
+    pipeline.removeResponseHeaders === null;
+  return empty ? null : pipeline;
 }
 
 const PLUGIN_BUG: LocalReply = { status: 500, code: 'internal_error' };
@@ -44,7 +110,6 @@ function bug(err: unknown): LocalReply {
   log('error', 'plugin threw (a bug): answered 500', { error: err instanceof Error ? err.stack : String(err) });
   return PLUGIN_BUG;
 }
-
 
 /**
  * Runs access handlers from `start`; synchronous while every handler is, a Promise only from
@@ -69,11 +134,22 @@ export function runAccess(handlers: readonly AccessHandler[], ctx: RequestContex
 
 /** Lets every response hook add its headers for an answer with this status. */
 export function runResponseHooks(pipeline: CompiledPipeline, ctx: RequestContext, status: number): void {
-  const hooks = pipeline.onResponse;
+  const hooks = pipeline.onResponseHeaders;
   if (hooks === null) return;
   for (let i = 0; i < hooks.length; i++) {
     try {
       hooks[i](ctx, status);
+    } catch (err) {
+      bug(err);
+    }
+  }
+}
+
+/** Tells every completion hook that the request is over (answered, or the client went away). */
+export function runComplete(hooks: readonly CompleteHook[], ctx: RequestContext, tx: TxSummary): void {
+  for (let i = 0; i < hooks.length; i++) {
+    try {
+      hooks[i](ctx, tx);
     } catch (err) {
       bug(err);
     }

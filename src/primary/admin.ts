@@ -114,8 +114,8 @@ export function startAdmin(sup: Supervisor): Promise<Server | null> {
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(admin.port, admin.host ?? '127.0.0.1', () => {
-      log('info', 'admin API listening', { host: admin.host ?? '127.0.0.1', port: (server.address() as { port: number }).port });
+    server.listen(admin.port, admin.host, () => {
+      log('info', 'admin API listening', { host: admin.host, port: (server.address() as { port: number }).port });
       resolve(server);
     });
   });

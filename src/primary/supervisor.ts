@@ -17,24 +17,23 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { readGatewayConfig, formatErrors, type ConfigError } from '../config/index.js';
 import type { GatewayConfig } from '../config/schema.js';
-import { compileConfig } from '../runtime/compile.js';
-import { EndpointRegistry, type EndpointReport } from '../upstream/endpoint.js';
-import { proxyAction } from '../worker/actions/proxy.js';
-import { respondAction } from '../worker/actions/respond.js';
+import { restartOnlyDiff } from '../config/diff.js';
+import { dryRunCompile } from '../runtime/dry-run.js';
+import { ServiceHost } from '../runtime/services.js';
+import { TOKEN_TABLE } from '../plugins/rate-limit/services.js';
+import type { EndpointReport } from '../upstream/endpoint.js';
 import { encodeConfig, type PrimaryToWorker, type WorkerToPrimary } from '../ipc.js';
 import { log } from '../observability/log.js';
 import { MetricsAggregator } from '../observability/metrics.js';
 // Rate limiting: the shared-memory token-bucket table lives for as long as this primary.
 import {
   SEGMENT_ENV,
-  TOKEN_BUCKETS_SERVICE,
   createTokenBuckets,
   newSegmentName,
   removeStaleSegments,
   unlinkTokenBuckets,
   type TokenBucketTable,
 } from '../native/token-buckets.js';
-import { CONFIG_SERVICE } from '../plugins/rate-limit.js';
 
 export interface SupervisorOptions {
   configPath: string;
@@ -106,33 +105,6 @@ const BACKOFF_MAX_MS = 10_000;
  */
 export const RELOAD_DEADLINE_MS = 10_000;
 
-/** Fields a running gateway cannot change without a restart. */
-function restartOnlyDiff(a: GatewayConfig, b: GatewayConfig): string[] {
-  const diffs: string[] = [];
-  if (JSON.stringify(a.listen) !== JSON.stringify(b.listen)) diffs.push('/listen');
-  if (JSON.stringify(a.tls) !== JSON.stringify(b.tls)) diffs.push('/tls');
-  if (a.workers !== b.workers) diffs.push('/workers');
-  if ((a.limits?.maxHeaderBytes ?? 16384) !== (b.limits?.maxHeaderBytes ?? 16384)) diffs.push('/limits/maxHeaderBytes');
-  if (JSON.stringify(a.admin) !== JSON.stringify(b.admin)) diffs.push('/admin');
-  // The token-bucket segment is sized once, before the workers map it.
-  if (a.limits?.rateLimitBuckets !== b.limits?.rateLimitBuckets) diffs.push('/limits/rateLimitBuckets');
-  return diffs;
-}
-
-/** Compiles in the primary too, so a config that would fail in a worker is refused before any worker sees it. */
-function dryRunCompile(config: GatewayConfig, services: Map<string, unknown>): string | null {
-  const endpoints = new EndpointRegistry();
-  try {
-    services.set(CONFIG_SERVICE, config); // rateLimit tells a global policy from a route's by it
-    compileConfig(config, 0, { endpoints, actions: { proxy: proxyAction, respond: respondAction }, services });
-    return null;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    void endpoints.closeAll();
-  }
-}
-
 export class Supervisor {
   /** The newest accepted config, its version (1 at start, +1 per accepted reload) and encoding. */
   config!: GatewayConfig;
@@ -152,8 +124,8 @@ export class Supervisor {
   readonly drainMs: number;
   /** The token-bucket table (rateLimit); its segment name goes to every worker. */
   #buckets: TokenBucketTable | null = null;
-  /** Services for the primary's dry-run compiles (the table; no Redis client here). */
-  readonly #services = new Map<string, unknown>();
+  /** Services for the primary's dry-run compiles (the table it owns; no Redis client here). */
+  readonly #services = new ServiceHost('primary');
 
   constructor(readonly options: SupervisorOptions) {
     this.drainMs = options.drainMs ?? 30_000;
@@ -166,10 +138,10 @@ export class Supervisor {
     for (const w of result.warnings) log('warn', w);
     const segmentError = this.#createBucketSegment(result.config);
     if (segmentError !== null) return [segmentError];
-    const compileError = dryRunCompile(result.config, this.#services);
-    if (compileError !== null) {
+    const compileErrors = dryRunCompile(result.config, this.#services);
+    if (compileErrors.length > 0) {
       this.#removeBucketSegment();
-      return [{ pointer: '', message: compileError }];
+      return compileErrors;
     }
     this.config = result.config;
     this.#encoded = encodeConfig(result.config);
@@ -186,13 +158,13 @@ export class Supervisor {
   #createBucketSegment(config: GatewayConfig): ConfigError | null {
     const stale = removeStaleSegments();
     if (stale.length > 0) log('info', 'removed shared-memory segments of gateways that are gone', { segments: stale });
-    const capacity = config.limits?.rateLimitBuckets ?? 1048576;
+    const capacity = config.limits.rateLimitBuckets;
     try {
       this.#buckets = createTokenBuckets(newSegmentName(), capacity);
     } catch (err) {
       return { pointer: '/limits/rateLimitBuckets', message: `cannot create the rate-limit table: ${(err as Error).message}` };
     }
-    this.#services.set(TOKEN_BUCKETS_SERVICE, this.#buckets);
+    this.#services.provide(TOKEN_TABLE, this.#buckets);
     process.on('exit', () => this.#removeBucketSegment());
     return null;
   }
@@ -206,11 +178,11 @@ export class Supervisor {
     }
     this.#buckets.close();
     this.#buckets = null;
-    this.#services.delete(TOKEN_BUCKETS_SERVICE);
+    this.#services.withdraw(TOKEN_TABLE);
   }
 
   get workerCount(): number {
-    const w = this.config.workers ?? 'auto';
+    const w = this.config.workers;
     return w === 'auto' ? availableParallelism() : w;
   }
 
@@ -436,9 +408,8 @@ export class Supervisor {
       log('error', 'reload refused; the previous config stays in force', { errors: formatErrors(errors) });
       return { ok: false, errors };
     }
-    const compileError = dryRunCompile(result.config, this.#services);
-    if (compileError !== null) {
-      const errors = [{ pointer: '', message: compileError }];
+    const errors = dryRunCompile(result.config, this.#services);
+    if (errors.length > 0) {
       log('error', 'reload refused; the previous config stays in force', { errors: formatErrors(errors) });
       return { ok: false, errors };
     }

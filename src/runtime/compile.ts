@@ -7,7 +7,8 @@
  * is defaulted twice.
  */
 import type { GatewayConfig, RouteConfig, UpstreamConfig } from '../config/schema.js';
-import { effectivePlugins } from '../config/load.js';
+import { effectivePluginEntries } from '../config/effective.js';
+import { parsePath } from '../util/syntax.js';
 import { createRouter } from '../native/router.js';
 import type { RoutePattern, RouterEngine } from '../native/router-types.js';
 import { compileCidrs, type AddressMatcher } from '../net/cidr.js';
@@ -16,7 +17,8 @@ import { Cluster, type Member } from '../upstream/cluster.js';
 import { roundRobin } from '../upstream/lb/round-robin.js';
 import { compilePipeline, type CompiledPipeline } from '../plugins/pipeline.js';
 import { ConsumerDirectory } from '../plugins/consumers.js';
-import type { LocalReply } from '../plugins/types.js';
+import { ConfigFault, type LocalReply } from '../plugins/api.js';
+import type { VersionScope } from './services.js';
 import type { HttpResponse } from 'uWebSockets.js';
 import type { BodyMode } from '../worker/request-body.js';
 import type { RequestHead } from '../worker/head.js';
@@ -66,11 +68,28 @@ export interface CompiledRoute {
   readonly requestIdHeader: string;
 }
 
+/**
+ * A preflight-only pattern: an OPTIONS pattern added for a route whose pipeline answers CORS
+ * preflights but whose `methods` do not list OPTIONS. It is taken only for a preflight
+ * (Origin + Access-Control-Request-Method, no body) asking for a method the route accepts, and
+ * only when no ordinary candidate holds; any other OPTIONS request gets the 405 it got before
+ * the pattern existed (`allow`: the methods of the ordinary patterns with this host set and path
+ * shape).
+ */
+export interface PreflightOnly {
+  /** The methods the route accepts (HEAD included for GET). */
+  readonly methods: ReadonlySet<string>;
+  /** The Allow value of the 405 a non-preflight OPTIONS gets. */
+  readonly allow: string;
+}
+
 /** A pattern of the router table: which route, and how to build its rewritten path. */
 export interface CompiledPattern {
   readonly route: CompiledRoute;
   /** Rewrite template with param references resolved to capture indexes, or null. */
   readonly rewrite: readonly TemplatePart[] | null;
+  /** Non-null for the preflight-only OPTIONS patterns (see PreflightOnly). */
+  readonly preflight: PreflightOnly | null;
 }
 
 export interface CompiledConfig {
@@ -98,7 +117,16 @@ export interface CompiledConfig {
 export interface CompileDeps {
   readonly endpoints: EndpointRegistry;
   readonly actions: RouteActions;
-  readonly services: Map<string, unknown>;
+  /** The services of this config version (src/runtime/services.ts). */
+  readonly services: VersionScope;
+}
+
+/** Every ConfigFault the plugins raised, with absolute pointers (compileConfig throws it). */
+export class ConfigFaults extends Error {
+  constructor(readonly faults: readonly ConfigFault[]) {
+    super(faults.map((f) => `${f.pointer === '' ? '(root)' : f.pointer}: ${f.message}`).join('\n'));
+    this.name = 'ConfigFaults';
+  }
 }
 
 /** The connection settings of an upstream's endpoints (also how admin finds their reports). */
@@ -153,10 +181,49 @@ function compileRespond(r: NonNullable<RouteConfig['respond']>): LocalReply {
   return { status: r.status, headers, body: Buffer.from(r.body) };
 }
 
-/** The request id header in force for these plugins ('' = off). */
-function requestIdHeaderOf(plugins: Record<string, unknown>): string {
-  const rid = plugins.requestId as { header: string } | false | undefined;
+/** The request id header in force for these plugins ('' = off): a core feature configured under `plugins`. */
+function requestIdHeaderOf(plugins: { readonly requestId?: { readonly header: string } | false }): string {
+  const rid = plugins.requestId;
   return rid === undefined || rid === false ? '' : rid.header.toLowerCase();
+}
+
+/** The methods of a route's patterns as the router gets them (null = any): GET answers HEAD too. */
+function routeMethods(r: RouteConfig): string[] | null {
+  if (r.methods === undefined) return null;
+  // A GET route answers HEAD too, as every HTTP server does.
+  return r.methods.includes('GET') && !r.methods.includes('HEAD') ? [...r.methods, 'HEAD'] : r.methods;
+}
+
+/**
+ * The preflight-only patterns of routes that answer preflights and do not list OPTIONS, with
+ * the Allow value the router would give without them: the sorted methods of the ordinary
+ * patterns of the same host set and path shape.
+ */
+function preflightPatterns(table: RoutePattern[], patterns: CompiledPattern[], needs: readonly boolean[]): void {
+  const group = (p: RoutePattern): string => {
+    const parsed = parsePath(p.path);
+    const shape = 'shape' in parsed ? parsed.shape : p.path;
+    return `${p.hosts === null ? '*' : [...p.hosts].sort().join(',')} ${shape}`;
+  };
+  const allowOf = new Map<string, Set<string>>();
+  table.forEach((p) => {
+    const key = group(p);
+    const set = allowOf.get(key) ?? new Set<string>();
+    for (const m of p.methods ?? []) set.add(m);
+    allowOf.set(key, set);
+  });
+  const n = table.length;
+  for (let i = 0; i < n; i++) {
+    const pattern = patterns[i];
+    if (!needs[pattern.route.index]) continue;
+    const base = table[i];
+    table.push({ ...base, methods: ['OPTIONS'] });
+    patterns.push({
+      route: pattern.route,
+      rewrite: pattern.rewrite,
+      preflight: { methods: new Set(base.methods), allow: [...allowOf.get(group(base))!].sort().join(', ') },
+    });
+  }
 }
 
 export function compileConfig(config: GatewayConfig, version: number, deps: CompileDeps): CompiledConfig {
@@ -169,20 +236,31 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
   const routes: CompiledRoute[] = [];
   const patterns: CompiledPattern[] = [];
   const table: RoutePattern[] = [];
+  const faults: ConfigFault[] = [];
+  const needsPreflight: boolean[] = [];
+  const services = deps.services;
+  const use = services.use.bind(services);
   config.routes.forEach((r, index) => {
-    const plugins = effectivePlugins(config, r);
-    const requestIdHeader = requestIdHeaderOf(plugins as Record<string, unknown>);
-    const pipeline = compilePipeline(plugins, { consumers, isTrustedProxy, routeId: r.id, services: deps.services });
-    const remove = [...(pipeline?.removeResponseHeaders ?? []), ...(requestIdHeader !== '' ? [requestIdHeader] : [])];
+    const plugins = effectivePluginEntries(config, index);
+    const requestIdHeader = requestIdHeaderOf(Object.fromEntries(plugins.map((p) => [p.name, p.conf])));
+    let pipeline: CompiledPipeline | null = null;
+    try {
+      pipeline = compilePipeline(plugins, { consumers, isTrustedProxy, routeId: r.id, role: services.ctx.role, use });
+    } catch (err) {
+      if (!(err instanceof ConfigFault)) throw err;
+      if (!faults.some((f) => f.pointer === err.pointer && f.message === err.message)) faults.push(err);
+    }
+    const remove = [...(pipeline !== null && pipeline.removeResponseHeaders !== null ? pipeline.removeResponseHeaders : []), ...(requestIdHeader !== '' ? [requestIdHeader] : [])];
     const headerEntries = Object.entries(r.headers);
-    const cluster = r.upstream !== undefined ? clusters.get(r.upstream) ?? null : null;
+    const cluster = r.upstream !== undefined ? clusters.get(r.upstream)! : null;
     const up = r.upstream !== undefined ? config.upstreams[r.upstream] : undefined;
     const route: CompiledRoute = {
       id: r.id,
       index,
       headerMatch: headerEntries.length ? headerEntries.map(([k, v]) => [k.toLowerCase(), String(v).toLowerCase()] as const) : null,
       action: cluster !== null ? deps.actions.proxy : deps.actions.respond,
-      bodyMode: cluster !== null ? (r.requestBuffering ? 'buffer' : 'stream') : 'discard',
+      // A plugin body filter needs the whole body (nothing filters bodies yet: PluginInstance).
+      bodyMode: cluster !== null ? (r.requestBuffering || (pipeline !== null && pipeline.bodyFilters) ? 'buffer' : 'stream') : 'discard',
       proxy:
         cluster !== null && up !== undefined
           ? { cluster, responseHeadersMs: up.timeouts.responseHeadersMs, idleMs: up.timeouts.idleMs, timeoutMs: r.timeoutMs }
@@ -195,17 +273,19 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
       requestIdHeader,
     };
     routes.push(route);
-    let methods = r.methods ? r.methods.map((m) => m.toUpperCase()) : null;
-    // A GET route answers HEAD too, as every HTTP server does.
-    if (methods && methods.includes('GET') && !methods.includes('HEAD')) methods = [...methods, 'HEAD'];
-    const hosts = r.hosts ? r.hosts.map((h) => h.toLowerCase()) : null;
+    // Methods are upper-cased and hosts lower-cased by the loader's normalization.
+    const methods = routeMethods(r);
+    const hosts = r.hosts ?? null;
+    needsPreflight[index] = pipeline !== null && pipeline.answersPreflight && methods !== null && !methods.includes('OPTIONS');
     for (const path of r.paths) {
       // headerMatches: the router lists this pattern before the same path's unconditional ones,
       // and goes on to less specific patterns when only conditional ones matched.
       table.push({ hosts, methods, path, priority: r.priority, headerMatches: headerEntries.length });
-      patterns.push({ route, rewrite: r.rewrite ? compileRewrite(r.rewrite, path) : null });
+      patterns.push({ route, rewrite: r.rewrite ? compileRewrite(r.rewrite, path) : null, preflight: null });
     }
   });
+  if (faults.length > 0) throw new ConfigFaults(faults);
+  preflightPatterns(table, patterns, needsPreflight);
 
   return {
     version,
@@ -222,7 +302,7 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
     tls: config.tls !== undefined,
     listenPort: String(config.listen.port),
     endpointKeys,
-    unroutedRequestIdHeader: requestIdHeaderOf(config.plugins as Record<string, unknown>),
+    unroutedRequestIdHeader: requestIdHeaderOf(config.plugins),
   };
 }
 

@@ -1,7 +1,9 @@
 /**
  * The worker's HTTP front: one uWS catch-all handler. For every request, in this order:
  *   1. the request line and Host are checked (head.ts);
- *   2. the path is normalized and routed (the native router; 404 / 405 here);
+ *   2. the path is normalized and routed (the native router; 404 / 405 here). CORS preflights
+ *      are routing too: routes whose plugins answer them have preflight-only OPTIONS patterns
+ *      (src/runtime/compile.ts, PreflightOnly), taken only for a real preflight;
  *   3. the headers are read into the request's head (head.ts), and its transaction is created
  *      by the route's action (which attaches onAborted and onData now, as uWS requires);
  *   4. the access phase runs, synchronously while every plugin is synchronous, else once its
@@ -17,7 +19,6 @@ import type { GatewayErrorCode } from '../errors.js';
 import { newMatchOutput, MATCH_FOUND, MATCH_METHOD_NOT_ALLOWED } from '../native/router-types.js';
 import { RequestContext } from '../plugins/context.js';
 import { runAccess } from '../plugins/pipeline.js';
-import { isCorsPreflightHandler } from '../plugins/cors.js';
 import { isPromise } from '../util/promise.js';
 import { normalizePath } from './normalize-path.js';
 import { SAFE_REQUEST_ID, checkMethod, forgetConnection, hostWithoutPort, parseDecimal, readHeaders, remoteAddress, unroutedHead, validHost, validQuery } from './head.js';
@@ -36,21 +37,50 @@ function picked(pattern: CompiledPattern, i: number): CompiledPattern {
   return pattern;
 }
 
-/** Picks the first candidate whose header matches hold (the router orders them by precedence). */
+/** A preflight-only pattern pickCandidate passed over (not a preflight): its 405 is the answer. */
+let refusedPreflight: CompiledPattern | null = null;
+
+function headersHold(pattern: CompiledPattern, req: HttpRequest): boolean {
+  const hm = pattern.route.headerMatch;
+  if (hm === null) return true;
+  for (const [name, value] of hm) {
+    if (req.getHeader(name).toLowerCase() !== value) return false;
+  }
+  return true;
+}
+
+/**
+ * A preflight the pattern's route answers: OPTIONS (the only method of preflight-only
+ * patterns) with Origin and an Access-Control-Request-Method the route accepts, without a body.
+ */
+function isPreflightFor(pattern: CompiledPattern, req: HttpRequest): boolean {
+  const requested = req.getHeader('access-control-request-method');
+  if (requested === '' || requested.length > 32 || req.getHeader('origin') === '') return false;
+  const cl = req.getHeader('content-length');
+  if ((cl !== '' && cl !== '0') || req.getHeader('transfer-encoding') !== '') return false;
+  return pattern.preflight!.methods.has(requested);
+}
+
+/**
+ * Picks the first candidate whose header matches hold (the router orders them by precedence).
+ * Preflight-only patterns come after every ordinary candidate: one is taken only when no
+ * ordinary candidate holds and the request is a preflight for its route.
+ */
 function pickCandidate(cfg: CompiledConfig, req: HttpRequest): CompiledPattern | null {
+  let preflight = -1;
+  refusedPreflight = null;
   for (let i = 0; i < matchOut.candidateCount; i++) {
     const pattern = cfg.patterns[matchOut.candidates[i]];
-    const hm = pattern.route.headerMatch;
-    if (hm === null) return picked(pattern, i);
-    let ok = true;
-    for (const [name, value] of hm) {
-      if (req.getHeader(name).toLowerCase() !== value) {
-        ok = false;
-        break;
+    if (pattern.preflight !== null) {
+      if (preflight === -1 && headersHold(pattern, req)) {
+        if (isPreflightFor(pattern, req)) preflight = i;
+        else if (refusedPreflight === null) refusedPreflight = pattern;
       }
+      continue;
     }
-    if (ok) return picked(pattern, i);
+    if (headersHold(pattern, req)) return picked(pattern, i);
   }
+  if (preflight !== -1) return picked(cfg.patterns[matchOut.candidates[preflight]], preflight);
   return null;
 }
 
@@ -75,8 +105,10 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
   const code = cfg.router.match(method, hostWithoutPort(hostHeader), path!, matchOut);
   const pattern = code === MATCH_FOUND ? pickCandidate(cfg, req) : null;
   if (pattern === null) {
-    // A CORS preflight for a route that does not list OPTIONS (see answerCorsPreflight).
-    if (method === 'OPTIONS' && answerCorsPreflight(host, res, req, hostHeader, rawPath, path!, query, startedAt)) return;
+    // OPTIONS that is not a preflight, on a route that does not list OPTIONS: the route's 405.
+    if (code === MATCH_FOUND && refusedPreflight !== null) {
+      return answerEarly(host, res, req, 'method_not_allowed', false, method, rawPath, path!, hostHeader, startedAt, ['allow', refusedPreflight.preflight!.allow]);
+    }
     // 405 also when only header-matched routes had the method, none held, and the winning host
     // has no route for the method: the router then gives the Allow list on MATCH_FOUND too.
     if (code === MATCH_METHOD_NOT_ALLOWED || matchOut.allow.length !== 0) {
@@ -173,45 +205,6 @@ function answerEarly(
   const head = unroutedHead(method, rawPath, path, hostHeader, remoteAddress(res), ridHeader, rid, length, (headFlags & HEAD_CONNECTION_CLOSE) !== 0, startedAt);
   const tx = new Transaction(res, head, null, host, 'discard');
   tx.replyError(code, close || cl < 0, extra);
-}
-
-/**
- * CORS preflights and routes that do not accept OPTIONS. The router answers 405 (or 404) for
- * OPTIONS on a route whose `methods` do not list it, before any plugin runs; but a browser
- * preflight (OPTIONS + Origin + Access-Control-Request-Method) must be answered by the CORS
- * plugin of the route the real request will reach. So on that miss only (never on the hot
- * path), the route is looked up again with the requested method; if its pipeline has a cors
- * plugin, the pipeline's access handlers run up to and including cors, and cors answers the
- * preflight. Auth, ip, acl never run on it. Otherwise the original 404/405 stands. Returns true
- * when the preflight was answered.
- */
-function answerCorsPreflight(host: WorkerHost, res: HttpResponse, req: HttpRequest, hostHeader: string, rawPath: string, path: string, query: string, startedAt: number): boolean {
-  const requested = req.getHeader('access-control-request-method');
-  if (requested === '' || requested.length > 32 || req.getHeader('origin') === '') return false;
-  // A preflight has no body; one that does is left to the ordinary 404/405 answer.
-  const cl = req.getHeader('content-length');
-  if ((cl !== '' && cl !== '0') || req.getHeader('transfer-encoding') !== '') return false;
-  const cfg = host.config;
-  const allow = matchOut.allow; // the 405's Allow list, kept in case this is not a preflight we answer
-  const pattern = cfg.router.match(requested, hostWithoutPort(hostHeader), path, matchOut) === MATCH_FOUND ? pickCandidate(cfg, req) : null;
-  const pipeline = pattern !== null ? pattern.route.pipeline : null;
-  const access = pipeline !== null ? pipeline.access : null;
-  const corsAt = access !== null ? access.findIndex(isCorsPreflightHandler) : -1;
-  matchOut.allow = allow;
-  if (pattern === null || pipeline === null || access === null || corsAt === -1) return false;
-  const route = pattern.route;
-  const head = readHeaders(req, res, cfg, 'OPTIONS', rawPath, path, query, hostHeader, route.requestIdHeader, newRequestId, startedAt, (headFlags & HEAD_EIGHT_BIT) !== 0, (headFlags & HEAD_CONNECTION_CLOSE) !== 0);
-  if (typeof head === 'string') return false;
-  const ctx = new RequestContext('OPTIONS', path, query, hostHeader, head.headers, head.peer, head.clientIp, route.id);
-  ctx.startedAt = startedAt;
-  ctx.requestId = head.requestId;
-  const result = runAccess(access.slice(0, corsAt + 1), ctx);
-  // cors answers every preflight synchronously; anything else is not ours to finish here.
-  if (result === undefined || isPromise(result)) return false;
-  const tx = route.action.create(res, head, route, host);
-  tx.ctx = ctx;
-  tx.reply(result);
-  return true;
 }
 
 export function installHandler(app: TemplatedApp, host: WorkerHost): void {

@@ -27,36 +27,34 @@ import { AccessLog } from '../observability/access-log.js';
 import { log } from '../observability/log.js';
 import { loadUws } from '../uws.js';
 import { recordRequest, takeSnapshot } from '../observability/metrics.js';
-import { SEGMENT_ENV, TOKEN_BUCKETS_SERVICE, openTokenBuckets } from '../native/token-buckets.js';
-import { CONFIG_SERVICE } from '../plugins/rate-limit.js';
-import { REDIS_SERVICE, createRedisClient, trackReadiness } from '../plugins/rate-limit/cluster.js';
-import type { Redis } from 'ioredis';
+import { ServiceHost, type VersionScope } from '../runtime/services.js';
 
 const endpoints = new EndpointRegistry();
 const actions = { proxy: proxyAction, respond: respondAction };
 
-// Shared services for plugins (PluginDeps.services): the primary's token-bucket table, mapped
-// once per worker, and one Redis client per worker when cluster.redis is set.
-const services = new Map<string, unknown>();
-if (process.env[SEGMENT_ENV]) services.set(TOKEN_BUCKETS_SERVICE, openTokenBuckets(process.env[SEGMENT_ENV]));
-let redisUrl: string | null = null;
+// Plugins' services (src/runtime/services.ts): 'process' ones (the primary's token-bucket
+// table, mapped once; a Redis client per cluster.redis URL) live as long as this worker;
+// 'version' ones (jwt verifiers: a reload re-reads key files) as long as their config version.
+const services = new ServiceHost('worker');
+/** The services of the config version in force. */
+let scope: VersionScope | null = null;
 
-/** compileConfig with the services this config needs (Redis client made or replaced here). */
+/** Compiles a config version with its own service scope; the scope is retired if compiling fails. */
 function compileWithServices(config: GatewayConfig, version: number) {
-  const url = config.cluster?.redis ?? null;
-  if (url !== redisUrl) {
-    const old = services.get(REDIS_SERVICE) as Redis | undefined;
-    services.delete(REDIS_SERVICE);
-    if (url !== null) {
-      const client = createRedisClient(url);
-      trackReadiness(client);
-      services.set(REDIS_SERVICE, client);
-    }
-    redisUrl = url;
-    old?.disconnect(); // in-flight commands of the old config fail, and failOpen decides
+  const next = services.scope(config);
+  try {
+    return { compiled: compileConfig(config, version, { endpoints, actions, services: next }), scope: next };
+  } catch (err) {
+    next.retire();
+    throw err;
   }
-  services.set(CONFIG_SERVICE, config);
-  return compileConfig(config, version, { endpoints, actions, services });
+}
+
+/** The new version is in force: the old one's version services go (requests in flight keep what they hold). */
+function retireOld(next: VersionScope): void {
+  const old = scope;
+  scope = next;
+  old?.retire();
 }
 let state: WorkerHost | null = null;
 let app: TemplatedApp | null = null;
@@ -99,7 +97,8 @@ function start(config: GatewayConfig, version: number): void {
   // No "uWebSockets: 20" header on every answer (like nginx's server_tokens off): the gateway
   // says who it is in Via. `_cfg('silent')` is the package's run-time switch for it.
   (uws as unknown as { _cfg(k: string): void })._cfg('silent');
-  const compiled = compileWithServices(config, version);
+  const { compiled, scope: first } = compileWithServices(config, version);
+  retireOld(first);
   app = config.tls !== undefined ? uws.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile }) : uws.App();
   setClientTimeouts(app, config);
   const accessLog = accessLogFor(config);
@@ -142,9 +141,10 @@ function reload(config: GatewayConfig, version: number): void {
     return;
   }
   try {
-    const compiled = compileWithServices(config, version);
+    const { compiled, scope: next } = compileWithServices(config, version);
     const oldLog = state.accessLog;
     state.config = compiled;
+    retireOld(next);
     state.accessLog = accessLogFor(config);
     if (app !== null) setClientTimeouts(app, config);
     oldLog?.flush();
@@ -192,7 +192,8 @@ function finishDrain(): void {
   flushMetrics();
   app?.close(); // closes idle keep-alive connections too
   send({ type: 'drained' });
-  (services.get(REDIS_SERVICE) as Redis | undefined)?.disconnect();
+  scope?.retire();
+  services.disposeAll();
   void endpoints.closeAll().finally(() => setTimeout(() => process.exit(0), 10));
 }
 

@@ -23,8 +23,8 @@ import type { HttpResponse } from 'uWebSockets.js';
 import { errorBody, statusLine, GATEWAY_ERRORS, type GatewayErrorCode } from '../errors.js';
 import type { CompiledConfig, CompiledRoute } from '../runtime/compile.js';
 import type { RequestContext } from '../plugins/context.js';
-import type { LocalReply } from '../plugins/types.js';
-import { runResponseHooks } from '../plugins/pipeline.js';
+import type { LocalReply } from '../plugins/api.js';
+import { runComplete, runResponseHooks } from '../plugins/pipeline.js';
 import type { AccessLog, TxSummary } from '../observability/access-log.js';
 import type { Endpoint } from '../upstream/endpoint.js';
 import type { PickContext } from '../upstream/cluster.js';
@@ -310,6 +310,12 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
     if (this.bodyTimer !== null) cancel(this.bodyTimer);
     this.body?.dispose();
     this.host.inflight--;
+    // ctx is set only on routes with plugins: one null check on the others.
+    const ctx = this.ctx;
+    if (ctx !== null) {
+      const hooks = this.route!.pipeline!.onComplete;
+      if (hooks !== null) runComplete(hooks, ctx, this);
+    }
     this.host.onFinished(this);
   }
 }

@@ -18,9 +18,15 @@ function configFor(body: string) {
     listen: { host: '127.0.0.1', port: gw?.port },
     admin: { host: '127.0.0.1', port: adminPort, token: 'env:TEST_ADMIN_TOKEN' },
     upstreams: { app: { targets: [{ url: up.url }] } },
+    // Header values the operator sets may be credentials under any name: all are redacted.
+    plugins: {
+      requestHeaders: { set: { 'x-auth': 'HDR-SECRET-auth', 'x-access-key': 'HDR-SECRET-access', 'x-private-key': 'HDR-SECRET-private' } },
+      responseHeaders: { set: { 'x-signature': 'HDR-SECRET-signature' } },
+    },
     routes: [
-      { id: 'app', paths: ['/app/*'], upstream: 'app' },
-      { id: 'v', paths: ['/v'], respond: { status: 200, body } },
+      { id: 'app', paths: ['/app/*'], upstream: 'app', plugins: { requestHeaders: { set: { 'x-jwt': 'HDR-SECRET-jwt', 'x-pass': 'HDR-SECRET-pass' } } } },
+      { id: 'v', paths: ['/v'], respond: { status: 200, body, headers: { 'x-stub-token': 'HDR-SECRET-respond' } } },
+      { id: 'h', paths: ['/h'], headers: { 'x-tenant': 'HDR-SECRET-match' }, respond: { status: 200 } },
     ],
   };
 }
@@ -68,6 +74,22 @@ describe('admin API', () => {
     expect(r.text).not.toContain(TOKEN);
     expect(r.json().config.admin.token).toBe('[redacted]');
     expect(r.json().config.routes[0].id).toBe('app');
+  });
+
+  it('/config redacts every header value the operator sets or matches, whatever the header is called', async () => {
+    const r = await admin('GET', '/config');
+    expect(r.status).toBe(200);
+    expect(r.text).not.toContain('HDR-SECRET');
+    const c = r.json().config;
+    expect(c.plugins.requestHeaders.set).toEqual({ 'x-auth': '[redacted]', 'x-access-key': '[redacted]', 'x-private-key': '[redacted]' });
+    expect(c.plugins.responseHeaders.set).toEqual({ 'x-signature': '[redacted]' });
+    expect(c.routes[0].plugins.requestHeaders.set).toEqual({ 'x-jwt': '[redacted]', 'x-pass': '[redacted]' });
+    expect(c.routes[1].respond.headers).toEqual({ 'x-stub-token': '[redacted]' });
+    expect(c.routes[2].headers).toEqual({ 'x-tenant': '[redacted]' });
+    // The names stay readable, and the gateway still uses the values.
+    const v = await request(`${gw.url}/v`);
+    await v.body.dump();
+    expect(v.headers['x-stub-token']).toBe('HDR-SECRET-respond');
   });
 
   it('POST /reload applies a valid file and refuses an invalid one, keeping the old config', async () => {

@@ -4,8 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { createHash, scryptSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createHash, generateKeyPairSync, scryptSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { GATEWAY_BIN, ROOT, writeConfig } from '../helpers/gateway.js';
 
 function gateway(args: string[], input?: string) {
@@ -67,6 +69,35 @@ describe('gateway CLI', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('refusing to start');
     expect(r.stderr).toContain('/routes/0/upstream');
+  });
+
+  it('validate and start give the same errors, with pointers, for what only compiling finds (a private key as publicKeyFile)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-cli-'));
+    const privatePem = join(dir, 'private.pem');
+    writeFileSync(privatePem, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const config = writeConfig({
+      listen: { host: '127.0.0.1', port: 0 },
+      workers: 1,
+      upstreams: { users: { targets: [{ url: 'http://127.0.0.1:9001' }] } },
+      plugins: { jwt: { publicKeyFile: privatePem, algorithms: ['EdDSA'] } },
+      routes: [
+        { id: 'a', paths: ['/a'], upstream: 'users' },
+        { id: 'b', paths: ['/b'], upstream: 'users', plugins: { jwt: { publicKeyFile: privatePem, algorithms: ['EdDSA'] } } },
+      ],
+    });
+    // The error lines (the first line names the file and counts them).
+    const problems = (stderr: string) => stderr.split('\n').filter((l) => /^(\/|\(root\))/.test(l) && !l.includes(' problem(s)'));
+    const validate = gateway(['validate', '-c', config]);
+    const start = gateway(['start', '-c', config]);
+    expect(validate.code).toBe(1);
+    expect(start.code).toBe(1);
+    expect(start.stderr).toContain('refusing to start');
+    const expected = [
+      `/plugins/jwt/publicKeyFile: jwt publicKeyFile "${privatePem}": it holds a private key; give the public key`,
+      `/routes/1/plugins/jwt/publicKeyFile: jwt publicKeyFile "${privatePem}": it holds a private key; give the public key`,
+    ];
+    expect(problems(validate.stderr)).toEqual(expected);
+    expect(problems(start.stderr)).toEqual(expected);
   });
 
   it('hash-key prints sha256:<hex> of the key', () => {

@@ -17,7 +17,7 @@ import { echoUpstream, freePort, rawRequest, sleep, startGateway, type Gateway, 
 import { b64json, mint, newKey, nowSec, startJwksServer, type JwksServer, type TestKey } from '../helpers/jwt-jwks.js';
 import { keyEntry, StaticKeySource, secretKeySource } from '../../src/plugins/jwt/keys.js';
 import { TokenCache, Verifier } from '../../src/plugins/jwt/verify.js';
-import { bearerToken, claimHeaderValue } from '../../src/plugins/jwt.js';
+import { bearerToken, claimHeaderValue } from '../../src/plugins/jwt/index.js';
 
 const ISS = 'https://issuer.test';
 const AUD = 'api';

@@ -199,10 +199,11 @@ async function importKey(jwk: unknown): Promise<KeyEntry | null> {
   }
 }
 
-const sources = new Map<string, JwksSource>();
-
-/** The worker's source for this URL (created, and its first fetch started, on first use). */
-export function jwksSource(url: string): JwksSource {
+/**
+ * The worker's source for this URL (created, and its first fetch started, on first use), from
+ * `sources` (the JWKS_SOURCES service: one per process, so a reload does not refetch).
+ */
+export function jwksSource(sources: Map<string, JwksSource>, url: string): JwksSource {
   let s = sources.get(url);
   if (s === undefined) {
     s = new JwksSource(url);

@@ -8,7 +8,7 @@
  */
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { JWT_ALGORITHMS, type JwtAlgorithm } from '../../config/schema.js';
+import { JWT_ALGORITHMS, type JwtAlgorithm } from './schema.js';
 
 export interface KeyEntry {
   /** The JWK's `kid`, if any. */

@@ -27,6 +27,7 @@
 import { constants, createHmac, timingSafeEqual, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { jwtVerify } from 'jose';
 import type { KeyEntry, KeySource } from './keys.js';
+import { isPromise } from '../../util/promise.js';
 
 export interface VerifiedToken {
   /** The payload, deep-frozen (shared by every request that presents the same token). */
@@ -228,10 +229,11 @@ export class TokenCache {
       if (this.map.size <= this.maxEntries && this.chars <= this.maxChars) break;
     }
   }
-}
 
-function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
-  return typeof (v as Promise<T> | undefined)?.then === 'function';
+  clear(): void {
+    this.map.clear();
+    this.chars = 0;
+  }
 }
 
 export class Verifier {
@@ -251,6 +253,11 @@ export class Verifier {
     this.audience = opts.audience === undefined ? null : typeof opts.audience === 'string' ? [opts.audience] : [...opts.audience];
     this.toleranceMs = opts.clockToleranceMs;
     this.mode = opts.mode ?? 'sync';
+  }
+
+  /** Drops what this verifier holds (its config version was retired); in-flight verifications still finish. */
+  dispose(): void {
+    this.cache?.clear();
   }
 
   /** The verdict on a token: synchronous unless keys must be fetched first (or mode is 'jose'). */

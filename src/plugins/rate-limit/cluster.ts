@@ -28,8 +28,6 @@ import { Redis } from 'ioredis';
 import { log } from '../../observability/log.js';
 import { counter } from '../../observability/metrics.js';
 
-/** Name of the Redis client in PluginDeps.services. */
-export const REDIS_SERVICE = 'redis';
 export const REDIS_COMMAND_TIMEOUT_MS = 250;
 export const LEASE_TTL_MS = 1000;
 /** Keys with a lease per worker and policy; beyond that the oldest is dropped (its tokens lost). */

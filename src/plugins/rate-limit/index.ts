@@ -16,27 +16,16 @@
  * `rate_limited` JSON with `Retry-After` (seconds, rounded up) and both headers. The upstream
  * never sees a refused request (this runs in the access phase, before the proxy).
  */
-import type { RateLimitPluginConfig } from '../config/schema.js';
-import type { GatewayConfig } from '../config/schema.js';
-import type { LocalReply, PluginDefinition, PluginDeps, PluginInstance } from './types.js';
-import type { RequestContext } from './context.js';
-import {
-  EVENT_EVICTED,
-  TOKEN_BUCKETS_SERVICE,
-  policyNumbers,
-  remainingAfter,
-  retryAfterSeconds,
-  secondsUntilFull,
-  type TokenBucketTable,
-} from '../native/token-buckets.js';
-import { compileKey } from './rate-limit/keys.js';
-import { policyHeaderValue, rateLimitHeaderValue, sfString } from './rate-limit/headers.js';
-import { clusterLimiter, REDIS_SERVICE, type ClusterVerdict } from './rate-limit/cluster.js';
-import { counter } from '../observability/metrics.js';
-import type { Redis } from 'ioredis';
-
-/** services key of the config being compiled (to tell a global rateLimit from a route's). */
-export const CONFIG_SERVICE = 'gatewayConfig';
+import { definePlugin, type LocalReply, type PluginInstance } from '../api.js';
+import type { RequestContext } from '../context.js';
+import { EVENT_EVICTED, policyNumbers, remainingAfter, retryAfterSeconds, secondsUntilFull } from '../../native/token-buckets.js';
+import { compileKey } from './keys.js';
+import { policyHeaderValue, rateLimitHeaderValue, sfString } from './headers.js';
+import { clusterLimiter, type ClusterVerdict } from './cluster.js';
+import { counter } from '../../observability/metrics.js';
+import { RateLimitPluginSchema } from './schema.js';
+import { checkRateLimit } from './check.js';
+import { CLUSTER, REDIS, TOKEN_TABLE } from './services.js';
 
 const rejected = counter('gateway_rate_limit_rejected_total', 'Requests refused with 429 by rateLimit.', ['route']);
 const evictions = counter(
@@ -46,25 +35,25 @@ const evictions = counter(
 
 const UNAVAILABLE: LocalReply = { status: 503, code: 'rate_limit_unavailable', headers: ['retry-after', '1'] };
 
-/** The table, or a clear error: a local rateLimit without its table would limit nothing. */
-function tableOf(deps: PluginDeps): TokenBucketTable {
-  const table = deps.services.get(TOKEN_BUCKETS_SERVICE) as TokenBucketTable | undefined;
-  if (table === undefined) {
-    throw new Error('rateLimit: the shared-memory token-bucket table is not available in this process');
-  }
-  return table;
+/** The default burst: requestsPerSecond rounded up (the schema's `computed` burst). */
+export function defaultBurst(rps: number): number {
+  return Math.max(1, Math.ceil(rps));
 }
 
-export const rateLimitPlugin: PluginDefinition<RateLimitPluginConfig> = {
+export const rateLimitPlugin = definePlugin({
   name: 'rateLimit',
   phase: 'rateLimit',
+  schema: RateLimitPluginSchema,
+  check: checkRateLimit,
+  normalize(conf) {
+    return conf.burst !== undefined ? conf : { ...conf, burst: defaultBurst(conf.requestsPerSecond) };
+  },
   compile(conf, deps): PluginInstance {
     const rps = conf.requestsPerSecond;
-    const burst = conf.burst ?? Math.max(1, Math.ceil(rps));
-    const keySpec = conf.key ?? 'ip';
-    const routeId = deps.routeId ?? '';
-    const config = deps.services.get(CONFIG_SERVICE) as GatewayConfig | undefined;
-    const isGlobal = config !== undefined && config.plugins?.rateLimit === conf;
+    const burst = conf.burst;
+    const keySpec = conf.key;
+    const routeId = deps.routeId;
+    const isGlobal = deps.scope.kind === 'global';
     const owner = isGlobal ? 'global' : 'route:' + routeId;
     const identity = `${owner}|${rps}|${burst}|${keySpec}`;
     const keyOf = compileKey(keySpec, routeId);
@@ -85,11 +74,12 @@ export const rateLimitPlugin: PluginDefinition<RateLimitPluginConfig> = {
     };
     const removeResponseHeaders = ['ratelimit', 'ratelimit-policy'];
 
-    if ((conf.scope ?? 'local') === 'cluster') {
-      const redis = (deps.services.get(REDIS_SERVICE) as Redis | undefined) ?? null;
-      const prefix = config?.cluster?.keyPrefix ?? 'gateway:';
-      const limiter = clusterLimiter(redis, prefix, identity, rps, burst, routeId);
-      const failOpen = conf.failOpen ?? true;
+    if (conf.scope === 'cluster') {
+      const redis = deps.use(REDIS);
+      const cluster = deps.use(CLUSTER);
+      // The check refuses scope "cluster" without cluster.redis.
+      const limiter = clusterLimiter(redis, cluster !== null ? cluster.keyPrefix : '', identity, rps, burst, routeId);
+      const failOpen = conf.failOpen;
       const decide = (ctx: RequestContext, v: ClusterVerdict): LocalReply | undefined => {
         if (v.kind === 'admit') {
           ctx.responseHeaders.push('ratelimit-policy', policyHeader, 'ratelimit', rateLimitHeaderValue(quotedName, v.remaining, v.resetSeconds));
@@ -99,7 +89,7 @@ export const rateLimitPlugin: PluginDefinition<RateLimitPluginConfig> = {
         return failOpen ? undefined : UNAVAILABLE;
       };
       return {
-        access(ctx) {
+        onRequest(ctx) {
           const v = limiter.take(keyOf(ctx));
           if (v instanceof Promise) return v.then((r) => decide(ctx, r));
           return decide(ctx, v);
@@ -108,12 +98,13 @@ export const rateLimitPlugin: PluginDefinition<RateLimitPluginConfig> = {
       };
     }
 
-    const table = tableOf(deps);
+    // A local rateLimit without its table would limit nothing: TOKEN_TABLE throws instead.
+    const table = deps.use(TOKEN_TABLE);
     const policyId = table.policy(identity, rps, burst);
     const take = table.take;
     return {
       // hot path: one native call, no Promise.
-      access(ctx) {
+      onRequest(ctx) {
         const r = take(policyId, keyOf(ctx));
         if (r >= 0 || r !== r) {
           // (NaN cannot come from the real clock; admitting is the answer that cannot wedge a client.)
@@ -129,4 +120,4 @@ export const rateLimitPlugin: PluginDefinition<RateLimitPluginConfig> = {
       removeResponseHeaders,
     };
   },
-};
+});

@@ -11,20 +11,15 @@
  * Every answer carries `Vary: Origin` (it depends on the Origin header). The upstream's own
  * Access-Control-* response headers are dropped: the gateway's policy is the one in force.
  *
- * Preflights for a method the route accepts but OPTIONS it does not (the router says 405) are
- * routed by src/worker/http-server.ts with the requested method; it finds this plugin's handler
- * with isCorsPreflightHandler().
+ * The descriptor says `answersPreflight`: for a route whose `methods` do not list OPTIONS, the
+ * runtime compiler gives the router preflight-only OPTIONS patterns for the route's paths
+ * (src/runtime/compile.ts), so a preflight for a method the route accepts reaches this plugin
+ * (and a non-preflight OPTIONS still gets the route's 405). The core knows nothing of CORS.
  */
-import type { CorsPluginConfig } from '../config/schema.js';
-import type { RequestContext } from './context.js';
-import type { AccessHandler, LocalReply, PluginDefinition } from './types.js';
-
-const corsHandlers = new WeakSet<AccessHandler>();
-
-/** True for the access handler of a compiled cors plugin (it answers every preflight). */
-export function isCorsPreflightHandler(h: AccessHandler): boolean {
-  return corsHandlers.has(h);
-}
+import type { RequestContext } from '../context.js';
+import { definePlugin, type AccessHandler, type LocalReply } from '../api.js';
+import { checkCors } from './check.js';
+import { CorsPluginSchema } from './schema.js';
 
 /** An OPTIONS request with Origin and Access-Control-Request-Method. */
 export function isPreflight(ctx: RequestContext): boolean {
@@ -97,20 +92,26 @@ const CORS_RESPONSE_HEADERS = [
 
 const REFUSED_PREFLIGHT: LocalReply = { status: 204, headers: ['vary', 'Origin'], body: '' };
 
-export const corsPlugin: PluginDefinition<CorsPluginConfig> = {
+export const corsPlugin = definePlugin({
   name: 'cors',
   phase: 'cors',
+  schema: CorsPluginSchema,
+  answersPreflight: true,
+  check: checkCors,
+  normalize(conf) {
+    return { ...conf, methods: conf.methods.map((m) => m.toUpperCase()) };
+  },
   compile(conf) {
-    const origins = conf.origins ?? ['*'];
+    const origins = conf.origins;
     const anyOrigin = origins.includes('*');
-    const credentials = conf.credentials === true;
+    const credentials = conf.credentials;
     // "*" only without credentials (the loader refuses the combination; never send it anyway).
     const starValue = anyOrigin && !credentials;
     const allowed = compileOrigins(origins);
-    const methods = (conf.methods ?? ['GET', 'HEAD', 'PUT', 'PATCH', 'POST', 'DELETE']).map((m) => m.toUpperCase()).join(', ');
+    const methods = conf.methods.join(', ');
     const allowHeaders = conf.headers !== undefined ? conf.headers.join(', ') : null;
-    const expose = conf.exposeHeaders !== undefined && conf.exposeHeaders.length > 0 ? conf.exposeHeaders.join(', ') : null;
-    const maxAge = String(Math.floor((conf.maxAgeMs ?? 600_000) / 1000));
+    const expose = conf.exposeHeaders.length > 0 ? conf.exposeHeaders.join(', ') : null;
+    const maxAge = String(Math.floor(conf.maxAgeMs / 1000));
     const varyPreflight = allowHeaders === null ? 'Origin, Access-Control-Request-Headers' : 'Origin';
 
     const access: AccessHandler = (ctx) => {
@@ -129,11 +130,9 @@ export const corsPlugin: PluginDefinition<CorsPluginConfig> = {
       if (requested !== undefined && requested !== '') headers.push('access-control-allow-headers', requested);
       return { status: 204, headers, body: '' };
     };
-    corsHandlers.add(access);
-
     return {
-      access,
-      onResponse(ctx) {
+      onRequest: access,
+      onResponseHeaders(ctx) {
         // The preflight answer already carries its headers.
         if (isPreflight(ctx)) return;
         ctx.addResponseHeader('vary', 'Origin');
@@ -146,4 +145,4 @@ export const corsPlugin: PluginDefinition<CorsPluginConfig> = {
       removeResponseHeaders: CORS_RESPONSE_HEADERS,
     };
   },
-};
+});

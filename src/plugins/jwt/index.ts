@@ -10,23 +10,33 @@
  * `WWW-Authenticate: Bearer error="invalid_token"`. Both carry the standard JSON error body
  * with the generic message; the reason is only logged (debug level).
  *
- * On success: ctx.claims = the verified payload; a `sub` equal to a consumer's `jwtSubject`
+ * On success: the verified payload is in the request's CLAIMS slot (ctx.get(CLAIMS)); a `sub` equal to a consumer's `jwtSubject`
  * makes that the consumer; every `forwardClaims` header is removed from the request and, when
  * the claim is present, set from it.
  *
  * Performance: verification is synchronous when the key is at hand (node:crypto on a cached
  * KeyObject), and verified tokens are kept in a bounded cache, so the common case neither
  * allocates a Promise nor repeats the signature check. Verifiers (key source + token cache) are
- * shared by the routes of one config version that have the same jwt settings.
+ * shared by the routes of one config version that have the same jwt settings (the VERIFIERS
+ * service, lifetime 'version': a reload reads the key file again, see services.ts).
+ *
+ * A key file that cannot be used (unreadable, a private key, no key for the algorithms) is a
+ * ConfigFault at `publicKeyFile`: `gateway validate`, start and reload report it there.
  */
-import type { JwtPluginConfig } from '../config/schema.js';
-import type { LocalReply, PluginDefinition, PluginDeps } from './types.js';
-import type { RequestContext } from './context.js';
-import type { ConsumerDirectory } from './consumers.js';
-import { fileKeySource, secretKeySource, type KeySource } from './jwt/keys.js';
-import { jwksSource } from './jwt/jwks.js';
-import { TokenCache, Verifier, type Verdict, type VerifiedToken } from './jwt/verify.js';
-import { log } from '../observability/log.js';
+import { ConfigFault, definePlugin, type CompileDeps, type LocalReply } from '../api.js';
+import { slot, type RequestContext } from '../context.js';
+import type { ConsumerDirectory } from '../consumers.js';
+import { fileKeySource, secretKeySource, type KeySource } from './keys.js';
+import { JwksSource, jwksSource } from './jwks.js';
+import { TokenCache, Verifier, type Verdict, type VerifiedToken } from './verify.js';
+import { log } from '../../observability/log.js';
+import { isPromise } from '../../util/promise.js';
+import { JwtPluginSchema, type JwtPluginConfig } from './schema.js';
+import { checkJwt } from './check.js';
+import { JWKS_SOURCES, VERIFIERS } from './services.js';
+
+/** The verified claims of the request's token. */
+export const CLAIMS = slot<Readonly<Record<string, unknown>>>('jwt.claims');
 
 /** Internal switches for measurements (docs/plugins/jwt.md, Performance); not config. */
 const VERIFY_MODE: 'sync' | 'jose' = process.env.GATEWAY_JWT_VERIFY === 'jose' ? 'jose' : 'sync';
@@ -53,15 +63,9 @@ export function bearerToken(auth: string): string | null {
   return auth.slice(7).trim();
 }
 
-const VERIFIERS = 'jwt.verifiers';
-
-/** One verifier per distinct jwt setting per config version (deps.services is per version). */
-function verifierFor(conf: JwtPluginConfig, deps: PluginDeps): Verifier {
-  let memo = deps.services.get(VERIFIERS) as Map<string, Verifier> | undefined;
-  if (memo === undefined) {
-    memo = new Map();
-    deps.services.set(VERIFIERS, memo);
-  }
+/** One verifier per distinct jwt setting per config version. */
+function verifierFor(conf: JwtPluginConfig, deps: CompileDeps): Verifier {
+  const memo = deps.use(VERIFIERS);
   const key = JSON.stringify([conf.secret, conf.publicKeyFile, conf.jwksUrl, conf.algorithms, conf.issuer, conf.audience, conf.clockToleranceMs]);
   let v = memo.get(key);
   if (v === undefined) {
@@ -72,9 +76,14 @@ function verifierFor(conf: JwtPluginConfig, deps: PluginDeps): Verifier {
       }
       source = secretKeySource(conf.secret);
     } else if (conf.publicKeyFile !== undefined) {
-      source = fileKeySource(conf.publicKeyFile, conf.algorithms);
+      try {
+        source = fileKeySource(conf.publicKeyFile, conf.algorithms);
+      } catch (err) {
+        throw new ConfigFault('/publicKeyFile', (err as Error).message);
+      }
     } else if (conf.jwksUrl !== undefined) {
-      source = jwksSource(conf.jwksUrl);
+      // A probe (`gateway validate`) fetches nothing: its source is never asked for keys.
+      source = deps.role === 'probe' ? new JwksSource(conf.jwksUrl) : jwksSource(deps.use(JWKS_SOURCES), conf.jwksUrl);
     } else {
       throw new Error('jwt: set exactly one of secret, publicKeyFile or jwksUrl'); // the loader refuses this first
     }
@@ -84,7 +93,7 @@ function verifierFor(conf: JwtPluginConfig, deps: PluginDeps): Verifier {
         algorithms: conf.algorithms,
         issuer: conf.issuer,
         audience: conf.audience,
-        clockToleranceMs: conf.clockToleranceMs ?? 5000,
+        clockToleranceMs: conf.clockToleranceMs,
         mode: VERIFY_MODE,
       },
       TOKEN_CACHE ? new TokenCache() : null,
@@ -108,17 +117,16 @@ export function claimHeaderValue(v: unknown): string | null {
   return /[^\x00-\x7f]/.test(s) ? Buffer.from(s, 'utf8').toString('latin1') : s;
 }
 
-function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
-  return typeof (v as Promise<T> | undefined)?.then === 'function';
-}
-
-export const jwtPlugin: PluginDefinition<JwtPluginConfig> = {
+export const jwtPlugin = definePlugin({
   name: 'jwt',
   phase: 'auth',
+  schema: JwtPluginSchema,
+  files: (conf) => (conf.publicKeyFile !== undefined ? [{ at: '/publicKeyFile', path: conf.publicKeyFile }] : []),
+  check: checkJwt,
   compile(conf, deps) {
     const verifier = verifierFor(conf, deps);
     const consumers: ConsumerDirectory = deps.consumers;
-    const forward = Object.entries(conf.forwardClaims ?? {}).map(([claim, header]) => [claim, header.toLowerCase()] as const);
+    const forward = Object.entries(conf.forwardClaims).map(([claim, header]) => [claim, header.toLowerCase()] as const);
     const routeId = deps.routeId;
 
     const done = (ctx: RequestContext, v: Verdict): LocalReply | undefined => {
@@ -139,7 +147,7 @@ export const jwtPlugin: PluginDefinition<JwtPluginConfig> = {
           ctx.consumer = consumer;
         }
       }
-      ctx.claims = claims as Record<string, unknown>;
+      ctx.set(CLAIMS, claims);
       for (let i = 0; i < forward.length; i++) {
         const [claim, header] = forward[i];
         ctx.removeHeader(header);
@@ -151,7 +159,7 @@ export const jwtPlugin: PluginDefinition<JwtPluginConfig> = {
     };
 
     return {
-      access(ctx) {
+      onRequest(ctx) {
         const h = ctx.headers;
         let auth: string | undefined;
         let count = 0;
@@ -169,4 +177,4 @@ export const jwtPlugin: PluginDefinition<JwtPluginConfig> = {
       },
     };
   },
-};
+});

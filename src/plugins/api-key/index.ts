@@ -13,8 +13,9 @@
  * Missing or unknown key: 401 `unauthorized` with `WWW-Authenticate: Key realm="gateway"`.
  */
 import { hash } from 'node:crypto';
-import type { ApiKeyPluginConfig } from '../config/schema.js';
-import type { LocalReply, PluginDefinition } from './types.js';
+import { definePlugin, type LocalReply } from '../api.js';
+import { checkHeaderName } from '../check-kit.js';
+import { ApiKeyPluginSchema } from './schema.js';
 
 const UNAUTHORIZED: LocalReply = { status: 401, code: 'unauthorized', headers: ['www-authenticate', 'Key realm="gateway"'] };
 
@@ -62,15 +63,19 @@ export function sha256Hex(key: string): string {
   return hash('sha256', key, 'hex');
 }
 
-export const apiKeyPlugin: PluginDefinition<ApiKeyPluginConfig> = {
+export const apiKeyPlugin = definePlugin({
   name: 'apiKey',
   phase: 'auth',
+  schema: ApiKeyPluginSchema,
+  check(conf, r) {
+    checkHeaderName(r, '/header', conf.header);
+  },
   compile(conf, deps) {
-    const header = (conf.header ?? 'x-api-key').toLowerCase();
-    const param = conf.query === undefined ? 'api_key' : conf.query;
+    const header = conf.header.toLowerCase();
+    const param = conf.query;
     const byHash = deps.consumers.byApiKeyHash;
     return {
-      access(ctx) {
+      onRequest(ctx) {
         let key: string | null | undefined = ctx.header(header);
         if (key !== undefined) ctx.removeHeader(header);
         // ctx.query may be undefined at run time (uWS getQuery() without "?"): test truthiness.
@@ -91,4 +96,4 @@ export const apiKeyPlugin: PluginDefinition<ApiKeyPluginConfig> = {
       },
     };
   },
-};
+});

@@ -6,22 +6,27 @@
  *   - consumer in one of `denyGroups`: 403 `forbidden` (deny wins);
  *   - `allowGroups` set and the consumer in none of them: 403 `forbidden`.
  */
-import type { AclPluginConfig } from '../config/schema.js';
-import type { LocalReply, PluginDefinition } from './types.js';
+import { definePlugin, type LocalReply } from '../api.js';
+import { isObject } from '../check-kit.js';
+import { AclPluginSchema } from './schema.js';
 
 const UNAUTHORIZED: LocalReply = { status: 401, code: 'unauthorized' };
 const FORBIDDEN: LocalReply = { status: 403, code: 'forbidden' };
 
-type AclConf = AclPluginConfig;
-
-export const aclPlugin: PluginDefinition<AclConf> = {
+export const aclPlugin = definePlugin({
   name: 'acl',
   phase: 'acl',
+  schema: AclPluginSchema,
+  check(conf, r) {
+    if (isObject(conf) && conf.allowGroups === undefined && conf.denyGroups === undefined) {
+      r.error('', 'set "allowGroups", "denyGroups" or both');
+    }
+  },
   compile(conf) {
     const allow = conf.allowGroups !== undefined ? new Set(conf.allowGroups) : null;
     const deny = conf.denyGroups !== undefined && conf.denyGroups.length > 0 ? new Set(conf.denyGroups) : null;
     return {
-      access(ctx) {
+      onRequest(ctx) {
         const consumer = ctx.consumer;
         if (consumer === null) return UNAUTHORIZED;
         const groups = consumer.groups;
@@ -34,4 +39,4 @@ export const aclPlugin: PluginDefinition<AclConf> = {
       },
     };
   },
-};
+});

@@ -23,11 +23,11 @@
  * charset="UTF-8"`.
  */
 import { createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
-import type { BasicAuthPluginConfig } from '../config/schema.js';
-import type { BasicAuthEntry } from './consumers.js';
-import type { AccessResult, LocalReply, PluginDefinition } from './types.js';
-import type { RequestContext } from './context.js';
-import { log } from '../observability/log.js';
+import type { BasicAuthEntry } from '../consumers.js';
+import { definePlugin, type AccessResult, type LocalReply } from '../api.js';
+import type { RequestContext } from '../context.js';
+import { log } from '../../observability/log.js';
+import { BasicAuthPluginSchema } from './schema.js';
 
 const THREADPOOL_SIZE = Math.min(1024, Math.max(1, Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10) || 4));
 
@@ -168,14 +168,15 @@ function quote(s: string): string {
   return '"' + s.replace(/["\\]/g, '\\$&') + '"';
 }
 
-export const basicAuthPlugin: PluginDefinition<BasicAuthPluginConfig> = {
+export const basicAuthPlugin = definePlugin({
   name: 'basicAuth',
   phase: 'auth',
+  schema: BasicAuthPluginSchema,
   compile(conf, deps) {
     const challenge: LocalReply = {
       status: 401,
       code: 'unauthorized',
-      headers: ['www-authenticate', `Basic realm=${quote(conf.realm ?? 'gateway')}, charset="UTF-8"`],
+      headers: ['www-authenticate', `Basic realm=${quote(conf.realm)}, charset="UTF-8"`],
     };
     const users = deps.consumers.byUsername;
 
@@ -188,7 +189,7 @@ export const basicAuthPlugin: PluginDefinition<BasicAuthPluginConfig> = {
     };
 
     return {
-      access(ctx) {
+      onRequest(ctx) {
         const creds = parseBasicAuthorization(ctx.header('authorization'));
         if (creds === null) return challenge;
         const entry = users.get(creds.username);
@@ -209,4 +210,4 @@ export const basicAuthPlugin: PluginDefinition<BasicAuthPluginConfig> = {
       },
     };
   },
-};
+});

@@ -1,0 +1,21 @@
+/** The `encoding` plugin's config schema (part of the config contract, docs/configuration.md). */
+import { Type } from '@sinclair/typebox';
+import { closed, notImplemented, withDefault, type Resolved } from '../../util/schema-kit.js';
+
+export const EncodingPluginSchema = notImplemented(
+  Type.Object(
+  {
+    msgpack: withDefault(
+      Type.Boolean({
+        description:
+          'Accept: application/msgpack turns a JSON answer into MessagePack, and a MessagePack request body into JSON for the upstream.',
+        default: true,
+      }),
+    ),
+  },
+  { ...closed, description: 'Content encodings.' },
+  ),
+  'the "encoding" plugin',
+);
+
+export type EncodingPluginConfig = Resolved<typeof EncodingPluginSchema>;
