@@ -113,10 +113,10 @@ export function endpointSettings(up: UpstreamConfig): EndpointSettings {
 
 function compileCluster(name: string, up: UpstreamConfig, endpoints: EndpointRegistry, keys: Set<string>): Cluster {
   const settings = endpointSettings(up);
-  const members: Member[] = up.targets.map((t) => {
+  const members: Member[] = up.targets.map((t, index) => {
     const ep = endpoints.acquire(new URL(t.url), settings);
     keys.add(ep.key);
-    return { endpoint: ep, weight: t.weight };
+    return { endpoint: ep, weight: t.weight, index };
   });
   return new Cluster(name, members, roundRobin(members));
 }

@@ -21,7 +21,7 @@ const immediate = () => new Promise((r) => setImmediate(r));
 function setup(headOver: Partial<RequestHead> = {}, routeOver: Partial<CompiledRoute> = {}, cfgOver: Partial<CompiledConfig> = {}) {
   const fd = new FakeDispatcher();
   const ep = new Endpoint('k', 'http://up.internal:9000', 'up.internal:9000', fd);
-  const members = [{ endpoint: ep, weight: 1 }];
+  const members = [{ endpoint: ep, weight: 1, index: 0 }];
   const route: CompiledRoute = {
     id: 'r', index: 0, headerMatch: null, action: proxyAction, bodyMode: 'buffer',
     proxy: { cluster: new Cluster('u', members, roundRobin(members)), responseHeadersMs: 15000, idleMs: 60000, timeoutMs: 10000 },
