@@ -26,7 +26,6 @@ export function notImplementedErrors(config: GatewayConfig): ConfigError[] {
   checkPlugins(config.plugins as Record<string, unknown> | undefined, '/plugins', out);
   for (const [name, up] of Object.entries(config.upstreams)) {
     const base = `/upstreams/${name}`;
-    if (up.balancer !== undefined && up.balancer !== 'round-robin') out.push(notYet(`${base}/balancer`, `balancer "${up.balancer}"`));
     if (up.retries !== undefined) out.push(notYet(`${base}/retries`, '"retries"'));
     if (up.healthCheck !== undefined) out.push(notYet(`${base}/healthCheck`, '"healthCheck"'));
     if (up.circuitBreaker !== undefined) out.push(notYet(`${base}/circuitBreaker`, '"circuitBreaker"'));

@@ -13,7 +13,7 @@ import type { RoutePattern, RouterEngine } from '../native/router-types.js';
 import { compileCidrs, type AddressMatcher } from '../net/cidr.js';
 import type { EndpointRegistry, EndpointSettings } from '../upstream/endpoint.js';
 import { Cluster, type Member } from '../upstream/cluster.js';
-import { roundRobin } from '../upstream/lb/round-robin.js';
+import { createBalancer } from '../upstream/lb/index.js';
 import { compilePipeline, type CompiledPipeline } from '../plugins/pipeline.js';
 import { ConsumerDirectory } from '../plugins/consumers.js';
 import type { LocalReply } from '../plugins/types.js';
@@ -118,7 +118,7 @@ function compileCluster(name: string, up: UpstreamConfig, endpoints: EndpointReg
     keys.add(ep.key);
     return { endpoint: ep, weight: t.weight, index };
   });
-  return new Cluster(name, members, roundRobin(members));
+  return new Cluster(name, members, createBalancer(up.balancer, members, { hashOn: up.hashOn }));
 }
 
 /** Names of the ":param" / "*" captures of a path pattern, in order ("*" is named "*"). */
