@@ -149,6 +149,32 @@ describe('a proxied request', () => {
     }
   });
 
+  it('reports each attempt to the cluster once, with the latency to the response head (not to the end of the body) or to the failure', async () => {
+    const report = vi.spyOn(Cluster.prototype, 'report');
+    try {
+      const { fd, ep, tx } = setup();
+      tx.proceed();
+      fd.respond(fd.last, 200, { 'content-length': '4' }, ['ab'], true);
+      await new Promise((r) => setTimeout(r, 60)); // a slow body
+      fd.last.handler.onData(Buffer.from('cd'));
+      fd.last.handler.onComplete();
+      expect(report).toHaveBeenCalledTimes(1);
+      const [rep, kind, status, us] = report.mock.calls[0];
+      expect([rep, kind, status]).toEqual([ep, 'response', 200]);
+      expect(us).toBeLessThan(40_000);
+
+      const second = setup();
+      second.tx.proceed();
+      await new Promise((r) => setTimeout(r, 30));
+      second.fd.fail(second.fd.last, new UpstreamFailure('reset', 'reset', 'ECONNRESET'));
+      expect(report).toHaveBeenCalledTimes(2);
+      expect(report.mock.calls[1][1]).toBe('reset');
+      expect(report.mock.calls[1][3]).toBeGreaterThanOrEqual(25_000);
+    } finally {
+      report.mockRestore();
+    }
+  });
+
   it('a 103 before the answer is relayed as its own head; the final status line goes out in front of the first final header', () => {
     const { fd, down, tx } = setup();
     tx.proceed();
