@@ -162,16 +162,26 @@ export class P2cEwma implements LoadBalancer {
    * a helper returning a cost (a double) boxes it on the heap whenever V8 does not inline it.
    */
   #cheaper(a: number, b: number): number {
-    const now = this.#shared[2];
     const tau = this.#tau;
+    const sampled = this.#sampled;
+    const stamp = this.#stamp;
+    let ea: number;
+    let eb: number;
+    if (sampled[a] !== 0 && sampled[b] !== 0) {
+      // Both decay from their own sample to the same now: the common factor e^(-now/τ) cancels,
+      // and one exp of the gap between their samples is enough.
+      ea = this.#ewma[a];
+      eb = this.#ewma[b];
+      const gap = stamp[a] - stamp[b];
+      if (gap > 0) ea *= Math.exp(Math.min(gap / tau, 700)); // (no overflow to Infinity after days of silence)
+      else if (gap < 0) eb *= Math.exp(Math.min(-gap / tau, 700));
+    } else {
+      const now = this.#shared[2];
+      ea = sampled[a] === 0 ? this.#shared[0] : this.#ewma[a] * Math.exp(-(now - stamp[a]) / tau);
+      eb = sampled[b] === 0 ? this.#shared[0] : this.#ewma[b] * Math.exp(-(now - stamp[b]) / tau);
+    }
     const members = this.#members;
     const signals = this.#signals;
-    let ea = this.#sampled[a] === 0 ? this.#shared[0] : this.#ewma[a];
-    let dt = now - this.#stamp[a];
-    if (this.#sampled[a] !== 0 && dt > 0) ea *= Math.exp(-dt / tau);
-    let eb = this.#sampled[b] === 0 ? this.#shared[0] : this.#ewma[b];
-    dt = now - this.#stamp[b];
-    if (this.#sampled[b] !== 0 && dt > 0) eb *= Math.exp(-dt / tau);
     const ca = (ea * (signals.inflight(members[a]) + 1)) / this.#weights[a];
     const cb = (eb * (signals.inflight(members[b]) + 1)) / this.#weights[b];
     return cb < ca ? b : a;
