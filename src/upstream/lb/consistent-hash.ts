@@ -20,19 +20,20 @@
  *     between members that stayed (the permutations' "collisions" resolve differently). The paper
  *     measures a few percent; test/unit/balancers.test.ts measures it for N = 4..10 over 100,000
  *     random keys and holds it to at most 1.1/N in total and 0.1/N among untouched members
- *     (measured: 0.03-0.43 % of keys; docs/configuration.md has the numbers). A ring moves exactly 1/N but balances worse;
+ *     (measured: at most 1.03/N, and 0.03-0.43 % of the keys between untouched members;
+ *     docs/configuration.md has the numbers). A ring moves exactly 1/N but balances worse;
  *     rendezvous moves exactly 1/N but costs N hashes per request.
- *   - cost: the table is built once per config (per worker): about M × ln(M) steps, a few ms,
+ *   - cost: the table is built once per config (per worker): about M × ln(M) steps, 3-8 ms,
  *     128 KiB of Uint16 (M = 65537 up to 655 members, then M = 655373 so M stays >= 100 N).
  *
  * Unusable members (unhealthy, broken, or the one a retry moves away from): a key whose slot
  * names an unusable member goes to its next choice: the key's hash re-mixed with a probe number
  * 1, 2, ... names another slot of the same table, until one names a usable member. Each probe is
  * a uniform slot, so an unusable member's keys spread over the others in proportion to their
- * weights (measured: 33.6 / 33.2 / 33.2 % over three equal members, 100k keys; the next slot in the table
- * would give 25 / 32 / 44 %, adjacent slots' owners being correlated), the other members' keys do
- * not move at all, and each key comes back when its member is usable again (the table never
- * changes). After 32 probes without a usable member (nearly all members unusable) the members
+ * weights (measured: 33.6 / 33.2 / 33.2 % over three equal members, 100k keys; taking the next
+ * slot of the table instead gave 25 / 32 / 44 %, adjacent slots' owners being correlated), the
+ * other members' keys do not move at all, and each key comes back when its member is usable
+ * again (the table never changes). After 32 probes without a usable member (nearly all members unusable) the members
  * are tried in order after the key's own: still deterministic.
  *
  * Keys (`hashOn`): "ip" the client address (after trustedProxies), "header:<name>" a request
