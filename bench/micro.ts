@@ -1,11 +1,13 @@
 /**
  * Micro-benchmarks beside the load suite: router lookups/s (native addon vs the TS reference,
- * 1,000 routes; bench/router-bench.ts) and, once the rate limiter exists, token-bucket takes/s.
+ * 1,000 routes; bench/router-bench.ts), token-bucket takes/s (bench/token-bucket-bench.ts) and
+ * balancer picks/s over 4 members (bench/balancer-bench.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateGateway } from './contenders/gateway.js';
 import type { MicroResults } from './report.js';
+import { formatBalancerBench, runBalancerBench } from './balancer-bench.js';
 import { formatRouterBench, runRouterBench } from './router-bench.js';
 import { formatTokenBucketBench, runTokenBucketBench } from './token-bucket-bench.js';
 
@@ -13,6 +15,7 @@ export async function runMicro(workDir: string, workers: number, note: (msg: str
   const micro: MicroResults = {
     router: { status: 'skipped' },
     tokenBucket: { status: 'skipped' },
+    balancers: { status: 'skipped' },
   };
 
   note('micro: router lookups, native vs reference, 1,000 routes ...');
@@ -51,6 +54,13 @@ export async function runMicro(workDir: string, workers: number, note: (msg: str
     } catch (e) {
       micro.tokenBucket = { status: 'failed', reason: (e as Error).message.split('\n')[0] };
     }
+  }
+  note('micro: balancer picks, 4 members ...');
+  try {
+    const result = runBalancerBench();
+    micro.balancers = { status: 'ran', result, table: formatBalancerBench(result) };
+  } catch (e) {
+    micro.balancers = { status: 'failed', reason: (e as Error).message.split('\n')[0] };
   }
   return micro;
 }

@@ -82,6 +82,8 @@ export interface Report {
 export interface MicroResults {
   router: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
   tokenBucket: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
+  /** Absent in reports written before the balancers existed. */
+  balancers?: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
 }
 
 function stat(xs: number[]): Stat {
@@ -340,7 +342,11 @@ export function renderMarkdown(r: Report, charts: { rps?: string; cpu?: string; 
   }
   out.push('## Micro-benchmarks');
   out.push('');
-  for (const [name, mres] of [['Router lookups (1,000 routes, native vs TS reference)', r.micro.router], ['Token bucket takes', r.micro.tokenBucket]] as const) {
+  for (const [name, mres] of [
+    ['Router lookups (1,000 routes, native vs TS reference)', r.micro.router],
+    ['Token bucket takes', r.micro.tokenBucket],
+    ['Balancer picks (4 members)', r.micro.balancers ?? { status: 'skipped', reason: 'not in this report' }],
+  ] as const) {
     out.push(`### ${name}`);
     out.push('');
     if (mres.status === 'ran' && mres.table) out.push('```\n' + mres.table + '\n```');

@@ -341,15 +341,12 @@ export const UpstreamSchema = Type.Object(
   {
     targets: Type.Array(TargetSchema, { minItems: 1, description: 'The servers (at least one).' }),
     balancer: withDefault(
-      notImplemented(
-        Type.Union(
-          BALANCERS.map((b) => Type.Literal(b)),
-          {
-            description: 'Load-balancing algorithm: "round-robin", "least-connections", "consistent-hash" or "p2c-ewma".',
-            default: 'round-robin',
-          },
-        ),
-        (v) => (v === 'round-robin' ? null : `balancer "${String(v)}"`),
+      Type.Union(
+        BALANCERS.map((b) => Type.Literal(b)),
+        {
+          description: 'Load-balancing algorithm: "round-robin", "least-connections", "consistent-hash" or "p2c-ewma".',
+          default: 'round-robin',
+        },
       ),
     ),
     hashOn: withDefault(

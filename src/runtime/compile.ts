@@ -14,7 +14,7 @@ import type { RoutePattern, RouterEngine } from '../native/router-types.js';
 import { compileCidrs, type AddressMatcher } from '../net/cidr.js';
 import type { EndpointRegistry, EndpointSettings } from '../upstream/endpoint.js';
 import { Cluster, type Member } from '../upstream/cluster.js';
-import { roundRobin } from '../upstream/lb/round-robin.js';
+import { createBalancer } from '../upstream/lb/index.js';
 import { compilePipeline, type CompiledPipeline } from '../plugins/pipeline.js';
 import { ConsumerDirectory } from '../plugins/consumers.js';
 import { ConfigFault, type LocalReply } from '../plugins/api.js';
@@ -141,12 +141,12 @@ export function endpointSettings(up: UpstreamConfig): EndpointSettings {
 
 function compileCluster(name: string, up: UpstreamConfig, endpoints: EndpointRegistry, keys: Set<string>): Cluster {
   const settings = endpointSettings(up);
-  const members: Member[] = up.targets.map((t) => {
+  const members: Member[] = up.targets.map((t, index) => {
     const ep = endpoints.acquire(new URL(t.url), settings);
     keys.add(ep.key);
-    return { endpoint: ep, weight: t.weight };
+    return { endpoint: ep, weight: t.weight, index };
   });
-  return new Cluster(name, members, roundRobin(members));
+  return new Cluster(name, members, createBalancer(up.balancer, members, { hashOn: up.hashOn }));
 }
 
 /** Names of the ":param" / "*" captures of a path pattern, in order ("*" is named "*"). */

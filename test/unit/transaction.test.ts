@@ -21,7 +21,7 @@ const immediate = () => new Promise((r) => setImmediate(r));
 function setup(headOver: Partial<RequestHead> = {}, routeOver: Partial<CompiledRoute> = {}, cfgOver: Partial<CompiledConfig> = {}) {
   const fd = new FakeDispatcher();
   const ep = new Endpoint('k', 'http://up.internal:9000', 'up.internal:9000', fd);
-  const members = [{ endpoint: ep, weight: 1 }];
+  const members = [{ endpoint: ep, weight: 1, index: 0 }];
   const route: CompiledRoute = {
     id: 'r', index: 0, headerMatch: null, action: proxyAction, bodyMode: 'buffer',
     proxy: { cluster: new Cluster('u', members, roundRobin(members)), responseHeadersMs: 15000, idleMs: 60000, timeoutMs: 10000 },
@@ -146,6 +146,32 @@ describe('a proxied request', () => {
       tx.proceed();
       fd.respond(fd.last, status, { 'content-length': '42' });
       expect(down.calls.at(-1)).toBe(expected);
+    }
+  });
+
+  it('reports each attempt to the cluster once, with the latency to the response head (not to the end of the body) or to the failure', async () => {
+    const report = vi.spyOn(Cluster.prototype, 'report');
+    try {
+      const { fd, ep, tx } = setup();
+      tx.proceed();
+      fd.respond(fd.last, 200, { 'content-length': '4' }, ['ab'], true);
+      await new Promise((r) => setTimeout(r, 60)); // a slow body
+      fd.last.handler.onData(Buffer.from('cd'));
+      fd.last.handler.onComplete();
+      expect(report).toHaveBeenCalledTimes(1);
+      const [rep, kind, status, us] = report.mock.calls[0];
+      expect([rep, kind, status]).toEqual([ep, 'response', 200]);
+      expect(us).toBeLessThan(40_000);
+
+      const second = setup();
+      second.tx.proceed();
+      await new Promise((r) => setTimeout(r, 30));
+      second.fd.fail(second.fd.last, new UpstreamFailure('reset', 'reset', 'ECONNRESET'));
+      expect(report).toHaveBeenCalledTimes(2);
+      expect(report.mock.calls[1][1]).toBe('reset');
+      expect(report.mock.calls[1][3]).toBeGreaterThanOrEqual(25_000);
+    } finally {
+      report.mockRestore();
     }
   });
 

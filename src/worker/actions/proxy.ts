@@ -48,6 +48,8 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   private abortUpstream: ((reason?: Error) => void) | null = null;
   private dispatched = false;
   private dispatchedAt = 0;
+  /** When the response head arrived (0: not yet): the latency reported to the cluster ends there. */
+  private headersAt = 0;
   private attemptOpen = false;
   private rawHeaders: Buffer[] | null = null;
   /** Of the upstream response; -1 = unknown (chunked or close-delimited). */
@@ -181,6 +183,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   }
 
   onHeaders(status: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    this.headersAt = performance.now();
     this.upstreamStatus = status;
     this.resumeUpstream = resume;
     this.rawHeaders = rawHeaders;
@@ -263,7 +266,10 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     const ep = this.endpoint!;
     ep.inflight--;
     this.abortUpstream = null;
-    this.up.cluster.report(ep, kind, this.upstreamStatus, (performance.now() - this.dispatchedAt) * 1000);
+    // The latency a balancer learns from is the upstream's time to answer (dispatch to response
+    // head), not how long the body took to reach the client; a failure's runs to the failure.
+    const end = kind === 'response' && this.headersAt > 0 ? this.headersAt : performance.now();
+    this.up.cluster.report(ep, kind, this.upstreamStatus, (end - this.dispatchedAt) * 1000);
   }
 
   // ------------------------------------------------------------------ client response
