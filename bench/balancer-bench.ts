@@ -88,7 +88,7 @@ function median(xs: number[]): number {
 
 function runCase(c: Case, opts: Required<BalancerBenchOptions>): number {
   const members: Member[] = c.weights.map((weight, index) => ({
-    endpoint: new Endpoint(`k${index}`, `http://10.0.0.${index + 1}:8080`, `10.0.0.${index + 1}:8080`, dummy),
+    endpoint: new Endpoint(`k${index}`, 'bench', `http://10.0.0.${index + 1}:8080`, `10.0.0.${index + 1}:8080`, -1, dummy),
     weight,
     index,
   }));

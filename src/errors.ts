@@ -26,6 +26,8 @@ export const GATEWAY_ERRORS = {
   bad_upstream_response: { status: 502, message: 'The upstream service sent an invalid response.' },
   no_healthy_upstream: { status: 503, message: 'No healthy upstream target is available.' },
   rate_limit_unavailable: { status: 503, message: 'Rate limiting is temporarily unavailable.' },
+  circuit_open: { status: 503, message: 'The upstream service is failing; requests to it are paused.' },
+  upstream_busy: { status: 503, message: 'The upstream service has too many requests in flight.' },
   shutting_down: { status: 503, message: 'The gateway is shutting down.' },
   upstream_timeout: { status: 504, message: 'The upstream service did not answer in time.' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -6,9 +6,16 @@ import { pack, unpack } from 'msgpackr';
 import type { GatewayConfig } from './config/schema.js';
 import type { MetricsSnapshot } from './observability/metrics.js';
 import type { EndpointReport } from './upstream/endpoint.js';
+import type { ResolvedUpstreams } from './primary/targets.js';
+
+/** The environment variable that names the shared endpoint-state segment for the workers. */
+export const STATE_SEGMENT_ENV = 'GATEWAY_STATE_SEGMENT';
 
 export type PrimaryToWorker =
-  | { type: 'config'; version: number; config: Uint8Array }
+  /** A config version, with its upstreams' targets as the primary resolved them. */
+  | { type: 'config'; version: number; config: Uint8Array; targets: ResolvedUpstreams }
+  /** A host name of a target resolves to other addresses now: the same config over the new targets. */
+  | { type: 'targets'; targets: ResolvedUpstreams }
   | { type: 'drain'; deadlineMs: number };
 
 /**

@@ -369,9 +369,9 @@ export const UpstreamSchema = Type.Object(
       }),
     ),
     timeouts: withDefault(TimeoutsSchema),
-    retries: Type.Optional(notImplemented(RetriesSchema, '"retries"')),
-    healthCheck: Type.Optional(notImplemented(HealthCheckSchema, '"healthCheck"')),
-    circuitBreaker: Type.Optional(notImplemented(CircuitBreakerSchema, '"circuitBreaker"')),
+    retries: Type.Optional(RetriesSchema),
+    healthCheck: Type.Optional(HealthCheckSchema),
+    circuitBreaker: Type.Optional(CircuitBreakerSchema),
   },
   { ...closed, description: 'A named group of servers that routes forward to.' },
 );
@@ -549,15 +549,12 @@ export const RouteSchema = Type.Object(
       Type.Boolean({ description: "Forward the client's Host instead of the target's.", default: false }),
     ),
     split: Type.Optional(
-      notImplemented(
-        Type.Array(SplitSchema, {
-          minItems: 1,
-          description: 'Canary: each entry takes weight% of the traffic; the rest goes to `upstream`. Sum <= 100.',
-        }),
-        '"split" (canary)',
-      ),
+      Type.Array(SplitSchema, {
+        minItems: 1,
+        description: 'Canary: each entry takes weight% of the traffic; the rest goes to `upstream`. Sum <= 100.',
+      }),
     ),
-    mirror: Type.Optional(notImplemented(MirrorSchema, '"mirror"')),
+    mirror: Type.Optional(MirrorSchema),
     timeoutMs: withDefault(durationMs('Whole upstream exchange for this route, retries included (0 = none).', 10000)),
     requestBuffering: withDefault(
       Type.Boolean({

@@ -3,8 +3,7 @@
  * Every call but GET /healthz needs `Authorization: Bearer <admin.token>`; the token is compared
  * in constant time. Errors use the gateway's JSON error shape.
  */
-import { endpointSettings } from '../runtime/compile.js';
-import { endpointKey } from '../upstream/endpoint.js';
+import { upstreamMetrics } from './upstream-status.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Supervisor } from './supervisor.js';
@@ -45,7 +44,7 @@ function metricsText(sup: Supervisor): string {
     '# TYPE gateway_config_version gauge',
     `gateway_config_version ${sup.version}`,
   ];
-  return lines.join('\n') + '\n' + sup.metrics.render();
+  return lines.join('\n') + '\n' + upstreamMetrics(sup.upstreamStatus(), sup.dnsFailures) + sup.metrics.render();
 }
 
 export function startAdmin(sup: Supervisor): Promise<Server | null> {
@@ -83,26 +82,7 @@ export function startAdmin(sup: Supervisor): Promise<Server | null> {
           (err) => sendError(res, 500, 'internal_error', String(err)),
         );
       case 'GET /upstreams':
-        return sendJson(
-          res,
-          200,
-          Object.fromEntries(
-            Object.entries(sup.config.upstreams).map(([name, up]) => {
-              const settings = endpointSettings(up);
-              return [
-                name,
-                {
-                  balancer: up.balancer,
-                  targets: up.targets.map((t) => {
-                    const n = sup.endpointTotals(endpointKey(new URL(t.url).origin, settings));
-                    // Summed over the workers (each has its own connections to each target).
-                    return { url: t.url, weight: t.weight, openConnections: n.connections, inflight: n.inflight, queued: n.queued, stuckConnections: n.stuck };
-                  }),
-                },
-              ];
-            }),
-          ),
-        );
+        return sendJson(res, 200, sup.upstreamStatus());
       case 'GET /metrics': {
         const text = metricsText(sup);
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });

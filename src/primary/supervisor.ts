@@ -22,7 +22,11 @@ import { dryRunCompile } from '../runtime/dry-run.js';
 import { ServiceHost } from '../runtime/services.js';
 import { TOKEN_TABLE } from '../plugins/rate-limit/services.js';
 import type { EndpointReport } from '../upstream/endpoint.js';
-import { encodeConfig, type PrimaryToWorker, type WorkerToPrimary } from '../ipc.js';
+import { STATE_SEGMENT_ENV, encodeConfig, type PrimaryToWorker, type WorkerToPrimary } from '../ipc.js';
+import { SharedEndpointState } from '../native/shared-state.js';
+import { HealthProber } from './health-prober.js';
+import { SlotTable, TargetResolver, type ResolvedUpstreams } from './targets.js';
+import { upstreamStatus, type UpstreamStatus } from './upstream-status.js';
 import { log } from '../observability/log.js';
 import { MetricsAggregator } from '../observability/metrics.js';
 // Rate limiting: the shared-memory token-bucket table lives for as long as this primary.
@@ -126,6 +130,12 @@ export class Supervisor {
   #buckets: TokenBucketTable | null = null;
   /** Services for the primary's dry-run compiles (the table it owns; no Redis client here). */
   readonly #services = new ServiceHost('primary');
+  /** Machine-wide upstream target state (health, ejection, in-flight), mapped by every worker. */
+  #state: SharedEndpointState | null = null;
+  #resolver: TargetResolver | null = null;
+  #prober: HealthProber | null = null;
+  /** The upstreams' targets as addresses, for the config in force. */
+  targets: ResolvedUpstreams = {};
 
   constructor(readonly options: SupervisorOptions) {
     this.drainMs = options.drainMs ?? 30_000;
@@ -143,9 +153,70 @@ export class Supervisor {
       this.#removeBucketSegment();
       return compileErrors;
     }
+    const stateError = this.#createStateSegment();
+    if (stateError !== null) {
+      this.#removeBucketSegment();
+      return [stateError];
+    }
     this.config = result.config;
     this.#encoded = encodeConfig(result.config);
+    await this.#useTargets(result.config);
     return null;
+  }
+
+  /**
+   * The shared endpoint state, its slot table, the target resolver and the health prober: they
+   * live as long as this primary. The segment follows the token table's naming and lifecycle.
+   */
+  #createStateSegment(): ConfigError | null {
+    try {
+      const state = SharedEndpointState.create(newSegmentName());
+      this.#state = state;
+      process.on('exit', () => this.#removeStateSegment());
+      const slots = new SlotTable(state.slots, (slot) => state.reassign(slot));
+      this.#resolver = new TargetResolver(slots, (targets) => this.#targetsChanged(targets));
+      this.#prober = new HealthProber(state);
+      return null;
+    } catch (err) {
+      return { pointer: '', message: `cannot create the shared upstream state: ${(err as Error).message}` };
+    }
+  }
+
+  #removeStateSegment(): void {
+    if (this.#state === null) return;
+    SharedEndpointState.unlink(this.#state.name);
+    this.#state = null;
+    this.#resolver?.stop();
+    this.#prober?.stop();
+  }
+
+  /** Resolves the targets of an accepted config and points the prober at them. */
+  async #useTargets(config: GatewayConfig): Promise<void> {
+    if (this.#resolver === null) return;
+    this.targets = await this.#resolver.setConfig(config);
+    this.#prober!.setTargets(config, this.targets);
+  }
+
+  /** A target name resolves to other addresses: every worker rebuilds its clusters over them. */
+  #targetsChanged(targets: ResolvedUpstreams): void {
+    this.targets = targets;
+    this.#prober?.setTargets(this.config, targets);
+    for (const slot of this.slots) if (slot.worker !== null && slot.hello) this.#send(slot.worker, { type: 'targets', targets });
+  }
+
+  /** Every upstream target's state (GET /upstreams, metrics, dashboard). */
+  upstreamStatus(): Record<string, UpstreamStatus> {
+    return upstreamStatus(this.config, this.targets, this.#state, this.slots.filter((s) => s.worker !== null).map((s) => s.endpoints));
+  }
+
+  /** Machine-wide state of the targets. */
+  get sharedState(): SharedEndpointState | null {
+    return this.#state;
+  }
+
+  /** DNS lookups of target names that failed (and kept the last good addresses). */
+  get dnsFailures(): number {
+    return this.#resolver?.failures ?? 0;
   }
 
   /**
@@ -211,6 +282,7 @@ export class Supervisor {
     const worker = cluster.fork({
       GATEWAY_WORKER_INDEX: String(slot.index),
       ...(this.#buckets !== null ? { [SEGMENT_ENV]: this.#buckets.name } : {}),
+      ...(this.#state !== null ? { [STATE_SEGMENT_ENV]: this.#state.name } : {}),
     });
     slot.worker = worker;
     this.#resetProcessState(slot);
@@ -250,7 +322,7 @@ export class Supervisor {
     if (worker === null || !slot.hello || slot.givenUp || this.#shuttingDown) return;
     if (slot.sent >= this.version) return;
     slot.sent = this.version;
-    this.#send(worker, { type: 'config', version: this.version, config: this.#encoded });
+    this.#send(worker, { type: 'config', version: this.version, config: this.#encoded, targets: this.targets });
   }
 
   /**
@@ -326,6 +398,8 @@ export class Supervisor {
   #onExit(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
     if (slot.worker !== worker) return;
     slot.endpoints = [];
+    // What it had in flight to every target leaves the machine-wide counts with it.
+    this.#state?.forgetWorker(slot.index);
     slot.worker = null;
     this.#resetProcessState(slot);
     // A running reload no longer waits on this process: its replacement starts on the newest config.
@@ -414,6 +488,8 @@ export class Supervisor {
       return { ok: false, errors };
     }
     // Accepted: from here on this is the config every worker is brought to, starting ones included.
+    // Its targets are resolved first, so that no worker ever gets the new config with old targets.
+    await this.#useTargets(result.config);
     const version = this.version + 1;
     this.version = version;
     this.config = result.config;
@@ -474,23 +550,6 @@ export class Supervisor {
   }
 
   /** Every slot: its process, the version it runs, its state (for /readyz). */
-  /** One endpoint's numbers summed over the live workers (GET /upstreams). */
-  endpointTotals(key: string): { connections: number; active: number; queued: number; stuck: number; inflight: number } {
-    const t = { connections: 0, active: 0, queued: 0, stuck: 0, inflight: 0 };
-    for (const slot of this.slots) {
-      if (slot.worker === null) continue;
-      for (const e of slot.endpoints) {
-        if (e.key !== key) continue;
-        t.connections += e.connections;
-        t.active += e.active;
-        t.queued += e.queued;
-        t.stuck += e.stuck;
-        t.inflight += e.inflight;
-      }
-    }
-    return t;
-  }
-
   /** Upstream connections held by requests the gateway ended long ago, over all live workers (a leak). */
   get stuckConnections(): number {
     let n = 0;
@@ -529,6 +588,7 @@ export class Supervisor {
     if (!this.#shuttingDown) return;
     if (this.slots.some((s) => s.worker !== null)) return;
     this.#removeBucketSegment(); // every worker is gone: nobody maps it any more
+    this.#removeStateSegment();
     for (const r of this.#exitResolvers) r();
     log('info', 'stopped', { exitCode: this.#exitCode });
     process.exitCode = this.#exitCode;

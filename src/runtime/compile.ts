@@ -13,7 +13,14 @@ import { createRouter } from '../native/router.js';
 import type { RoutePattern, RouterEngine } from '../native/router-types.js';
 import { compileCidrs, type AddressMatcher } from '../net/cidr.js';
 import type { EndpointRegistry, EndpointSettings } from '../upstream/endpoint.js';
-import { Cluster, type Member } from '../upstream/cluster.js';
+import { Cluster, NO_RESILIENCE, clusterSignals, type ClusterResilience, type Member, type PickContext } from '../upstream/cluster.js';
+import { CircuitBreaker } from '../upstream/breaker.js';
+import { RetryPolicy } from '../upstream/retry.js';
+import { keyHasher, parseHashOn } from '../upstream/lb/consistent-hash.js';
+import { literalTargets, type ResolvedUpstreams } from '../primary/targets.js';
+import type { SharedEndpointState } from '../native/shared-state.js';
+import type { MirrorTarget } from '../worker/actions/mirror.js';
+import { log } from '../observability/log.js';
 import { createBalancer } from '../upstream/lb/index.js';
 import { compilePipeline, type CompiledPipeline } from '../plugins/pipeline.js';
 import { ConsumerDirectory } from '../plugins/consumers.js';
@@ -35,14 +42,24 @@ export interface RouteActions {
   readonly respond: RouteAction;
 }
 
-/** A proxied route's view of its upstream. */
-export interface CompiledUpstreamRoute {
+/** One upstream as a proxied route uses it. */
+export interface UpstreamTarget {
   readonly cluster: Cluster;
   /** From dispatch to the response head, waiting for a connection included (0 = none). */
   readonly responseHeadersMs: number;
   /** Longest silence while the response body streams. */
   readonly idleMs: number;
-  /** The route's deadline for the whole exchange (0 = none). */
+}
+
+/** A proxied route's view of its upstreams. */
+export interface CompiledUpstreamRoute {
+  readonly main: UpstreamTarget;
+  /** A canary split: the sides and their cumulative weights (percent); the rest goes to `main`. */
+  readonly split: { readonly sides: readonly UpstreamTarget[]; readonly upTo: readonly number[] } | null;
+  /** Which upstream a request goes to (only called when there is a split). */
+  chooseSide(ctx: PickContext): UpstreamTarget;
+  readonly mirror: MirrorTarget | null;
+  /** The route's deadline for the whole exchange, retries included (0 = none). */
   readonly timeoutMs: number;
 }
 
@@ -119,6 +136,12 @@ export interface CompileDeps {
   readonly actions: RouteActions;
   /** The services of this config version (src/runtime/services.ts). */
   readonly services: VersionScope;
+  /** The upstreams' targets as addresses, from the primary's resolver; default: the URLs as written. */
+  readonly targets?: ResolvedUpstreams;
+  /** Machine-wide endpoint state (workers), or none (dry runs). */
+  readonly shared?: SharedEndpointState | null;
+  /** This worker's index (its column in the shared state). */
+  readonly worker?: number;
 }
 
 /** Every ConfigFault the plugins raised, with absolute pointers (compileConfig throws it). */
@@ -139,14 +162,71 @@ export function endpointSettings(up: UpstreamConfig): EndpointSettings {
   };
 }
 
-function compileCluster(name: string, up: UpstreamConfig, endpoints: EndpointRegistry, keys: Set<string>): Cluster {
+function resilienceOf(up: UpstreamConfig, deps: CompileDeps): ClusterResilience {
+  const hc = up.healthCheck;
+  const cb = up.circuitBreaker;
+  if (hc === undefined && cb === undefined && up.retries === undefined && (deps.shared ?? null) === null) return NO_RESILIENCE;
+  return {
+    shared: deps.shared ?? null,
+    worker: deps.worker ?? 0,
+    activeHealth: hc?.active !== undefined,
+    passive: hc?.passive !== undefined ? { consecutiveFailures: hc.passive.consecutiveFailures, ejectMs: hc.passive.ejectMs } : null,
+    breaker: cb !== undefined ? { failureRatio: cb.failureRatio, minRequests: cb.minRequests, windowMs: cb.windowMs, openMs: cb.openMs } : null,
+    maxPending: cb !== undefined ? cb.maxPendingPerWorker : Infinity,
+    retry: up.retries !== undefined ? new RetryPolicy(up.retries) : null,
+  };
+}
+
+/** An upstream's cluster over its targets as addresses; endpoints (and their breakers) kept across reloads. */
+function compileCluster(name: string, up: UpstreamConfig, deps: CompileDeps, targets: ResolvedUpstreams, keys: Set<string>): Cluster {
   const settings = endpointSettings(up);
-  const members: Member[] = up.targets.map((t, index) => {
-    const ep = endpoints.acquire(new URL(t.url), settings);
+  const resilience = resilienceOf(up, deps);
+  const members: Member[] = (targets[name] ?? []).map((t, index) => {
+    const ep = deps.endpoints.acquire(name, t.origin, t.hostHeader, t.slot, settings);
     keys.add(ep.key);
+    const b = resilience.breaker;
+    if (b === null) ep.breaker = null;
+    else if (ep.breaker === null) {
+      ep.breaker = new CircuitBreaker(b, (from, to) => log(to === 'open' ? 'warn' : 'info', `upstream target breaker ${to}`, { upstream: name, target: t.url, address: t.origin, from }));
+    } else ep.breaker.settings = b;
     return { endpoint: ep, weight: t.weight, index };
   });
-  return new Cluster(name, members, createBalancer(up.balancer, members, { hashOn: up.hashOn }));
+  return new Cluster(name, members, createBalancer(up.balancer, members, { hashOn: up.hashOn, signals: clusterSignals(resilience.shared) }), resilience);
+}
+
+function targetOf(cluster: Cluster, up: UpstreamConfig): UpstreamTarget {
+  return { cluster, responseHeadersMs: up.timeouts.responseHeadersMs, idleMs: up.timeouts.idleMs };
+}
+
+/**
+ * A route's upstreams: its own, a canary split (per request by weight, or by the consistent-hash
+ * key when its upstream balances that way, so one key stays on one side), a mirror.
+ */
+function compileUpstreamRoute(r: RouteConfig, config: GatewayConfig, clusters: Map<string, Cluster>): CompiledUpstreamRoute {
+  const up = config.upstreams[r.upstream!];
+  const main = targetOf(clusters.get(r.upstream!)!, up);
+  let split: CompiledUpstreamRoute['split'] = null;
+  let chooseSide: CompiledUpstreamRoute['chooseSide'] = () => main;
+  if (r.split !== undefined) {
+    const sides = r.split.map((sp) => targetOf(clusters.get(sp.upstream)!, config.upstreams[sp.upstream]));
+    const upTo: number[] = [];
+    let sum = 0;
+    for (const sp of r.split) upTo.push((sum += sp.weight));
+    split = { sides, upTo };
+    const hash = up.balancer === 'consistent-hash' ? keyHasher(parseHashOn(up.hashOn)) : null;
+    chooseSide = (ctx) => {
+      // 0..99: the key's bucket (sticky), or a random one.
+      const bucket = hash !== null ? (hash(ctx) >>> 0) % 100 : Math.floor(Math.random() * 100);
+      for (let i = 0; i < upTo.length; i++) if (bucket < upTo[i]) return sides[i];
+      return main;
+    };
+  }
+  let mirror: MirrorTarget | null = null;
+  if (r.mirror !== undefined) {
+    const mu = config.upstreams[r.mirror.upstream];
+    mirror = { target: targetOf(clusters.get(r.mirror.upstream)!, mu), percent: r.mirror.percent, timeoutMs: r.timeoutMs > 0 ? r.timeoutMs : 10_000 };
+  }
+  return { main, split, chooseSide, mirror, timeoutMs: r.timeoutMs };
 }
 
 /** Names of the ":param" / "*" captures of a path pattern, in order ("*" is named "*"). */
@@ -231,7 +311,8 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
   const consumers = new ConsumerDirectory(config.consumers);
   const isTrustedProxy = compileCidrs(config.trustedProxies);
   const clusters = new Map<string, Cluster>();
-  for (const [name, up] of Object.entries(config.upstreams)) clusters.set(name, compileCluster(name, up, deps.endpoints, endpointKeys));
+  const targets = deps.targets ?? literalTargets(config);
+  for (const [name, up] of Object.entries(config.upstreams)) clusters.set(name, compileCluster(name, up, deps, targets, endpointKeys));
 
   const routes: CompiledRoute[] = [];
   const patterns: CompiledPattern[] = [];
@@ -261,10 +342,7 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
       action: cluster !== null ? deps.actions.proxy : deps.actions.respond,
       // A plugin body filter needs the whole body (nothing filters bodies yet: PluginInstance).
       bodyMode: cluster !== null ? (r.requestBuffering || (pipeline !== null && pipeline.bodyFilters) ? 'buffer' : 'stream') : 'discard',
-      proxy:
-        cluster !== null && up !== undefined
-          ? { cluster, responseHeadersMs: up.timeouts.responseHeadersMs, idleMs: up.timeouts.idleMs, timeoutMs: r.timeoutMs }
-          : null,
+      proxy: cluster !== null && up !== undefined ? compileUpstreamRoute(r, config, clusters) : null,
       respond: r.respond ? compileRespond(r.respond) : null,
       stripPrefix: r.stripPrefix && r.stripPrefix !== '/' ? r.stripPrefix.replace(/\/$/, '') : null,
       preserveHost: r.preserveHost,

@@ -37,6 +37,11 @@ export interface UpstreamRequest {
   readonly headersTimeoutMs: number;
   /** Longest silence allowed while the response body arrives; 0 = none. */
   readonly bodyTimeoutMs: number;
+  /**
+   * Send it on a new connection, not an idle one (the keep-alive retry: the idle connection it
+   * failed on was closed by the upstream, and its idle siblings may be too). Optional.
+   */
+  readonly fresh?: boolean;
 }
 
 /** Why an attempt failed, as the proxy, the balancer and (later) retries and health need it. */

@@ -268,7 +268,8 @@ export class UndiciEndpoint implements UpstreamDispatcher {
       handler.onError(new UpstreamFailure('aborted', 'the upstream endpoint is closing', 'CLOSING'));
       return;
     }
-    let conn = this.#idle.pop();
+    // A fresh connection when asked for (and one can be opened): idle ones may be stale.
+    let conn = req.fresh === true && this.#conns.length < this.settings.maxConnections ? undefined : this.#idle.pop();
     if (conn !== undefined) cancel(conn);
     if (conn === undefined && this.#conns.length < this.settings.maxConnections) {
       conn = new Connection(this, this.origin, this.settings);

@@ -15,7 +15,9 @@
  */
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { PrimaryToWorker, WorkerToPrimary } from '../ipc.js';
-import { decodeConfig } from '../ipc.js';
+import { STATE_SEGMENT_ENV, decodeConfig } from '../ipc.js';
+import { SharedEndpointState } from '../native/shared-state.js';
+import type { ResolvedUpstreams } from '../primary/targets.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { compileConfig } from '../runtime/compile.js';
 import { EndpointRegistry } from '../upstream/endpoint.js';
@@ -31,6 +33,12 @@ import { ServiceHost, type VersionScope } from '../runtime/services.js';
 
 const endpoints = new EndpointRegistry();
 const actions = { proxy: proxyAction, respond: respondAction };
+/** The machine-wide upstream state the primary created (absent when run outside a primary). */
+const shared = process.env[STATE_SEGMENT_ENV] ? SharedEndpointState.open(process.env[STATE_SEGMENT_ENV]) : null;
+const workerIndex = Number(process.env.GATEWAY_WORKER_INDEX ?? '0');
+/** The upstreams' targets as addresses (from the primary), and the config in force, for target updates. */
+let targets: ResolvedUpstreams | undefined;
+let inForce: GatewayConfig | null = null;
 
 // Plugins' services (src/runtime/services.ts): 'process' ones (the primary's token-bucket
 // table, mapped once; a Redis client per cluster.redis URL) live as long as this worker;
@@ -43,7 +51,7 @@ let scope: VersionScope | null = null;
 function compileWithServices(config: GatewayConfig, version: number) {
   const next = services.scope(config);
   try {
-    return { compiled: compileConfig(config, version, { endpoints, actions, services: next }), scope: next };
+    return { compiled: compileConfig(config, version, { endpoints, actions, services: next, targets, shared, worker: workerIndex }), scope: next };
   } catch (err) {
     next.retire();
     throw err;
@@ -115,6 +123,7 @@ function start(config: GatewayConfig, version: number): void {
   };
   state = s;
   running = version;
+  inForce = config;
   installHandler(app, s);
   // listen, tls and maxHeaderBytes cannot change on reload, so the first config's are the ones.
   const host = config.listen.host;
@@ -151,6 +160,7 @@ function reload(config: GatewayConfig, version: number): void {
     // Endpoints the new config does not use close once their in-flight requests finish.
     endpoints.retainOnly(compiled.endpointKeys);
     running = version;
+    inForce = config;
     send({ type: 'reloaded', version });
   } catch (err) {
     send({ type: 'reload-failed', version, running, error: (err as Error).message });
@@ -197,10 +207,30 @@ function finishDrain(): void {
   void endpoints.closeAll().finally(() => setTimeout(() => process.exit(0), 10));
 }
 
+/**
+ * A target name resolves to other addresses: the config in force is compiled again over the new
+ * targets (same version; endpoints that stay keep their connections and state, gone ones drain).
+ */
+function retarget(next: ResolvedUpstreams): void {
+  targets = next;
+  if (state === null || inForce === null) return;
+  try {
+    const { compiled, scope: nextScope } = compileWithServices(inForce, running);
+    state.config = compiled;
+    retireOld(nextScope);
+    endpoints.retainOnly(compiled.endpointKeys);
+  } catch (err) {
+    log('error', 'could not rebuild the upstreams over their new addresses', { error: (err as Error).message });
+  }
+}
+
 process.on('message', (msg: PrimaryToWorker) => {
   if (msg.type === 'config') {
     const config = decodeConfig(msg.config);
+    targets = msg.targets;
     reload(config, msg.version);
+  } else if (msg.type === 'targets') {
+    retarget(msg.targets);
   } else if (msg.type === 'drain') {
     drain(msg.deadlineMs);
   }

@@ -27,7 +27,7 @@ const NAMES = 'abcdefghijklmnop';
 function makeMembers(weights: readonly number[], origins?: readonly string[]): Member[] {
   return weights.map((weight, index) => {
     const origin = origins?.[index] ?? `http://10.0.0.${index + 1}:8080`;
-    const ep = new Endpoint(`k${index}`, origin, new URL(origin).host, new FakeDispatcher());
+    const ep = new Endpoint(`k${index}`, 'u', origin, new URL(origin).host, -1, new FakeDispatcher());
     return { endpoint: ep, weight, index };
   });
 }
@@ -154,7 +154,7 @@ describe('every balancer', () => {
       const { createBalancer } = await import(${dist('upstream/lb/index.js')});
       const { PerformanceObserver } = await import('node:perf_hooks');
       const dispatcher = { dispatch() {}, stats: {}, close: async () => {} };
-      const members = [1, 2, 1, 3].map((weight, index) => ({ endpoint: new Endpoint('k' + index, 'http://10.0.0.' + (index + 1) + ':80', 'h', dispatcher), weight, index }));
+      const members = [1, 2, 1, 3].map((weight, index) => ({ endpoint: new Endpoint('k' + index, 'u', 'http://10.0.0.' + (index + 1) + ':80', 'h', -1, dispatcher), weight, index }));
       members[1].endpoint.inflight = 2;
       const ips = ['192.0.2.1', '198.51.100.7', '2001:db8::1', '203.0.113.9'];
       const ctxs = ips.map((ip, i) => { const cookie = 'a=1; sid=abc' + i + '; z=2'; return { clientIp: ip, consumerId: null, attempt: i & 1, header(n) { return n === 'cookie' ? cookie : undefined; }, shouldSkip(ep) { return ep === members[0].endpoint; } }; });

@@ -84,12 +84,13 @@ describe('defaults come from the schema only', () => {
 
   it('upstream timeouts and pool sizes', () => {
     const proxy = route.proxy!;
-    expect(proxy.responseHeadersMs).toBe(def(TimeoutsSchema, 'responseHeadersMs'));
-    expect(proxy.idleMs).toBe(def(TimeoutsSchema, 'idleMs'));
+    expect(proxy.main.responseHeadersMs).toBe(def(TimeoutsSchema, 'responseHeadersMs'));
+    expect(proxy.main.idleMs).toBe(def(TimeoutsSchema, 'idleMs'));
     expect(proxy.timeoutMs).toBe(def(RouteSchema, 'timeoutMs'));
-    const member = proxy.cluster.members[0];
+    const member = proxy.main.cluster.members[0];
     expect(member.weight).toBe(def(TargetSchema, 'weight'));
-    const [, keepAlive, maxConnections, connectMs, idleMs] = JSON.parse(member.endpoint.key) as unknown[];
+    // [upstream, origin, slot, keepAlive, maxConnections, connectMs, idleMs]
+    const [, , , keepAlive, maxConnections, connectMs, idleMs] = JSON.parse(member.endpoint.key) as unknown[];
     expect(keepAlive).toBe(def(UpstreamSchema, 'connectionsPerWorker'));
     expect(maxConnections).toBe(def(UpstreamSchema, 'maxConnectionsPerWorker'));
     expect(connectMs).toBe(def(TimeoutsSchema, 'connectMs'));

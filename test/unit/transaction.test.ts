@@ -18,13 +18,18 @@ import type { RequestHead } from '../../src/worker/head.js';
 
 const immediate = () => new Promise((r) => setImmediate(r));
 
+function proxyOf(cluster: Cluster, timeoutMs: number): CompiledRoute['proxy'] {
+  const main = { cluster, responseHeadersMs: 15000, idleMs: 60000 };
+  return { main, split: null, chooseSide: () => main, mirror: null, timeoutMs };
+}
+
 function setup(headOver: Partial<RequestHead> = {}, routeOver: Partial<CompiledRoute> = {}, cfgOver: Partial<CompiledConfig> = {}) {
   const fd = new FakeDispatcher();
-  const ep = new Endpoint('k', 'http://up.internal:9000', 'up.internal:9000', fd);
+  const ep = new Endpoint('k', 'u', 'http://up.internal:9000', 'up.internal:9000', -1, fd);
   const members = [{ endpoint: ep, weight: 1, index: 0 }];
   const route: CompiledRoute = {
     id: 'r', index: 0, headerMatch: null, action: proxyAction, bodyMode: 'buffer',
-    proxy: { cluster: new Cluster('u', members, roundRobin(members)), responseHeadersMs: 15000, idleMs: 60000, timeoutMs: 10000 },
+    proxy: proxyOf(new Cluster('u', members, roundRobin(members)), 10000),
     respond: null, stripPrefix: null, preserveHost: false, pipeline: null, removeResponseHeaders: null, requestIdHeader: '',
     ...routeOver,
   };
@@ -132,6 +137,7 @@ describe('a proxied request', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'performance'] });
     const base = setup();
     const proxy = { ...base.tx.route!.proxy!, timeoutMs: 50 };
+    void proxyOf;
     const { down, tx } = setup({}, { proxy }); // dispatches to base's endpoint
     tx.proceed();
     vi.advanceTimersByTime(100);

@@ -17,9 +17,13 @@
  */
 import type { HttpResponse } from 'uWebSockets.js';
 import { statusLine, type GatewayErrorCode } from '../../errors.js';
-import type { CompiledRoute, CompiledUpstreamRoute, RouteAction } from '../../runtime/compile.js';
+import type { CompiledRoute, CompiledUpstreamRoute, RouteAction, UpstreamTarget } from '../../runtime/compile.js';
 import type { UpstreamFailure, UpstreamHandler, UpstreamRequest } from '../../upstream/dispatch.js';
-import type { OutcomeKind } from '../../upstream/cluster.js';
+import type { NoPick, OutcomeKind } from '../../upstream/cluster.js';
+import type { Endpoint } from '../../upstream/endpoint.js';
+import type { RetryReason } from '../../upstream/retry.js';
+import { counter } from '../../observability/metrics.js';
+import { mirror } from './mirror.js';
 import { log } from '../../observability/log.js';
 import { arm, timerList } from '../../util/timer-lists.js';
 import { Transaction, endWithoutBody, type WorkerHost } from '../transaction.js';
@@ -43,11 +47,54 @@ function writeChunkCorked(): void {
   corkOk = corkTx.writeChunkCorked(corkChunk);
 }
 
+/** Retries, by upstream and reason (keepalive: a reused connection the upstream had closed). */
+const retriesTotal = counter('gateway_upstream_retries_total', 'Upstream attempts sent again, by upstream and reason.', ['upstream', 'reason']);
+const budgetRefused = counter('gateway_upstream_retry_budget_exhausted_total', 'Retries not made because the retry budget was spent, by upstream.', ['upstream']);
+
+/**
+ * The handler of a retry (attempt n >= 1): the transaction is the handler of the first attempt,
+ * and a retry gets an object of its own so that a late callback of an abandoned attempt is told
+ * apart (allocated only when a request is retried).
+ */
+class RetryAttempt implements UpstreamHandler {
+  constructor(private readonly tx: ProxyTransaction, private readonly n: number) {}
+  onConnect(abort: (reason?: Error) => void): void {
+    this.tx.attemptConnect(this.n, abort);
+  }
+  onInformational(status: number, raw: Buffer[]): void {
+    this.tx.attemptInformational(this.n, status, raw);
+  }
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    return this.tx.attemptHeaders(this.n, status, raw, resume);
+  }
+  onData(chunk: Buffer): boolean {
+    return this.tx.attemptData(this.n, chunk);
+  }
+  onComplete(): void {
+    this.tx.attemptComplete(this.n);
+  }
+  onError(err: UpstreamFailure): void {
+    this.tx.attemptError(this.n, err);
+  }
+}
+
 export class ProxyTransaction extends Transaction implements UpstreamHandler {
   private readonly up: CompiledUpstreamRoute;
+  /** The upstream this request goes to (the route's, or a split's side). */
+  private target!: UpstreamTarget;
   private abortUpstream: ((reason?: Error) => void) | null = null;
   private dispatched = false;
   private dispatchedAt = 0;
+  /** The attempt whose callbacks count (0 = the first; a retry moves it on). */
+  private attemptNo = 0;
+  /** Endpoints tried already (retries go elsewhere when they can); null until a retry. */
+  private tried: Endpoint[] | null = null;
+  private skipTried = true;
+  private retries = 0;
+  private keepaliveRetried = false;
+  /** The upstream request's headers up to, not including, Host (a retry copies them with its own Host). */
+  private headersBeforeHost = 0;
+  private lastFailure: UpstreamFailure | null = null;
   /** When the response head arrived (0: not yet): the latency reported to the cluster ends there. */
   private headersAt = 0;
   private attemptOpen = false;
@@ -100,14 +147,17 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     this.dispatch();
   }
 
-  /** Sends the request upstream. */
+  /** Sends the request upstream: the first attempt (and a mirror copy). */
   private dispatch(): void {
     if (this.dispatched) return;
     const up = this.up;
-    const ep = up.cluster.pick(this);
-    if (ep === null) return this.replyError('no_healthy_upstream');
+    const target = up.split === null ? up.main : up.chooseSide(this);
+    this.target = target;
+    const cluster = target.cluster;
+    if (cluster.busy) return this.replyError('upstream_busy');
+    const ep = cluster.pick(this);
+    if (ep === null) return this.replyError(noPickError(cluster.noPick));
     this.dispatched = true;
-    this.endpoint = ep;
     const head = this.head;
     const h = head.headers; // the plugins' edits included; frozen from here on
     h.push(
@@ -122,34 +172,141 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     const body = this.body;
     const source = body !== null ? body.source() : null;
     if (body !== null && source !== null && !(source instanceof Buffer)) {
-      // A stream: the upstream needs the length unless it is chunked (then undici frames it).
+      // A stream: the upstream needs the length unless it is chunked (then the engine frames it).
       if (body.mode === 'buffer') h.push('content-length', String(body.size));
       else if (head.contentLength > 0) h.push('content-length', String(head.contentLength));
     }
+    this.headersBeforeHost = h.length;
     h.push('host', this.route!.preserveHost ? head.hostHeader : ep.hostHeader);
     const q = this.ctx !== null ? this.ctx.query : head.query;
-    const req: UpstreamRequest = {
-      method: head.method,
-      path: q ? this.upstreamPath + '?' + q : this.upstreamPath,
-      headers: h,
-      body: source,
-      headersTimeoutMs: up.responseHeadersMs,
-      bodyTimeoutMs: up.idleMs,
-    };
+    if (q) this.upstreamPath += '?' + q;
     this.dispatchedAt = performance.now();
     if (up.timeoutMs > 0) arm(timerList(up.timeoutMs), this, this.dispatchedAt);
-    ep.inflight++;
+    cluster.resilience.retry?.budget.firstAttempt(this.dispatchedAt);
+    if (up.mirror !== null) mirror(up.mirror, head.method, this.upstreamPath, h, this.headersBeforeHost, body, source, this.route!.id);
+    this.send(ep, h, source, this, false);
+  }
+
+  /** One attempt: `handler` is this transaction (the first) or a RetryAttempt. */
+  private send(ep: Endpoint, headers: string[], body: UpstreamRequest['body'], handler: UpstreamHandler, fresh: boolean): void {
+    this.endpoint = ep;
+    this.headersAt = 0;
+    const t = this.target;
+    const req: UpstreamRequest = {
+      method: this.head.method,
+      path: this.upstreamPath,
+      headers,
+      body,
+      headersTimeoutMs: t.responseHeadersMs,
+      bodyTimeoutMs: t.idleMs,
+      fresh,
+    };
+    t.cluster.begin(ep);
     this.attemptOpen = true;
-    ep.dispatcher.dispatch(req, this);
+    ep.dispatcher.dispatch(req, handler);
+  }
+
+  // ------------------------------------------------------------------ retries
+
+  /** The body can be sent again: none, or read whole before dispatch. */
+  private get replayable(): boolean {
+    const b = this.body;
+    return b === null || (b.replayable && b.complete);
+  }
+
+  /** After a failure before anything was written: retries it if the rules allow; true when it did. */
+  private retryFailure(err: UpstreamFailure): boolean {
+    // A reused connection that failed before any response byte: the upstream closed it while idle
+    // and never processed the request. Sent once more on a fresh connection, whatever the method.
+    if (err.kind === 'reset' && err.reusedConnection && !this.keepaliveRetried && this.replayable && !this.deadlinePassed()) {
+      this.keepaliveRetried = true;
+      this.retry('keepalive', true);
+      return true;
+    }
+    const policy = this.target.cluster.resilience.retry;
+    if (policy === null) return false;
+    const reason = policy.failureReason(err, this.head.method);
+    return reason !== null && this.mayRetry(reason);
+  }
+
+  private mayRetry(reason: RetryReason): boolean {
+    const policy = this.target.cluster.resilience.retry!;
+    if (this.retries >= policy.settings.attempts || this.deadlinePassed()) return false;
+    if (!this.replayable) {
+      log('info', 'not retried: the request body was streamed and cannot be sent again', { route: this.route!.id, reason, requestId: this.head.requestId || undefined });
+      return false;
+    }
+    if (!policy.budget.tryRetry(performance.now())) {
+      budgetRefused.inc(this.target.cluster.name);
+      return false;
+    }
+    this.retries++;
+    this.retry(reason, false);
+    return true;
+  }
+
+  private deadlinePassed(): boolean {
+    return this.tnList !== null && performance.now() >= this.tnAt;
+  }
+
+  /** Starts the next attempt, on another target when there is one (a fresh connection for `fresh`). */
+  private retry(reason: RetryReason, fresh: boolean): void {
+    const cluster = this.target.cluster;
+    retriesTotal.inc(cluster.name, reason);
+    const previous = this.endpoint!;
+    if (!fresh) (this.tried ??= []).push(previous);
+    this.attemptNo++;
+    this.attempt = this.attemptNo;
+    let ep = fresh ? previous : cluster.pick(this);
+    if (ep === null && cluster.noPick === 'skipped') {
+      // Every other target is out: the same one again.
+      this.skipTried = false;
+      ep = cluster.pick(this);
+      this.skipTried = true;
+    }
+    if (ep === null) return this.replyError(this.lastFailure !== null ? errorFor(this.lastFailure) : noPickError(cluster.noPick));
+    const h = this.head.headers;
+    let headers = h;
+    if (!this.route!.preserveHost && ep.hostHeader !== h[h.length - 1]) {
+      headers = h.slice(0, this.headersBeforeHost);
+      headers.push('host', ep.hostHeader);
+    }
+    const body = this.body !== null ? this.body.source() : null;
+    this.send(ep, headers, body, new RetryAttempt(this, this.attemptNo), fresh);
+  }
+
+  override shouldSkip(ep: Endpoint): boolean {
+    return this.skipTried && this.tried !== null && this.tried.includes(ep);
   }
 
   // ------------------------------------------------------------------ UpstreamHandler
 
   onConnect(abort: (reason?: Error) => void): void {
+    this.attemptConnect(0, abort);
+  }
+  onInformational(status: number, raw: Buffer[]): void {
+    this.attemptInformational(0, status, raw);
+  }
+  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    return this.attemptHeaders(0, status, rawHeaders, resume);
+  }
+  onData(chunk: Buffer): boolean {
+    return this.attemptData(0, chunk);
+  }
+  onComplete(): void {
+    this.attemptComplete(0);
+  }
+  onError(err: UpstreamFailure): void {
+    this.attemptError(0, err);
+  }
+
+  attemptConnect(n: number, abort: (reason?: Error) => void): void {
+    if (n !== this.attemptNo) return abort(ABORTED);
     this.abortUpstream = abort;
   }
 
-  onInformational(status: number, raw: Buffer[]): void {
+  attemptInformational(n: number, status: number, raw: Buffer[]): void {
+    if (n !== this.attemptNo) return;
     // Relays 1xx answers the client did not ask for (103 Early Hints, 102): RFC 9110 §15.2 says a
     // proxy forwards them. uWS has no API for an interim response, so it is written as the
     // status "line" (uWS writes it verbatim), and the final status line then goes out in front of
@@ -182,8 +339,27 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     }
   }
 
-  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  attemptHeaders(n: number, status: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (n !== this.attemptNo) return false;
     this.headersAt = performance.now();
+    // A retryable status is caught here, before any byte of it reaches the client.
+    const policy = this.target.cluster.resilience.retry;
+    if (policy !== null && !this.ended) {
+      const reason = policy.statusReason(status, this.head.method);
+      if (reason !== null && this.retries < policy.settings.attempts) {
+        this.upstreamStatus = status;
+        const abort = this.abortUpstream;
+        this.abortUpstream = null;
+        this.endAttempt('response');
+        if (this.mayRetry(reason)) {
+          abort?.(ABORTED);
+          return false;
+        }
+        // Not retried after all (budget, body, deadline): this answer is relayed; the attempt's
+        // accounting is done, its data still flows.
+        this.abortUpstream = abort;
+      }
+    }
     this.upstreamStatus = status;
     this.resumeUpstream = resume;
     this.rawHeaders = rawHeaders;
@@ -196,8 +372,8 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     return true;
   }
 
-  onData(chunk: Buffer): boolean {
-    if (this.ended) return false;
+  attemptData(n: number, chunk: Buffer): boolean {
+    if (n !== this.attemptNo || this.ended) return false;
     this.responseBytes += chunk.length;
     if (!this.headersWritten) {
       // Small bodies are held so the whole answer goes out in one corked write.
@@ -211,7 +387,8 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     return this.writeChunk(chunk);
   }
 
-  onComplete(): void {
+  attemptComplete(n: number): void {
+    if (n !== this.attemptNo) return;
     this.endAttempt('response');
     if (this.ended) return this.finish();
     corkTx = this;
@@ -244,9 +421,12 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     // else: the last chunk waits for onWritable, which ends the response.
   }
 
-  onError(err: UpstreamFailure): void {
+  attemptError(n: number, err: UpstreamFailure): void {
+    if (n !== this.attemptNo) return;
     this.endAttempt(outcomeOf(err.kind));
     if (this.ended) return this.finish();
+    this.lastFailure = err;
+    if (!this.headersWritten && this.retryFailure(err)) return;
     log('warn', 'upstream request failed', {
       route: this.route!.id,
       upstream: this.endpoint?.origin,
@@ -264,12 +444,11 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     if (!this.attemptOpen) return;
     this.attemptOpen = false;
     const ep = this.endpoint!;
-    ep.inflight--;
     this.abortUpstream = null;
     // The latency a balancer learns from is the upstream's time to answer (dispatch to response
     // head), not how long the body took to reach the client; a failure's runs to the failure.
     const end = kind === 'response' && this.headersAt > 0 ? this.headersAt : performance.now();
-    this.up.cluster.report(ep, kind, this.upstreamStatus, (end - this.dispatchedAt) * 1000);
+    this.target.cluster.end(ep, kind, kind === 'response' ? this.upstreamStatus : 0, (end - this.dispatchedAt) * 1000);
   }
 
   // ------------------------------------------------------------------ client response
@@ -416,6 +595,15 @@ function outcomeOf(kind: UpstreamFailure['kind']): OutcomeKind {
     case 'protocol': return 'protocol';
     case 'invalid': return 'protocol';
     case 'aborted': return 'aborted';
+  }
+}
+
+/** The gateway error when no endpoint can take the request. */
+function noPickError(why: NoPick): GatewayErrorCode {
+  switch (why) {
+    case 'empty': return 'upstream_unavailable'; // a target name that never resolved
+    case 'open': return 'circuit_open';
+    default: return 'no_healthy_upstream';
   }
 }
 
