@@ -11,6 +11,7 @@ export const GATEWAY_ERRORS = {
   bad_path: { status: 400, message: 'The request path is invalid.' },
   bad_host: { status: 400, message: 'The Host header is missing or invalid.' },
   bad_header: { status: 400, message: 'A request header cannot be forwarded as sent.' },
+  bad_body: { status: 400, message: 'The request body cannot be read as its Content-Type says.' },
   unauthorized: { status: 401, message: 'Missing or invalid credentials.' },
   forbidden: { status: 403, message: 'Access to this resource is not allowed.' },
   not_found: { status: 404, message: 'No route matches this request.' },

@@ -56,10 +56,71 @@ export type AccessHandler = (ctx: RequestContext) => AccessResult | Promise<Acce
 export type ResponseHook = (ctx: RequestContext, status: number) => void;
 
 /**
- * A body filter: gets each chunk (`last` on the final one) and returns what goes on instead,
- * or null to hold it back (a buffering filter returns everything on `last`).
+ * Rewrites a request body before it goes upstream (format conversion: MessagePack to JSON).
+ * A route with one buffers its request bodies (CompiledPipeline.rewritesBodies).
  */
-export type BodyFilter = (ctx: RequestContext, chunk: Buffer, last: boolean) => Buffer | null;
+export interface RequestBodyRewriter {
+  /** Whether this request's body is rewritten (from its headers: cheap, synchronous). */
+  wants(ctx: RequestContext): boolean;
+  /**
+   * The whole body (never empty): the new body and its Content-Type, or a LocalReply to refuse
+   * the request (it then never reaches the upstream). May be async (work on a thread pool).
+   */
+  rewrite(ctx: RequestContext, body: Buffer): RequestBodyRewrite | LocalReply | Promise<RequestBodyRewrite | LocalReply>;
+}
+
+export interface RequestBodyRewrite {
+  readonly body: Buffer;
+  readonly contentType: string;
+}
+
+/** The upstream's answer head as a plugin sees it, before anything of it reaches the client. */
+export interface UpstreamAnswer {
+  readonly status: number;
+  /** The request's method (HEAD answers have no body). */
+  readonly method: string;
+  /** First value of an upstream response header (lower-case name), or undefined. */
+  header(name: string): string | undefined;
+  /** Adds a header to the answer as if the upstream had sent it (a cache stores it with the answer). */
+  addHeader(name: string, value: string): void;
+}
+
+/**
+ * Sees the answer as it is relayed (a cache capturing it). begin, then data for each chunk,
+ * then end or abort: exactly one of them.
+ */
+export interface BodyObserver {
+  /** The head as relayed: status, and the headers (upstream's after filtering, added, replaced), flat [name, value, ...], lower-case names. */
+  begin(status: number, headers: readonly string[]): void;
+  data(chunk: Buffer): void;
+  /** The whole body was relayed. */
+  end(): void;
+  /** The answer failed or was cut: what was seen is incomplete. */
+  abort(): void;
+}
+
+/**
+ * Replaces a whole answer body (format conversion). The body is held until it is complete; one
+ * over maxBytes is relayed unchanged instead.
+ */
+export interface BodyReplacer {
+  readonly maxBytes: number;
+  /** The new body and the headers that replace the upstream's of the same names; null: relay the original. May be async. */
+  replace(body: Buffer): BodyReplacement | null | Promise<BodyReplacement | null>;
+}
+
+export interface BodyReplacement {
+  readonly body: Buffer;
+  /** Flat [name, value, ...], lower-case names: each replaces the upstream's header of that name. */
+  readonly headers: readonly string[];
+}
+
+/**
+ * Called with the head of every upstream answer of the route (not for gateway errors or local
+ * answers): return an observer or a replacer for its body, or undefined. Replacers run first;
+ * observers see what the client gets.
+ */
+export type UpstreamAnswerHook = (ctx: RequestContext, answer: UpstreamAnswer) => BodyObserver | BodyReplacer | undefined;
 
 /** The upstream a proxied request is about to go to; onUpstream may choose another one. */
 export interface UpstreamChoice {
@@ -76,18 +137,18 @@ export type CompleteHook = (ctx: RequestContext, tx: TxSummary) => void;
  * What a compiled plugin does per request. Every hook is optional; a route whose plugins have
  * none of a kind has that phase null (one `=== null` on the request path).
  *
- * Called today: onRequest, onResponseHeaders, onComplete, removeResponseHeaders. Declared for
- * the roadmap and collected by the pipeline, not yet called by the worker: onUpstream (split by
- * header, hash keys), onRequestBody / onResponseBody (MessagePack, cache capture: a body filter
- * makes the route buffer its request body, see CompiledPipeline.bodyFilters).
+ * Declared for the roadmap and collected by the pipeline, not yet called by the worker:
+ * onUpstream (split by header, hash keys). Everything else is called.
  */
 export interface PluginInstance {
   /** The access phase: continue (undefined) or answer now (a LocalReply), possibly async. */
   onRequest?: AccessHandler;
   onUpstream?: UpstreamHook;
-  onRequestBody?: BodyFilter;
+  /** Rewrites request bodies (the route then buffers them). */
+  onRequestBody?: RequestBodyRewriter;
   onResponseHeaders?: ResponseHook;
-  onResponseBody?: BodyFilter;
+  /** Sees each upstream answer's head; may observe or replace its body. */
+  onUpstreamAnswer?: UpstreamAnswerHook;
   /** After the answer ended (or the client went away): tracing spans, cache stores. */
   onComplete?: CompleteHook;
   /** Upstream response header names (lower-case) this plugin owns: the upstream's copies are dropped. */

@@ -42,6 +42,8 @@ export class RequestContext {
   requestId = '';
   /** performance.now() when the request arrived. */
   startedAt = 0;
+  /** The transaction has finished (answered, or the client went away): the completion hooks have run. */
+  finished = false;
   /** Headers added to whatever answer the client gets, flat [name, value, ...]. */
   readonly responseHeaders: string[] = [];
   /** Plugin state by slot index; null until a plugin sets one. */

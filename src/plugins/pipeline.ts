@@ -7,13 +7,14 @@ import {
   ConfigFault,
   type AccessHandler,
   type AccessResult,
-  type BodyFilter,
   type CompileDeps,
   type CompleteHook,
   type LocalReply,
   type PluginDescriptor,
   type PluginScope,
+  type RequestBodyRewriter,
   type ResponseHook,
+  type UpstreamAnswerHook,
   type UpstreamHook,
 } from './api.js';
 import type { RequestContext } from './context.js';
@@ -25,14 +26,14 @@ import { isPromise } from '../util/promise.js';
 export interface CompiledPipeline {
   readonly access: readonly AccessHandler[] | null;
   readonly onUpstream: readonly UpstreamHook[] | null;
-  readonly onRequestBody: readonly BodyFilter[] | null;
+  readonly onRequestBody: readonly RequestBodyRewriter[] | null;
   readonly onResponseHeaders: readonly ResponseHook[] | null;
-  readonly onResponseBody: readonly BodyFilter[] | null;
+  readonly onUpstreamAnswer: readonly UpstreamAnswerHook[] | null;
   readonly onComplete: readonly CompleteHook[] | null;
   /** Upstream response headers to drop (lower-case), or null. */
   readonly removeResponseHeaders: readonly string[] | null;
-  /** Some plugin filters a body: the route must buffer its request body ('buffer' body mode). */
-  readonly bodyFilters: boolean;
+  /** Some plugin rewrites request bodies: the route must buffer them ('buffer' body mode). */
+  readonly rewritesBodies: boolean;
   /** Some plugin answers CORS preflights (its descriptor says answersPreflight). */
   readonly answersPreflight: boolean;
 }
@@ -56,9 +57,9 @@ export type PipelineDeps = Omit<CompileDeps, 'scope'>;
 export function compilePipeline(plugins: readonly EffectivePlugin[], deps: PipelineDeps): CompiledPipeline | null {
   const access: AccessHandler[] = [];
   const upstream: UpstreamHook[] = [];
-  const requestBody: BodyFilter[] = [];
+  const requestBody: RequestBodyRewriter[] = [];
   const responseHeaders: ResponseHook[] = [];
-  const responseBody: BodyFilter[] = [];
+  const answers: UpstreamAnswerHook[] = [];
   const complete: CompleteHook[] = [];
   const remove: string[] = [];
   let answersPreflight = false;
@@ -76,7 +77,7 @@ export function compilePipeline(plugins: readonly EffectivePlugin[], deps: Pipel
     if (inst.onUpstream) upstream.push(inst.onUpstream);
     if (inst.onRequestBody) requestBody.push(inst.onRequestBody);
     if (inst.onResponseHeaders) responseHeaders.push(inst.onResponseHeaders);
-    if (inst.onResponseBody) responseBody.push(inst.onResponseBody);
+    if (inst.onUpstreamAnswer) answers.push(inst.onUpstreamAnswer);
     if (inst.onComplete) complete.push(inst.onComplete);
     if (inst.removeResponseHeaders) remove.push(...inst.removeResponseHeaders);
     if (def.answersPreflight === true) answersPreflight = true;
@@ -87,10 +88,10 @@ export function compilePipeline(plugins: readonly EffectivePlugin[], deps: Pipel
     onUpstream: orNull(upstream),
     onRequestBody: orNull(requestBody),
     onResponseHeaders: orNull(responseHeaders),
-    onResponseBody: orNull(responseBody),
+    onUpstreamAnswer: orNull(answers),
     onComplete: orNull(complete),
     removeResponseHeaders: orNull(remove),
-    bodyFilters: requestBody.length > 0 || responseBody.length > 0,
+    rewritesBodies: requestBody.length > 0,
     answersPreflight,
   };
   const empty =
@@ -98,7 +99,7 @@ export function compilePipeline(plugins: readonly EffectivePlugin[], deps: Pipel
     pipeline.onUpstream === null &&
     pipeline.onRequestBody === null &&
     pipeline.onResponseHeaders === null &&
-    pipeline.onResponseBody === null &&
+    pipeline.onUpstreamAnswer === null &&
     pipeline.onComplete === null &&
     pipeline.removeResponseHeaders === null;
   return empty ? null : pipeline;
@@ -125,7 +126,9 @@ export function runAccess(handlers: readonly AccessHandler[], ctx: RequestContex
     }
     if (r === undefined) continue;
     if (isPromise(r)) {
-      return r.then((v) => (v === undefined ? runAccess(handlers, ctx, i + 1) : v), bug);
+      // The rest runs only while the request is still there (a plugin must not start work,
+      // such as a cache fill, for a transaction that has already finished).
+      return r.then((v) => (v === undefined ? (ctx.finished ? undefined : runAccess(handlers, ctx, i + 1)) : v), bug);
     }
     return r;
   }

@@ -340,8 +340,9 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
       index,
       headerMatch: headerEntries.length ? headerEntries.map(([k, v]) => [k.toLowerCase(), String(v).toLowerCase()] as const) : null,
       action: cluster !== null ? deps.actions.proxy : deps.actions.respond,
-      // A plugin body filter needs the whole body (nothing filters bodies yet: PluginInstance).
-      bodyMode: cluster !== null ? (r.requestBuffering || (pipeline !== null && pipeline.bodyFilters) ? 'buffer' : 'stream') : 'discard',
+      // A plugin that rewrites request bodies (encoding) needs them whole: requestBuffering false
+      // does not stream them on such a route (docs/plugins/encoding.md).
+      bodyMode: cluster !== null ? (r.requestBuffering || (pipeline !== null && pipeline.rewritesBodies) ? 'buffer' : 'stream') : 'discard',
       proxy: cluster !== null && up !== undefined ? compileUpstreamRoute(r, config, clusters) : null,
       respond: r.respond ? compileRespond(r.respond) : null,
       stripPrefix: r.stripPrefix && r.stripPrefix !== '/' ? r.stripPrefix.replace(/\/$/, '') : null,

@@ -54,6 +54,8 @@ export class RequestBody {
   closed = false;
   // buffer mode
   private single: Buffer | null = null;
+  /** replaceWith() put a rewritten body in `single` (`received` still counts the client's bytes). */
+  private rewritten = false;
   private chunks: Buffer[] | null = null;
   private spoolFd = -1;
   private spoolWritten = 0;
@@ -82,9 +84,9 @@ export class RequestBody {
     return this.mode === 'buffer';
   }
 
-  /** Bytes of a complete buffered body. */
+  /** Bytes of a complete buffered body (as it goes upstream: rewritten or not). */
   get size(): number {
-    return this.received;
+    return this.rewritten && this.single !== null ? this.single.length : this.received;
   }
 
   /**
@@ -94,6 +96,7 @@ export class RequestBody {
   source(): Buffer | Readable | null {
     if (this.mode === 'stream') return this.stream;
     if (this.mode !== 'buffer' || this.received === 0) return null;
+    if (this.rewritten) return this.single;
     if (this.spoolFd !== -1) {
       return createReadStream('', { fd: this.spoolFd, start: 0, end: this.spoolWritten - 1, autoClose: false, highWaterMark: 64 * 1024 });
     }
@@ -101,6 +104,36 @@ export class RequestBody {
     const all = this.chunks!.length === 1 ? this.chunks![0] : Buffer.concat(this.chunks!);
     this.chunks = [all];
     return all;
+  }
+
+  /** A complete buffered body in one Buffer (a spooled one is read back: async). */
+  whole(): Buffer | Promise<Buffer> {
+    const src = this.source();
+    if (src === null) return Buffer.alloc(0);
+    if (src instanceof Buffer) return src;
+    return (async () => {
+      const parts: Buffer[] = [];
+      for await (const c of src) parts.push(c as Buffer);
+      return Buffer.concat(parts);
+    })();
+  }
+
+  /** Puts a rewritten body in place of the buffered one (every later source() gives it). */
+  replaceWith(body: Buffer): void {
+    if (this.spoolFd !== -1) {
+      const fd = this.spoolFd;
+      this.spoolFd = -1;
+      setImmediate(() => {
+        try {
+          closeSync(fd);
+        } catch {
+          // already closed
+        }
+      });
+    }
+    this.chunks = null;
+    this.single = body;
+    this.rewritten = true;
   }
 
   private onChunk(chunk: ArrayBuffer, isLast: boolean): void {

@@ -313,6 +313,7 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
     // ctx is set only on routes with plugins: one null check on the others.
     const ctx = this.ctx;
     if (ctx !== null) {
+      ctx.finished = true;
       const hooks = this.route!.pipeline!.onComplete;
       if (hooks !== null) runComplete(hooks, ctx, this);
     }

@@ -107,16 +107,3 @@ describe('header transforms', () => {
     expect(other.headers.server).toBeUndefined();
   });
 });
-
-describe('plugins this build does not implement', () => {
-  it('are refused by validate with a pointer, not silently ignored', () => {
-    const path = writeConfig({
-      listen: { port: 1 },
-      upstreams: { app: { targets: [{ url: 'http://127.0.0.1:1' }] } },
-      routes: [{ id: 'a', paths: ['/a'], upstream: 'app', plugins: { cache: { ttlMs: 1000 } } }],
-    });
-    const r = spawnSync(process.execPath, [GATEWAY_BIN, 'validate', '-c', path], { cwd: ROOT, encoding: 'utf8' });
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain('/routes/0/plugins/cache: the "cache" plugin is not implemented');
-  });
-});

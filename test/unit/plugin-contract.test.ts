@@ -60,8 +60,8 @@ const SAMPLES: Record<string, Sample> = {
   rateLimit: { good: { requestsPerSecond: 5 }, bad: { conf: { requestsPerSecond: 5, scope: 'cluster' }, at: '/scope' }, secrets: [] },
   requestHeaders: { good: { set: { 'x-a': '1' }, remove: ['x-b'] }, bad: { conf: { remove: ['bad name'] }, at: '/remove/0' }, secrets: ['/set/*'] },
   responseHeaders: { good: { set: { 'x-a': '1' } }, bad: { conf: { set: { 'bad name': 'v' } }, at: '/set/bad name' }, secrets: ['/set/*'] },
-  cache: { good: {}, secrets: [], notImplemented: true },
-  encoding: { good: {}, secrets: [], notImplemented: true },
+  cache: { good: { ttlMs: 1000 }, bad: { conf: { methods: ['POST'] }, at: '/methods/0' }, secrets: [] },
+  encoding: { good: { msgpack: true }, bad: { conf: { msgpack: 'yes' }, at: '/msgpack' }, secrets: [] },
 };
 
 const base = {
@@ -166,8 +166,9 @@ describe.each(REGISTRY.map((d) => [d.name, d as PluginDescriptor] as const))('pl
       if (k === 'removeResponseHeaders') {
         for (const h of v as string[]) expect(h).toBe(h.toLowerCase());
       } else {
-        expect(['onRequest', 'onUpstream', 'onRequestBody', 'onResponseHeaders', 'onResponseBody', 'onComplete']).toContain(k);
-        expect(typeof v).toBe('function');
+        expect(['onRequest', 'onUpstream', 'onRequestBody', 'onResponseHeaders', 'onUpstreamAnswer', 'onComplete']).toContain(k);
+        if (k === 'onRequestBody') expect(typeof (v as { rewrite: unknown }).rewrite).toBe('function');
+        else expect(typeof v).toBe('function');
       }
     }
   });

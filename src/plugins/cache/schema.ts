@@ -1,9 +1,8 @@
 /** The `cache` plugin's config schema (part of the config contract, docs/configuration.md). */
 import { Type } from '@sinclair/typebox';
-import { closed, notImplemented, durationMs, sizeBytes, withDefault, type Resolved } from '../../util/schema-kit.js';
+import { closed, durationMs, sizeBytes, withDefault, type Resolved } from '../../util/schema-kit.js';
 
-export const CachePluginSchema = notImplemented(
-  Type.Object(
+export const CachePluginSchema = Type.Object(
   {
     ttlMs: withDefault(durationMs('How long a cached response is served.', 5000)),
     maxBytes: withDefault(sizeBytes('Total size of the cached responses.', 67108864)),
@@ -17,8 +16,6 @@ export const CachePluginSchema = notImplemented(
     ),
   },
   { ...closed, description: 'Response cache.' },
-  ),
-  'the "cache" plugin',
 );
 
 export type CachePluginConfig = Resolved<typeof CachePluginSchema>;

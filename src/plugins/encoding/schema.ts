@@ -1,9 +1,8 @@
 /** The `encoding` plugin's config schema (part of the config contract, docs/configuration.md). */
 import { Type } from '@sinclair/typebox';
-import { closed, notImplemented, withDefault, type Resolved } from '../../util/schema-kit.js';
+import { closed, withDefault, type Resolved } from '../../util/schema-kit.js';
 
-export const EncodingPluginSchema = notImplemented(
-  Type.Object(
+export const EncodingPluginSchema = Type.Object(
   {
     msgpack: withDefault(
       Type.Boolean({
@@ -14,8 +13,6 @@ export const EncodingPluginSchema = notImplemented(
     ),
   },
   { ...closed, description: 'Content encodings.' },
-  ),
-  'the "encoding" plugin',
 );
 
 export type EncodingPluginConfig = Resolved<typeof EncodingPluginSchema>;

@@ -25,10 +25,14 @@ import type { RetryReason } from '../../upstream/retry.js';
 import { counter } from '../../observability/metrics.js';
 import { mirror } from './mirror.js';
 import { log } from '../../observability/log.js';
+import { isPromise } from '../../util/promise.js';
+import type { BodyReplacement } from '../../plugins/api.js';
 import { arm, timerList } from '../../util/timer-lists.js';
 import { Transaction, endWithoutBody, type WorkerHost } from '../transaction.js';
 import type { RequestHead } from '../head.js';
 import { dropResponseHeader, nameIs, nameIsOneOf, parseContentLength, responseConnectionTokens } from '../response-head.js';
+import { AnswerPlan } from './answer-plan.js';
+import { rewriteRequestBody } from './request-rewrite.js';
 
 /** Response bodies up to this size are held until the end so status+headers+body go in one write. */
 const COALESCE_LIMIT = 16 * 1024;
@@ -111,6 +115,10 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   private resumeUpstream: (() => void) | null = null;
   private writableHooked = false;
   private upstreamPaused = false;
+  /** What the route's plugins do with this answer (onUpstreamAnswer), or null. */
+  private plan: AnswerPlan | null = null;
+  /** The request body went through the plugins' rewriter (or had none to go through). */
+  private bodyRewritten = false;
 
   constructor(res: HttpResponse, head: RequestHead, route: CompiledRoute, host: WorkerHost) {
     super(res, head, route, host, route.bodyMode);
@@ -135,6 +143,11 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   }
 
   private dispatchFirst(): void {
+    if (!this.bodyRewritten) {
+      this.bodyRewritten = true;
+      // A plugin rewriting this body (MessagePack to JSON) calls back when it is done.
+      if (this.body !== null && this.ctx !== null && rewriteRequestBody(this, this.body, this.ctx)) return;
+    }
     if (this.head.contentLength < 0) {
       // A chunked body was parsed by uWS's lenient decoder: let uWS finish the bytes it has read
       // before anything goes upstream. If a request follows on the connection, uWS drops it
@@ -188,6 +201,11 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   }
 
   /** One attempt: `handler` is this transaction (the first) or a RetryAttempt. */
+  /** The rewritten body is in place (request-rewrite.ts): on to the upstream. */
+  bodyReady(): void {
+    if (!this.ended) this.dispatchFirst();
+  }
+
   private send(ep: Endpoint, headers: string[], body: UpstreamRequest['body'], handler: UpstreamHandler, fresh: boolean): void {
     this.endpoint = ep;
     this.headersAt = 0;
@@ -369,11 +387,26 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
       else if (name.length === 10 && nameIs(name, 'connection')) this.connectionNamed = responseConnectionTokens(rawHeaders[i + 1]);
     }
     if (this.ended) return false;
+    const hooks = this.route!.pipeline?.onUpstreamAnswer;
+    const plan = hooks != null && this.ctx !== null ? AnswerPlan.make(hooks, this.ctx, status, this.head.method, rawHeaders, this.route!.id) : null;
+    this.plan = plan;
+    // Observers learn the head now, unless a replacer may still change it.
+    if (plan !== null && plan.replacer === null) plan.begin(this.connectionNamed, this.route!.removeResponseHeaders);
     return true;
   }
 
   attemptData(n: number, chunk: Buffer): boolean {
     if (n !== this.attemptNo || this.ended) return false;
+    const plan = this.plan;
+    if (plan !== null) {
+      if (plan.replacer !== null) {
+        if (plan.hold(chunk)) return true;
+        // Outgrew the replacer: relayed unchanged, what was held first.
+        chunk = plan.takeHeld();
+        plan.begin(this.connectionNamed, this.route!.removeResponseHeaders);
+      }
+      plan.data(chunk);
+    }
     this.responseBytes += chunk.length;
     if (!this.headersWritten) {
       // Small bodies are held so the whole answer goes out in one corked write.
@@ -391,6 +424,44 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     if (n !== this.attemptNo) return;
     this.endAttempt('response');
     if (this.ended) return this.finish();
+    const plan = this.plan;
+    if (plan !== null && plan.replacer !== null) return this.replaceBody(plan, plan.replacer);
+    this.completeAnswer();
+  }
+
+  /** The whole body is held: the plugin's replacement (or the original) goes out in one write. */
+  private replaceBody(plan: AnswerPlan, replacer: NonNullable<AnswerPlan['replacer']>): void {
+    const original = plan.takeHeld();
+    plan.replacer = null;
+    const done = (r: BodyReplacement | null): void => {
+      if (this.ended) return this.finish();
+      plan.replacement = r;
+      plan.begin(this.connectionNamed, this.route!.removeResponseHeaders);
+      const body = r !== null ? r.body : original;
+      if (body.length > 0) {
+        this.pending = body;
+        this.responseBytes = body.length;
+        plan.data(body);
+      }
+      this.completeAnswer();
+    };
+    const failed = (err: unknown): void => {
+      plan.bug(err);
+      if (!this.ended) this.replyError('internal_error');
+    };
+    let r;
+    try {
+      r = replacer.replace(original);
+    } catch (err) {
+      return failed(err);
+    }
+    if (isPromise(r)) r.then(done, failed);
+    else done(r);
+  }
+
+  /** The upstream answer is over: the end (or all of a held answer) goes to the client. */
+  private completeAnswer(): void {
+    this.plan?.close(true);
     corkTx = this;
     this.res.cork(completeCorked);
     if (this.ended) this.finish();
@@ -464,11 +535,17 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     else res.writeHeader('HTTP/1.1 ' + statusLine(status) + '\r\nvia', '1.1 gateway'); // after a relayed 1xx
     const named = this.connectionNamed;
     const removed = this.route!.removeResponseHeaders;
+    const plan = this.plan;
     for (let i = 0; i < raw.length; i += 2) {
       if (dropResponseHeader(raw[i])) continue;
       if (named !== null && nameIsOneOf(raw[i], named)) continue;
       if (removed !== null && nameIsOneOf(raw[i], removed)) continue;
+      if (plan !== null && plan.replaces(raw[i])) continue;
       res.writeHeader(raw[i], raw[i + 1]);
+    }
+    if (plan !== null) {
+      const extra = plan.extraHeaders();
+      if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i], extra[i + 1]);
     }
     this.writeGatewayHeaders(status, this.interimSent);
   }
@@ -562,6 +639,12 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   protected override onRequestTimeout(): void {
     if (this.headersWritten) return this.cut();
     super.onRequestTimeout();
+  }
+
+  /** An answer that did not complete: its observers hear it before the completion hooks run. */
+  override finish(): void {
+    if (this.plan !== null) this.plan.close(false);
+    super.finish();
   }
 
   protected override stopUpstream(): void {
