@@ -1,6 +1,7 @@
 /**
  * `gateway` command line: start | validate | bench | hash-key | hash-password | --version.
  */
+import { packageVersion } from './util/version.js';
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { createHash, randomBytes, scryptSync } from 'node:crypto';
@@ -23,10 +24,6 @@ Commands:
   --version            print the version
 `;
 
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];

@@ -66,9 +66,9 @@ export function statusLine(status: number, reason?: string): string {
 }
 
 /** The JSON body of a gateway error. */
-export function errorBody(code: GatewayErrorCode, requestId?: string, message?: string): string {
+export function errorBody(code: GatewayErrorCode, requestId?: string, message?: string, traceId?: string): string {
   const def = GATEWAY_ERRORS[code];
   return JSON.stringify({
-    error: { status: def.status, code, message: message ?? def.message, ...(requestId ? { requestId } : {}) },
+    error: { status: def.status, code, message: message ?? def.message, ...(requestId ? { requestId } : {}), ...(traceId ? { traceId } : {}) },
   });
 }

@@ -193,6 +193,36 @@ export const ClusterSchema = Type.Object(
   { ...closed, description: 'State shared across gateway nodes. Absent: every node is on its own.' },
 );
 
+export const TracingSchema = Type.Object(
+  {
+    sampleRatio: withDefault(
+      Type.Number({
+        minimum: 0,
+        maximum: 1,
+        description: 'Share of new traces recorded (0..1). A request whose traceparent says sampled is always recorded; one that says not sampled never is.',
+        default: 0.01,
+      }),
+    ),
+    otlp: Type.Object(
+      {
+        url: Type.String({
+          pattern: '^https?://',
+          patternErrorMessage: 'expected an http:// or https:// URL',
+          description: 'OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces (JSON encoding).',
+        }),
+        headers: withDefault(HeaderValueMap('Headers sent with every export (an API key for a hosted collector). Redacted in GET /config.')),
+        timeoutMs: withDefault(durationMs('Longest an export may take; a slower one counts its spans dropped.', 2000, 1)),
+      },
+      { ...closed, description: 'Where recorded spans are exported.' },
+    ),
+    serviceName: withDefault(Type.String({ minLength: 1, description: 'The service.name resource attribute of the spans.', default: 'gateway' })),
+  },
+  {
+    ...closed,
+    description: 'OpenTelemetry tracing: sampled spans exported over OTLP/HTTP. W3C trace context is propagated with or without it.',
+  },
+);
+
 // ---------------------------------------------------------------------------------------------
 // Upstreams
 // ---------------------------------------------------------------------------------------------
@@ -584,6 +614,7 @@ export const GatewayConfigSchema = Type.Object(
     trustedProxies: withDefault(TrustedProxiesSchema),
     accessLog: withDefault(AccessLogSchema),
     cluster: Type.Optional(ClusterSchema),
+    tracing: Type.Optional(TracingSchema),
     upstreams: UpstreamsSchema,
     consumers: withDefault(Type.Array(ConsumerSchema, { description: 'Known API clients.', default: [] })),
     plugins: withDefault(PluginsSchema),
@@ -608,6 +639,7 @@ export type AdminConfig = Resolved<typeof AdminSchema>;
 export type LimitsConfig = Resolved<typeof LimitsSchema>;
 export type AccessLogConfig = Resolved<typeof AccessLogObjectSchema>;
 export type ClusterConfig = Resolved<typeof ClusterSchema>;
+export type TracingConfig = Resolved<typeof TracingSchema>;
 
 export type UpstreamConfig = Resolved<typeof UpstreamSchema>;
 export type TargetConfig = Resolved<typeof TargetSchema>;

@@ -30,6 +30,8 @@ export interface TxSummary {
   readonly responseBytes: number;
   readonly startedAt: number;
   readonly requestId: string;
+  /** The W3C trace id ('' for answers given before routing). */
+  readonly traceId: string;
   readonly consumerId: string | null;
   header(name: string): string | undefined;
 }
@@ -103,6 +105,7 @@ export class AccessLog {
     entry.durationMs = Math.round((performance.now() - tx.startedAt) * 1000) / 1000;
     if (tx.errorCode !== null) entry.error = tx.errorCode;
     if (tx.requestId) entry.requestId = tx.requestId;
+    if (tx.traceId) entry.traceId = tx.traceId;
     if (tx.consumerId !== null) entry.consumer = tx.consumerId;
     this.#push(JSON.stringify(entry));
   }

@@ -125,6 +125,8 @@ export interface CompiledConfig {
   readonly tls: boolean;
   /** The listen port, as sent in X-Forwarded-Port. */
   readonly listenPort: string;
+  /** `tracing.sampleRatio`, or -1 without `tracing` (trace context is propagated, nothing recorded). */
+  readonly traceSampleRatio: number;
   /** Endpoint keys this config uses, so the registry can close the others after a swap. */
   readonly endpointKeys: Set<string>;
   /** Header of the global request id, for answers given before routing; '' if off. */
@@ -380,6 +382,7 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
     allowUnderscores: config.http.underscoresInHeaders,
     tls: config.tls !== undefined,
     listenPort: String(config.listen.port),
+    traceSampleRatio: config.tracing !== undefined ? config.tracing.sampleRatio : -1,
     endpointKeys,
     unroutedRequestIdHeader: requestIdHeaderOf(config.plugins),
   };

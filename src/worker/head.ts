@@ -23,6 +23,7 @@ import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { GatewayErrorCode } from '../errors.js';
 import type { AddressMatcher } from '../net/cidr.js';
 import { connectionId } from '../native/uws-head.js';
+import { formatTraceparent, newSpanId, newTraceId, parseTraceparent, random32 } from '../observability/trace-context.js';
 
 export interface RequestHead {
   readonly method: string;
@@ -61,6 +62,14 @@ export interface RequestHead {
   readonly requestId: string;
   /** performance.now() when the handler started. */
   readonly startedAt: number;
+  // W3C trace context (observability/trace-context.ts): the client's trace or a new one.
+  readonly traceId: string;
+  /** The client's span (the parent of the gateway's), '' for a new trace. */
+  readonly parentSpanId: string;
+  /** The span the upstream sees as its parent (in the forwarded traceparent). */
+  readonly upstreamSpanId: string;
+  /** The gateway records this request's spans (tracing is on and the trace is sampled). */
+  readonly traceRecorded: boolean;
 }
 
 // ------------------------------------------------------------------------- request line, Host
@@ -260,6 +269,8 @@ const scan = {
   via: '',
   connectionTokens: null as string[] | null,
   allowUnderscores: false,
+  traceparent: '',
+  tracestate: '',
 };
 
 // hot path: change with care. (The bytes of every value were checked natively: front.ts checkHiddenHead.)
@@ -305,6 +316,12 @@ function collectHeader(k: string, v: string): void {
     case 'via':
       scan.via = scan.via ? scan.via + ', ' + v : v;
       return;
+    case 'traceparent': // replaced by the gateway's; two of them are invalid (a new trace)
+      scan.traceparent = scan.traceparent === '' ? v : 'invalid';
+      return;
+    case 'tracestate':
+      scan.tracestate = scan.tracestate ? scan.tracestate + ',' + v : v;
+      return;
   }
   if (k.length > 6 && k.charCodeAt(5) === 0x2d && k.startsWith('proxy-')) return;
   // Underscore twins (X_Forwarded_For) are read as the dashed names by CGI-style upstreams.
@@ -339,6 +356,8 @@ export interface HeadContext {
   readonly tls: boolean;
   readonly listenPort: string;
   readonly maxBodyBytes: number;
+  /** `tracing` is configured: its sampleRatio for new traces; -1 when tracing is off (nothing recorded). */
+  readonly traceSampleRatio: number;
 }
 
 export interface ScanResult {
@@ -373,7 +392,7 @@ export function readHeaders(
   scan.contentLengthCount = 0;
   scan.contentLength = '';
   if (scan.transferEncoding.length !== 0) scan.transferEncoding = [];
-  scan.xff = scan.xfProto = scan.xfHost = scan.xfPort = scan.xfPrefix = scan.forwarded = scan.via = '';
+  scan.xff = scan.xfProto = scan.xfHost = scan.xfPort = scan.xfPrefix = scan.forwarded = scan.via = scan.traceparent = scan.tracestate = '';
   scan.connectionTokens = connection === '' || connection === 'keep-alive' || connection === 'close' ? null : connectionTokens(connection);
   scan.allowUnderscores = hc.allowUnderscores;
   req.forEach(collectHeader);
@@ -421,6 +440,15 @@ export function readHeaders(
     requestId = given !== undefined && SAFE_REQUEST_ID.test(given) ? given : newId();
     out.push(requestIdHeader, requestId);
   }
+  // Trace context: the client's trace when its traceparent is valid (its sampled decision is
+  // followed), else a new one (sampled at traceSampleRatio when tracing is on).
+  const parent = scan.traceparent !== '' ? parseTraceparent(scan.traceparent) : null;
+  const ratio = hc.traceSampleRatio;
+  const traceId = parent !== null ? parent.traceId : newTraceId();
+  const sampled = parent !== null ? parent.sampled : ratio > 0 && random32() < ratio * 4294967296;
+  const upstreamSpanId = newSpanId();
+  out.push('traceparent', formatTraceparent(traceId, upstreamSpanId, sampled));
+  if (parent !== null && scan.tracestate !== '') out.push('tracestate', scan.tracestate);
   return {
     method,
     rawPath,
@@ -441,6 +469,10 @@ export function readHeaders(
     requestIdHeader,
     requestId,
     startedAt,
+    traceId,
+    parentSpanId: parent !== null ? parent.spanId : '',
+    upstreamSpanId,
+    traceRecorded: sampled && ratio >= 0,
   };
 }
 
@@ -458,5 +490,6 @@ export function unroutedHead(method: string, rawPath: string, path: string, host
     method, rawPath, path, query: '', hostHeader, peer, clientIp: peer, headers: [], contentLength, clientClose,
     forwardedFor: '', forwardedProto: '', forwardedHost: '', forwardedPort: '', via: '', trustedExtra: null,
     requestIdHeader, requestId, startedAt,
+    traceId: '', parentSpanId: '', upstreamSpanId: '', traceRecorded: false,
   };
 }

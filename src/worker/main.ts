@@ -30,6 +30,14 @@ import { log } from '../observability/log.js';
 import { loadUws } from '../uws.js';
 import { recordRequest, takeSnapshot } from '../observability/metrics.js';
 import { ServiceHost, type VersionScope } from '../runtime/services.js';
+import { tracer } from './spans.js';
+import type { TracingSettings } from '../observability/tracing.js';
+
+function tracingOf(config: GatewayConfig): TracingSettings | null {
+  const t = config.tracing;
+  if (t === undefined) return null;
+  return { sampleRatio: t.sampleRatio, url: t.otlp.url, headers: t.otlp.headers, timeoutMs: t.otlp.timeoutMs, serviceName: t.serviceName };
+}
 
 const endpoints = new EndpointRegistry();
 const actions = { proxy: proxyAction, respond: respondAction };
@@ -110,6 +118,7 @@ function start(config: GatewayConfig, version: number): void {
   app = config.tls !== undefined ? uws.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile }) : uws.App();
   setClientTimeouts(app, config);
   const accessLog = accessLogFor(config);
+  tracer.configure(tracingOf(config));
   const s: WorkerHost = {
     config: compiled,
     accessLog,
@@ -155,6 +164,7 @@ function reload(config: GatewayConfig, version: number): void {
     state.config = compiled;
     retireOld(next);
     state.accessLog = accessLogFor(config);
+    tracer.configure(tracingOf(config));
     if (app !== null) setClientTimeouts(app, config);
     oldLog?.flush();
     // Endpoints the new config does not use close once their in-flight requests finish.
@@ -204,7 +214,8 @@ function finishDrain(): void {
   send({ type: 'drained' });
   scope?.retire();
   services.disposeAll();
-  void endpoints.closeAll().finally(() => setTimeout(() => process.exit(0), 10));
+  // Spans still queued get one last chance to go out (bounded: the process must end).
+  void Promise.all([endpoints.closeAll(), tracer.close(1000)]).finally(() => setTimeout(() => process.exit(0), 10));
 }
 
 /**

@@ -33,6 +33,7 @@ import { cancel } from '../util/timer-lists.js';
 import { RequestBody, type BodyMode, type BodyOwner } from './request-body.js';
 import type { RequestHead } from './head.js';
 import { Deadline, arm, timerList } from '../util/timer-lists.js';
+import { recordSpans, type UpstreamTiming } from './spans.js';
 
 export const VIA_VALUE = '1.1 gateway';
 
@@ -94,6 +95,10 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
   upstreamStatus = 0;
   upstreamPath = '';
   attempt = 0;
+  /** When the access phase passed (recorded for sampled traces only; 0 otherwise). */
+  accessDoneAt = 0;
+  /** The upstream exchange's times, for its span (sampled proxied requests only). */
+  upstreamTiming: UpstreamTiming | null = null;
   private bodyTimer: Deadline | null = null;
 
   constructor(
@@ -150,6 +155,9 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
   get requestId(): string {
     return this.head.requestId;
   }
+  get traceId(): string {
+    return this.head.traceId;
+  }
   get upstreamOrigin(): string | null {
     return this.endpoint !== null ? this.endpoint.origin : null;
   }
@@ -176,10 +184,16 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
 
   /** After the access phase: what the route does. The base class answers a `respond` route. */
   proceed(): void {
-    this.accessPassed = true;
+    this.passAccess();
     const r = this.route?.respond ?? null;
     if (r === null) return this.replyError('internal_error');
     this.reply(r);
+  }
+
+  /** The access phase is over (plugins allowed the request). */
+  protected passAccess(): void {
+    this.accessPassed = true;
+    if (this.head.traceRecorded && this.ctx !== null && this.route?.pipeline?.access != null) this.accessDoneAt = performance.now();
   }
 
   // ------------------------------------------------------------------ local answers
@@ -233,7 +247,7 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
       endWithoutBody(res, undefined, close); // no body and no Content-Length (RFC 9110 §8.6)
       return;
     }
-    const body = r.code !== undefined ? errorBody(r.code, this.head.requestId || undefined, r.message) : r.body ?? '';
+    const body = r.code !== undefined ? errorBody(r.code, this.head.requestId || undefined, r.message, this.head.traceId || undefined) : r.body ?? '';
     const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
     this.responseBytes = length;
     // A body after HEAD would be read as the next response: Content-Length only.
@@ -310,6 +324,7 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
     if (this.bodyTimer !== null) cancel(this.bodyTimer);
     this.body?.dispose();
     this.host.inflight--;
+    if (this.head.traceRecorded) recordSpans(this, performance.now());
     // ctx is set only on routes with plugins: one null check on the others.
     const ctx = this.ctx;
     if (ctx !== null) {

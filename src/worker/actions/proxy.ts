@@ -128,7 +128,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   // ------------------------------------------------------------------ start
 
   override proceed(): void {
-    this.accessPassed = true;
+    this.passAccess();
     if (this.ended) return;
     const body = this.body;
     if (body !== null && body.mode === 'buffer' && !body.complete) return; // onBodyComplete dispatches
@@ -194,6 +194,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     const q = this.ctx !== null ? this.ctx.query : head.query;
     if (q) this.upstreamPath += '?' + q;
     this.dispatchedAt = performance.now();
+    if (head.traceRecorded) this.upstreamTiming = { startedAt: this.dispatchedAt, headersAt: 0, endedAt: 0, retries: null };
     if (up.timeoutMs > 0) arm(timerList(up.timeoutMs), this, this.dispatchedAt);
     cluster.resilience.retry?.budget.firstAttempt(this.dispatchedAt);
     if (up.mirror !== null) mirror(up.mirror, head.method, this.upstreamPath, h, this.headersBeforeHost, body, source, this.route!.id);
@@ -275,6 +276,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     if (!fresh) (this.tried ??= []).push(previous);
     this.attemptNo++;
     this.attempt = this.attemptNo;
+    if (this.upstreamTiming !== null) (this.upstreamTiming.retries ??= []).push({ name: 'retry (' + reason + ')', at: performance.now() });
     let ep = fresh ? previous : cluster.pick(this);
     if (ep === null && cluster.noPick === 'skipped') {
       // Every other target is out: the same one again.
@@ -516,6 +518,11 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     this.attemptOpen = false;
     const ep = this.endpoint!;
     this.abortUpstream = null;
+    const timing = this.upstreamTiming;
+    if (timing !== null) {
+      timing.headersAt = this.headersAt;
+      timing.endedAt = performance.now();
+    }
     // The latency a balancer learns from is the upstream's time to answer (dispatch to response
     // head), not how long the body took to reach the client; a failure's runs to the failure.
     const end = kind === 'response' && this.headersAt > 0 ? this.headersAt : performance.now();
