@@ -4,6 +4,7 @@
  * validate`, `gateway start` and every reload go through here, and then through the same
  * compile dry run (src/runtime/dry-run.ts), so they always agree.
  */
+import { escapePointer } from '../util/json-pointer.js';
 import { accessSync, constants } from 'node:fs';
 import { loadConfigFile, type LoadResult } from './load.js';
 import { notImplementedErrors } from './not-implemented.js';
@@ -26,6 +27,12 @@ function fileErrors(config: GatewayConfig): ConfigError[] {
   };
   check('/tls/certFile', config.tls?.certFile);
   check('/tls/keyFile', config.tls?.keyFile);
+  for (const [name, up] of Object.entries(config.upstreams)) {
+    const at = `/upstreams/${escapePointer(name)}/tls`;
+    check(`${at}/caFile`, up.tls?.caFile);
+    check(`${at}/certFile`, up.tls?.certFile);
+    check(`${at}/keyFile`, up.tls?.keyFile);
+  }
   const pluginFiles = (plugins: Record<string, unknown>, base: string) => {
     for (const d of REGISTRY as readonly PluginDescriptor[]) {
       const conf = plugins[d.name];

@@ -367,6 +367,17 @@ export const CircuitBreakerSchema = Type.Object(
   { ...closed, description: 'Circuit breaker. Absent: off.' },
 );
 
+export const UpstreamTlsSchema = Type.Object(
+  {
+    caFile: Type.Optional(Type.String({ minLength: 1, description: 'PEM CA bundle the targets\' certificates must chain to (default: the system\'s CAs).' })),
+    certFile: Type.Optional(Type.String({ minLength: 1, description: 'PEM client certificate (chain) for mutual TLS; needs keyFile.' })),
+    keyFile: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key of certFile.' })),
+    servername: Type.Optional(Type.String({ minLength: 1, description: 'Name sent as SNI and checked against the target\'s certificate (default: the host of the target URL).' })),
+    verify: withDefault(Type.Boolean({ description: 'Verify the targets\' certificates (chain and name). false is for tests only.', default: true })),
+  },
+  { ...closed, description: 'TLS towards https:// targets (mutual TLS with certFile/keyFile). The files are re-read on every reload.' },
+);
+
 export const UpstreamSchema = Type.Object(
   {
     targets: Type.Array(TargetSchema, { minItems: 1, description: 'The servers (at least one).' }),
@@ -399,6 +410,7 @@ export const UpstreamSchema = Type.Object(
       }),
     ),
     timeouts: withDefault(TimeoutsSchema),
+    tls: Type.Optional(UpstreamTlsSchema),
     retries: Type.Optional(RetriesSchema),
     healthCheck: Type.Optional(HealthCheckSchema),
     circuitBreaker: Type.Optional(CircuitBreakerSchema),

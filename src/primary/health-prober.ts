@@ -12,6 +12,7 @@ import type { GatewayConfig } from '../config/schema.js';
 import { log } from '../observability/log.js';
 import { HEALTHY, UNHEALTHY, type SharedEndpointState } from '../native/shared-state.js';
 import type { ResolvedUpstreams, ResolvedTarget } from './targets.js';
+import { loadUpstreamTls, tlsConnectOptions } from '../upstream/tls.js';
 
 export interface ActiveCheck {
   readonly path: string;
@@ -27,6 +28,8 @@ class Probe {
   failedInRow = 0;
   probes = 0;
   lastError = '';
+  /** The TLS options its agent was made with ('' = the shared plain agent). */
+  tlsKey = '';
   private timer: NodeJS.Timeout | null = null;
   private running = false;
 
@@ -34,7 +37,7 @@ class Probe {
     readonly upstream: string,
     readonly target: ResolvedTarget,
     public check: ActiveCheck,
-    private readonly agent: Agent,
+    public agent: Agent,
     private readonly onResult: (p: Probe, changed: boolean) => void,
   ) {}
 
@@ -106,12 +109,22 @@ export class HealthProber {
       for (const t of targets[name] ?? []) {
         const key = `${name}\u0000${t.origin}\u0000${t.slot}`;
         keep.add(key);
+        // An https:// target is probed over the upstream's own TLS settings (re-read on reload).
+        const tlsOpts = tlsConnectOptions(t.origin, t.hostHeader, loadUpstreamTls(up.tls));
+        const tlsKey = tlsOpts === undefined ? '' : JSON.stringify(tlsOpts);
         const existing = this.#probes.get(key);
         if (existing !== undefined) {
           existing.check = active;
+          if (existing.tlsKey !== tlsKey) {
+            if (existing.agent !== this.#agent) void existing.agent.close();
+            existing.agent = tlsOpts === undefined ? this.#agent : new Agent({ keepAliveTimeout: 10_000, connections: 1, connect: tlsOpts });
+            existing.tlsKey = tlsKey;
+          }
           continue;
         }
-        const p = new Probe(name, t, active, this.#agent, (probe, changed) => this.#onResult(probe, changed));
+        const agent = tlsOpts === undefined ? this.#agent : new Agent({ keepAliveTimeout: 10_000, connections: 1, connect: tlsOpts });
+        const p = new Probe(name, t, active, agent, (probe, changed) => this.#onResult(probe, changed));
+        p.tlsKey = tlsKey;
         this.#probes.set(key, p);
         p.start();
       }
@@ -119,6 +132,7 @@ export class HealthProber {
     for (const [key, p] of this.#probes) {
       if (keep.has(key)) continue;
       p.stop();
+      if (p.agent !== this.#agent) void p.agent.close();
       this.#probes.delete(key);
     }
   }
@@ -139,7 +153,10 @@ export class HealthProber {
   }
 
   stop(): void {
-    for (const p of this.#probes.values()) p.stop();
+    for (const p of this.#probes.values()) {
+      p.stop();
+      if (p.agent !== this.#agent) void p.agent.close();
+    }
     this.#probes.clear();
     void this.#agent.close();
   }

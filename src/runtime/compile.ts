@@ -13,6 +13,7 @@ import { createRouter } from '../native/router.js';
 import type { RoutePattern, RouterEngine } from '../native/router-types.js';
 import { compileCidrs, type AddressMatcher } from '../net/cidr.js';
 import type { EndpointRegistry, EndpointSettings } from '../upstream/endpoint.js';
+import { loadUpstreamTls } from '../upstream/tls.js';
 import { Cluster, NO_RESILIENCE, clusterSignals, type ClusterResilience, type Member, type PickContext } from '../upstream/cluster.js';
 import { CircuitBreaker } from '../upstream/breaker.js';
 import { RetryPolicy } from '../upstream/retry.js';
@@ -161,6 +162,7 @@ export function endpointSettings(up: UpstreamConfig): EndpointSettings {
     maxConnections: Math.max(up.maxConnectionsPerWorker, up.connectionsPerWorker),
     connectMs: up.timeouts.connectMs,
     idleMs: up.timeouts.idleMs,
+    tls: loadUpstreamTls(up.tls),
   };
 }
 

@@ -55,7 +55,7 @@ export class Endpoint {
 
 /** The registry key of an endpoint: its upstream, origin, shared-state slot and connection settings. */
 export function endpointKey(upstream: string, origin: string, slot: number, s: EndpointSettings): string {
-  return JSON.stringify([upstream, origin, slot, s.keepAlive, s.maxConnections, s.connectMs, s.idleMs]);
+  return JSON.stringify([upstream, origin, slot, s.keepAlive, s.maxConnections, s.connectMs, s.idleMs, s.tls?.fingerprint ?? '']);
 }
 
 /** What a worker reports about one endpoint (GET /upstreams, readiness, metrics). */
@@ -83,7 +83,7 @@ export class EndpointRegistry {
     const key = endpointKey(upstream, origin, slot, settings);
     let ep = this.#endpoints.get(key);
     if (ep === undefined) {
-      ep = new Endpoint(key, upstream, origin, hostHeader, slot, new UndiciEndpoint(origin, settings));
+      ep = new Endpoint(key, upstream, origin, hostHeader, slot, new UndiciEndpoint(origin, settings, hostHeader));
       this.#endpoints.set(key, ep);
     }
     return ep;

@@ -22,6 +22,7 @@ import { Client, type Dispatcher } from 'undici';
 import type { DispatcherStats, UpstreamDispatcher, UpstreamHandler, UpstreamRequest } from './dispatch.js';
 import { UpstreamFailure } from './dispatch.js';
 import { arm, cancel, timerList, type TimerList, type TimerNode } from '../util/timer-lists.js';
+import { sniName, tlsConnectOptions, type UpstreamTls } from './tls.js';
 
 export interface UndiciSettings {
   /** Idle connections kept open (connectionsPerWorker). */
@@ -31,6 +32,8 @@ export interface UndiciSettings {
   readonly connectMs: number;
   /** An idle connection is closed after this (or the upstream's Keep-Alive hint, if shorter). */
   readonly idleMs: number;
+  /** The upstream's `tls` as read for this config version (https:// targets), or null. */
+  readonly tls: UpstreamTls | null;
 }
 
 /** How long a connection beyond the keep-alive pool size stays open idle. */
@@ -105,7 +108,7 @@ class Connection implements Dispatcher.DispatchHandler, TimerNode {
       keepAliveTimeout: s.idleMs,
       keepAliveMaxTimeout: s.idleMs,
       keepAliveTimeoutThreshold: KEEPALIVE_MARGIN_MS,
-      connect: { timeout: s.connectMs },
+      connect: { timeout: s.connectMs, ...engine.tlsOptions },
     });
     this.client.on('connect', () => {
       this.up = true;
@@ -152,7 +155,10 @@ class Connection implements Dispatcher.DispatchHandler, TimerNode {
         // 0 means none; a waiter whose budget is spent by now gets the smallest positive one.
         headersTimeout: headersTimeoutMs === 0 ? 0 : Math.max(1, headersTimeoutMs),
         bodyTimeout: req.bodyTimeoutMs,
-      },
+        // SNI: the target's name, not the request's Host (see tls.ts); undici takes it per
+        // request (its typings omit it) and reconnects when it changes.
+        servername: this.engine.sni,
+      } as Dispatcher.DispatchOptions,
       this,
     );
   }
@@ -226,6 +232,8 @@ class Connection implements Dispatcher.DispatchHandler, TimerNode {
   }
 }
 
+const TLS_CODE = /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|CERT_|HOSTNAME_MISMATCH)/;
+
 /** Maps an undici error to the contract's failure kinds. */
 function classify(err: Error & { code?: string }, connected: boolean, beforeResponseOnReused: boolean): UpstreamFailure {
   // llhttp's errors (HTTPParserError) do not always carry their HPE_ code.
@@ -246,6 +254,8 @@ function classify(err: Error & { code?: string }, connected: boolean, beforeResp
       return new UpstreamFailure('protocol', msg, code);
   }
   if (code.startsWith('HPE_')) return new UpstreamFailure('protocol', msg, code);
+  // The target's certificate was refused (chain, name, expiry) or the handshake failed (mTLS).
+  if (TLS_CODE.test(code)) return new UpstreamFailure('connect', `TLS handshake with the upstream failed: ${msg}`, code);
   if (code === 'UND_ERR_SOCKET' && (msg === 'bad response' || msg === 'bad upgrade')) return new UpstreamFailure('protocol', msg, code);
   if (!connected) return new UpstreamFailure('connect', msg, code);
   return new UpstreamFailure('reset', msg, code, beforeResponseOnReused);
@@ -260,7 +270,16 @@ export class UndiciEndpoint implements UpstreamDispatcher {
   connections = 0;
   active = 0;
 
-  constructor(readonly origin: string, readonly settings: UndiciSettings) {}
+  /** tls.connect options for an https:// target (SNI name, CA, client certificate), or undefined. */
+  readonly tlsOptions: Record<string, unknown> | undefined;
+
+  /** The SNI name of an https:// target, or undefined. */
+  readonly sni: string | undefined;
+
+  constructor(readonly origin: string, readonly settings: UndiciSettings, hostHeader = '') {
+    this.tlsOptions = tlsConnectOptions(origin, hostHeader, settings.tls);
+    this.sni = this.tlsOptions !== undefined ? sniName(hostHeader, settings.tls) || undefined : undefined;
+  }
 
   dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
     if (this.#closing) {

@@ -36,6 +36,16 @@ export function checkUpstreams(k: CheckContext): void {
     if (isObject(orig) && orig.hashOn !== undefined && up.balancer !== 'consistent-hash') {
       k.warn(`${p}/hashOn`, `ignored: hashOn only applies to the "consistent-hash" balancer (balancer is ${k.show(`${p}/balancer`, up.balancer)})`);
     }
+    const tls = up.tls;
+    if (isObject(tls)) {
+      if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+        k.err(`${p}/tls`, tls.certFile === undefined ? 'keyFile needs certFile (the client certificate it belongs to)' : 'certFile needs keyFile (its private key)');
+      }
+      if (!arr(up.targets).some((t) => isObject(t) && str(t.url) && t.url.startsWith('https://'))) {
+        k.err(`${p}/tls`, 'has no effect: no target of this upstream is https://');
+      }
+      if (tls.verify === false) k.warn(`${p}/tls/verify`, 'is false: the targets\' certificates are not checked (anyone on the path can impersonate them)');
+    }
     const active = isObject(up.healthCheck) ? up.healthCheck.active : undefined;
     if (isObject(active) && typeof active.timeoutMs === 'number' && typeof active.intervalMs === 'number' && active.timeoutMs > active.intervalMs) {
       k.warn(`${p}/healthCheck/active/timeoutMs`, 'is longer than intervalMs: probes will overlap');
