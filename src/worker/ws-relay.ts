@@ -125,6 +125,20 @@ export function sendableCloseCode(code: number): boolean {
   return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
 }
 
+/**
+ * What the upstream is told when uWS ended the client's connection without a usable close
+ * frame (code 1006, uWS's reason): a client that broke the protocol, or one that went away.
+ */
+export function abnormalClientClose(uwsReason: string): [number, string] {
+  switch (uwsReason) {
+    case 'Received too big message': return [CLOSE_TOO_BIG, 'message too big'];
+    case 'Received invalid UTF-8': return [1007, 'client sent invalid UTF-8'];
+    case 'Received invalid WebSocket frame':
+    case 'Received invalid close payload': return [CLOSE_PROTOCOL_ERROR, 'client protocol error'];
+    default: return [CLOSE_GOING_AWAY, 'client went away']; // a vanished client (TCP FIN or reset)
+  }
+}
+
 /** A close reason fits a control frame: 123 bytes at most. */
 function reasonOf(reason: Buffer | string): Buffer | string {
   if (typeof reason === 'string') return Buffer.byteLength(reason) <= 123 ? reason : Buffer.from(reason).subarray(0, 123);
@@ -259,9 +273,7 @@ export class Relay {
       this.closedBy = 'client';
       this.closeCode = code;
       const reason = Buffer.from(new Uint8Array(message)); // a copy: uWS neuters the buffer on return
-      // uWS cuts a client whose message is over its own limit without a close frame.
-      if (code === CLOSE_ABNORMAL && reason.toString() === 'Received too big message') this.closeUpstream(CLOSE_TOO_BIG, 'message too big');
-      else if (code === CLOSE_ABNORMAL) this.closeUpstream(CLOSE_GOING_AWAY, 'client went away');
+      if (code === CLOSE_ABNORMAL) this.closeUpstream(...abnormalClientClose(reason.toString()));
       else if (code === CLOSE_NO_STATUS) this.closeUpstream(0, '');
       else this.closeUpstream(sendableCloseCode(code) ? code : CLOSE_PROTOCOL_ERROR, reason);
     }
