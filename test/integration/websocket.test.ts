@@ -296,10 +296,12 @@ describe('limits', () => {
     c.ws.send(Buffer.alloc(1024));
     expect((await c.next()).data.length).toBe(1024);
     const before = up.closes.length;
+    const received = up.receivedBytes;
     c.ws.send(Buffer.alloc(1025));
     expect((await c.closed).code).toBe(1009);
     await until(() => up.closes.length === before + 1, 3000, 'upstream close');
     expect(up.closes.at(-1)!.code).toBe(1009);
+    expect(up.receivedBytes).toBe(received); // the message never reached the upstream
   });
 
   it('maxMessageBytes: a larger upstream message closes both sides with 1009', async () => {
