@@ -46,7 +46,9 @@ async function cmdValidate(configPath: string): Promise<number> {
 }
 
 async function cmdStart(configPath: string, demo: boolean): Promise<number> {
-  const sup = new Supervisor({ configPath });
+  // The drain deadline on SIGTERM/SIGINT (in-flight requests and relayed WebSockets): 30 s by default.
+  const drainEnv = Number(process.env.GATEWAY_DRAIN_MS);
+  const sup = new Supervisor({ configPath, drainMs: Number.isInteger(drainEnv) && drainEnv >= 0 ? drainEnv : undefined });
   const errors = await sup.init();
   if (errors !== null) {
     process.stderr.write(`${configPath}: refusing to start, ${errors.length} problem(s)\n${formatErrors(errors)}\n`);

@@ -556,6 +556,31 @@ export const MirrorSchema = Type.Object(
   { ...closed, description: 'Fire-and-forget copy of requests; the mirror\'s response is ignored.' },
 );
 
+/** The largest `websocket.maxMessageBytes` a route may set (what one message may make the gateway hold). */
+export const MAX_WEBSOCKET_MESSAGE_BYTES = 256 * 1024 * 1024;
+
+export const WebSocketObjectSchema = Type.Object(
+  {
+    maxMessageBytes: withDefault(
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_WEBSOCKET_MESSAGE_BYTES,
+        description: 'Largest message relayed either way (a fragmented one counts whole); a larger one closes both sides with 1009.',
+        default: 16 * 1024 * 1024,
+      }),
+    ),
+    idleTimeoutMs: withDefault(
+      durationMs('A relayed connection with no frame either way (messages, pings, pongs) for this long is closed with 1001 (0 = never).', 120000),
+    ),
+  },
+  { ...closed, description: 'WebSocket relay settings (docs/websocket.md).' },
+);
+
+export const WebSocketSchema = Type.Union([WebSocketObjectSchema, Type.Literal(false)], {
+  description: 'A client upgrade to WebSocket is relayed to the upstream; false answers an upgrade with 400.',
+  default: { maxMessageBytes: 16 * 1024 * 1024, idleTimeoutMs: 120000 },
+});
+
 export const RouteSchema = Type.Object(
   {
     id: Type.String({ minLength: 1, description: 'Unique route id (metrics, logs, errors).' }),
@@ -605,6 +630,7 @@ export const RouteSchema = Type.Object(
         default: true,
       }),
     ),
+    websocket: withDefault(WebSocketSchema),
     plugins: withDefault(RoutePluginsSchema),
   },
   { ...closed, description: 'Matches requests and says what answers them.' },
@@ -678,6 +704,7 @@ export type AggregateConfig = Resolved<typeof AggregateSchema>;
 export type AggregateBackendConfig = Resolved<typeof AggregateBackendSchema>;
 export type SplitConfig = Resolved<typeof SplitSchema>;
 export type MirrorConfig = Resolved<typeof MirrorSchema>;
+export type WebSocketConfig = Resolved<typeof WebSocketObjectSchema>;
 
 // ---------------------------------------------------------------------------------------------
 // The published document

@@ -88,15 +88,67 @@ export function counter(name: string, help: string, labelNames: readonly string[
   };
 }
 
-/** What a worker sends every second: deltas since the previous snapshot. */
+export interface Gauge {
+  set(value: number, ...labelValues: string[]): void;
+}
+
+interface GaugeState {
+  help: string;
+  labelNames: readonly string[];
+  values: Map<string, number>;
+  changed: boolean;
+}
+
+const gauges = new Map<string, GaugeState>();
+
+/**
+ * Declares (or returns) a gauge: a worker's current value per label set. The primary keeps each
+ * worker's last values and sums them (a worker that exits takes its values with it).
+ */
+export function gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge {
+  let g = gauges.get(name);
+  if (g === undefined) {
+    g = { help, labelNames, values: new Map(), changed: false };
+    gauges.set(name, g);
+  }
+  const state = g;
+  return {
+    set: (value: number, ...labelValues: string[]) => {
+      const key = labelValues.join('\u0001');
+      if (state.values.get(key) === value) return;
+      state.values.set(key, value);
+      state.changed = true;
+    },
+  };
+}
+
+const collectors: Array<() => void> = [];
+
+/**
+ * Runs `collect` before every snapshot: for counts kept in plain fields on a hot path (one
+ * WebSocket message must not cost a Map lookup and a label join), moved into counters and
+ * gauges once a second.
+ */
+export function onSnapshot(collect: () => void): void {
+  collectors.push(collect);
+}
+
+/** What a worker sends every second: deltas since the previous snapshot (gauges: their current values, when they changed). */
 export interface MetricsSnapshot {
   routes: Array<{ route: string; byStatus: Array<[number, number]>; buckets: number[]; sumUs: number; count: number; hdr: string }>;
   counters: Array<{ name: string; help: string; labelNames: string[]; values: Array<[string, number]> }>;
+  gauges?: Array<{ name: string; help: string; labelNames: string[]; values: Array<[string, number]> }>;
 }
 
 /** Takes the deltas and resets them; null when nothing happened. */
 export function takeSnapshot(): MetricsSnapshot | null {
+  for (const collect of collectors) collect();
   const snap: MetricsSnapshot = { routes: [], counters: [] };
+  for (const [name, g] of gauges) {
+    if (!g.changed) continue;
+    g.changed = false;
+    (snap.gauges ??= []).push({ name, help: g.help, labelNames: [...g.labelNames], values: [...g.values] });
+  }
   for (const [route, s] of routeStats) {
     if (s.count === 0) continue;
     snap.routes.push({
@@ -118,7 +170,7 @@ export function takeSnapshot(): MetricsSnapshot | null {
     snap.counters.push({ name, help: c.help, labelNames: [...c.labelNames], values: [...c.values] });
     c.values.clear();
   }
-  return snap.routes.length || snap.counters.length ? snap : null;
+  return snap.routes.length || snap.counters.length || snap.gauges !== undefined ? snap : null;
 }
 
 // ----------------------------------------------------------------------------------- primary
@@ -139,7 +191,20 @@ export class MetricsAggregator {
   #routes = new Map<string, RouteTotals>();
   #counters = new Map<string, { help: string; labelNames: string[]; values: Map<string, number> }>();
 
-  add(snap: MetricsSnapshot): void {
+  #gauges = new Map<string, { help: string; labelNames: string[]; bySource: Map<number, Map<string, number>> }>();
+
+  /** A worker's snapshot; `source` identifies the worker for its gauges (null: a late message of a gone worker, gauges ignored). */
+  add(snap: MetricsSnapshot, source: number | null = null): void {
+    if (source !== null && snap.gauges !== undefined) {
+      for (const g of snap.gauges) {
+        let t = this.#gauges.get(g.name);
+        if (t === undefined) {
+          t = { help: g.help, labelNames: g.labelNames, bySource: new Map() };
+          this.#gauges.set(g.name, t);
+        }
+        t.bySource.set(source, new Map(g.values));
+      }
+    }
     for (const r of snap.routes) {
       let t = this.#routes.get(r.route);
       if (t === undefined) {
@@ -162,6 +227,11 @@ export class MetricsAggregator {
       }
       for (const [k, n] of c.values) t.values.set(k, (t.values.get(k) ?? 0) + n);
     }
+  }
+
+  /** A worker exited: its gauges no longer count. */
+  forgetSource(source: number): void {
+    for (const g of this.#gauges.values()) g.bySource.delete(source);
   }
 
   /** Prometheus text exposition of everything counted so far. */
@@ -201,6 +271,17 @@ export class MetricsAggregator {
       for (const [key, n] of c.values) {
         const values = key === '' && c.labelNames.length === 0 ? [] : key.split('\u0001');
         const labels = c.labelNames.map((ln, i) => `${ln}="${escapeLabel(values[i] ?? '')}"`).join(',');
+        out.push(labels ? `${name}{${labels}} ${n}` : `${name} ${n}`);
+      }
+    }
+    for (const [name, g] of this.#gauges) {
+      const sums = new Map<string, number>();
+      for (const values of g.bySource.values()) for (const [key, n] of values) sums.set(key, (sums.get(key) ?? 0) + n);
+      out.push(`# HELP ${name} ${g.help}`);
+      out.push(`# TYPE ${name} gauge`);
+      for (const [key, n] of sums) {
+        const values = key === '' && g.labelNames.length === 0 ? [] : key.split('\u0001');
+        const labels = g.labelNames.map((ln, i) => `${ln}="${escapeLabel(values[i] ?? '')}"`).join(',');
         out.push(labels ? `${name}{${labels}} ${n}` : `${name} ${n}`);
       }
     }

@@ -385,7 +385,8 @@ export class Supervisor {
         this.#checkReload();
         break;
       case 'metrics':
-        this.metrics.add(msg.snapshot);
+        // Gauges count only from the process the slot tracks (a gone one's left with it).
+        this.metrics.add(msg.snapshot, slot.worker === worker ? worker.id : null);
         break;
       case 'endpoints':
         slot.endpoints = msg.endpoints;
@@ -398,6 +399,7 @@ export class Supervisor {
   #onExit(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
     if (slot.worker !== worker) return;
     slot.endpoints = [];
+    this.metrics.forgetSource(worker.id);
     // What it had in flight to every target leaves the machine-wide counts with it.
     this.#state?.forgetWorker(slot.index);
     slot.worker = null;

@@ -84,6 +84,15 @@ export interface CompiledRoute {
   readonly removeResponseHeaders: readonly string[] | null;
   /** Request id header (lower-case), '' when request ids are off for this route. */
   readonly requestIdHeader: string;
+  /** How a WebSocket upgrade is relayed; null: refused with 400 (`websocket: false`, or no upstream). */
+  readonly websocket: WebSocketSettings | null;
+}
+
+/** A route's WebSocket relay settings (src/worker/ws-relay.ts). */
+export interface WebSocketSettings {
+  readonly maxMessageBytes: number;
+  /** 0 = no idle timeout. */
+  readonly idleTimeoutMs: number;
 }
 
 /**
@@ -132,6 +141,8 @@ export interface CompiledConfig {
   readonly endpointKeys: Set<string>;
   /** Header of the global request id, for answers given before routing; '' if off. */
   readonly unroutedRequestIdHeader: string;
+  /** The largest websocket.maxMessageBytes of the routes (0: no route relays WebSockets). */
+  readonly maxWebSocketMessageBytes: number;
 }
 
 export interface CompileDeps {
@@ -354,6 +365,7 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
       pipeline,
       removeResponseHeaders: remove.length > 0 ? remove : null,
       requestIdHeader,
+      websocket: cluster !== null && r.websocket !== false ? { maxMessageBytes: r.websocket.maxMessageBytes, idleTimeoutMs: r.websocket.idleTimeoutMs } : null,
     };
     routes.push(route);
     // Methods are upper-cased and hosts lower-cased by the loader's normalization.
@@ -387,6 +399,7 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
     traceSampleRatio: config.tracing !== undefined ? config.tracing.sampleRatio : -1,
     endpointKeys,
     unroutedRequestIdHeader: requestIdHeaderOf(config.plugins),
+    maxWebSocketMessageBytes: routes.reduce((max, r) => Math.max(max, r.websocket?.maxMessageBytes ?? 0), 0),
   };
 }
 

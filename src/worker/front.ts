@@ -8,11 +8,11 @@
  *      by the route's action (which attaches onAborted and onData now, as uWS requires);
  *   4. the access phase runs, synchronously while every plugin is synchronous, else once its
  *      promise settles (one place for both);
- *   5. the action proceeds: respond, or proxy.
+ *   5. the action proceeds: respond, or proxy (a WebSocket upgrade: relay, src/worker/websocket.ts).
  * Every answer, including the errors of steps 1-3, goes through a Transaction, so every request
  * is counted, logged, and waited for by drain.
  */
-import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from 'uWebSockets.js';
 import type { CompiledConfig, CompiledPattern } from '../runtime/compile.js';
 import { upstreamPath } from '../runtime/compile.js';
 import type { GatewayErrorCode } from '../errors.js';
@@ -24,6 +24,7 @@ import { normalizePath } from './normalize-path.js';
 import { SAFE_REQUEST_ID, checkMethod, forgetConnection, hostWithoutPort, parseDecimal, readHeaders, remoteAddress, unroutedHead, validHost, validQuery } from './head.js';
 import { newRequestId } from './request-id.js';
 import { Transaction, type WorkerHost } from './transaction.js';
+import { createUpgrade } from './actions/websocket.js';
 import { HEAD_CONNECTION_CLOSE, HEAD_CONTROL, HEAD_EDGE_8BIT, HEAD_EIGHT_BIT, HEAD_EMPTY_NAME, HEAD_UNTERMINATED, HEAD_VERIFIED, inspectHead } from '../native/uws-head.js';
 import { log } from '../observability/log.js';
 
@@ -85,7 +86,7 @@ function pickCandidate(cfg: CompiledConfig, req: HttpRequest): CompiledPattern |
 }
 
 // hot path: change with care.
-export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequest): void {
+export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequest, upgrade: us_socket_context_t | null = null): void {
   const startedAt = performance.now();
   headFlags = 0; // nothing known yet of this head (the request line is checked first)
   const cfg = host.config;
@@ -121,7 +122,8 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
   const head = readHeaders(req, res, cfg, method, rawPath, path!, query, hostHeader, route.requestIdHeader, newRequestId, startedAt, (headFlags & HEAD_EIGHT_BIT) !== 0, (headFlags & HEAD_CONNECTION_CLOSE) !== 0);
   if (typeof head === 'string') return answerEarly(host, res, req, head, true, method, rawPath, path!, hostHeader, startedAt);
 
-  const tx = route.action.create(res, head, route, host);
+  // A WebSocket upgrade (src/worker/websocket.ts) is its own action on every route.
+  const tx = upgrade === null ? route.action.create(res, head, route, host) : createUpgrade(res, head, route, host, upgrade);
   if (route.proxy !== null) tx.upstreamPath = upstreamPath(pattern, path!, matchOut.params, pickedParams);
   const pipeline = route.pipeline;
   if (pipeline === null) return tx.proceed();

@@ -478,6 +478,22 @@ export function readHeaders(
 
 const VIA = '1.1 gateway';
 
+/**
+ * The forwarding headers every request the gateway sends upstream carries (a proxied request, a
+ * relayed WebSocket upgrade), appended to `h` (the head's headers after the plugins' edits).
+ */
+export function appendForwardingHeaders(head: RequestHead, h: string[]): void {
+  h.push(
+    'x-forwarded-for', head.forwardedFor,
+    'x-forwarded-proto', head.forwardedProto,
+    'x-forwarded-host', head.forwardedHost,
+    'x-forwarded-port', head.forwardedPort,
+    'x-real-ip', head.clientIp,
+    'via', head.via,
+  );
+  if (head.trustedExtra !== null) for (const v of head.trustedExtra) h.push(v);
+}
+
 // A client-sent id is kept only if it is short and plain (it ends up in logs and headers).
 export const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 

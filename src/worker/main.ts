@@ -22,6 +22,8 @@ import type { GatewayConfig } from '../config/schema.js';
 import { compileConfig } from '../runtime/compile.js';
 import { EndpointRegistry } from '../upstream/endpoint.js';
 import { installHandler } from './front.js';
+import { checkMessageLimit, installWebSockets } from './websocket.js';
+import { closeAllRelays } from './ws-relay.js';
 import type { WorkerHost } from './transaction.js';
 import { proxyAction } from './actions/proxy.js';
 import { respondAction } from './actions/respond.js';
@@ -125,7 +127,7 @@ function start(config: GatewayConfig, version: number): void {
     inflight: 0,
     draining: false,
     onFinished(tx) {
-      recordRequest(tx.routeId, tx.aborted ? 499 : tx.status, (performance.now() - tx.startedAt) * 1000);
+      recordRequest(tx.routeId, tx.aborted ? 499 : tx.status, (tx.answeredAt - tx.startedAt) * 1000);
       if (s.accessLog !== null) s.accessLog.record(tx);
       if (s.draining && s.inflight === 0) finishDrain();
     },
@@ -134,6 +136,7 @@ function start(config: GatewayConfig, version: number): void {
   running = version;
   inForce = config;
   installHandler(app, s);
+  installWebSockets(app, s, compiled.maxWebSocketMessageBytes);
   // listen, tls and maxHeaderBytes cannot change on reload, so the first config's are the ones.
   const host = config.listen.host;
   const port = config.listen.port;
@@ -161,6 +164,7 @@ function reload(config: GatewayConfig, version: number): void {
   try {
     const { compiled, scope: next } = compileWithServices(config, version);
     const oldLog = state.accessLog;
+    checkMessageLimit(compiled.maxWebSocketMessageBytes);
     state.config = compiled;
     retireOld(next);
     state.accessLog = accessLogFor(config);
@@ -208,15 +212,22 @@ function finishDrain(): void {
   if (finishing) return;
   finishing = true;
   if (drainTimer !== null) clearTimeout(drainTimer);
-  state?.accessLog?.flush();
-  flushMetrics();
-  app?.close(); // closes idle keep-alive connections too
-  send({ type: 'drained' });
-  scope?.retire();
-  services.disposeAll();
-  // Spans still queued get one last chance to go out (bounded: the process must end).
-  void Promise.all([endpoints.closeAll(), tracer.close(1000)]).finally(() => setTimeout(() => process.exit(0), 10));
+  // Relayed WebSockets stay until the deadline, then both sides get 1001 (their access log
+  // lines and metrics come from that); their upstreams have a moment to answer the close.
+  void closeAllRelays(RELAY_CLOSE_GRACE_MS).then(() => {
+    state?.accessLog?.flush();
+    flushMetrics();
+    app?.close(); // closes idle keep-alive connections too
+    send({ type: 'drained' });
+    scope?.retire();
+    services.disposeAll();
+    // Spans still queued get one last chance to go out (bounded: the process must end).
+    void Promise.all([endpoints.closeAll(), tracer.close(1000)]).finally(() => setTimeout(() => process.exit(0), 10));
+  });
 }
+
+/** How long drain waits for the upstreams of relayed WebSockets to answer the gateway's close. */
+const RELAY_CLOSE_GRACE_MS = 1000;
 
 /**
  * A target name resolves to other addresses: the config in force is compiled again over the new

@@ -161,6 +161,10 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
   get upstreamOrigin(): string | null {
     return this.endpoint !== null ? this.endpoint.origin : null;
   }
+  /** When the answer was complete, for the request-duration metric (read in finish: now). */
+  get answeredAt(): number {
+    return performance.now();
+  }
 
   // ------------------------------------------------------------------ PickContext
 

@@ -285,6 +285,7 @@ describe('valid configs', () => {
           preserveHost: false,
           timeoutMs: 10000,
           requestBuffering: true,
+          websocket: { maxMessageBytes: 16777216, idleTimeoutMs: 120000 },
           plugins: {},
         },
       ],

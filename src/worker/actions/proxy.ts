@@ -29,7 +29,7 @@ import { isPromise } from '../../util/promise.js';
 import type { BodyReplacement } from '../../plugins/api.js';
 import { arm, timerList } from '../../util/timer-lists.js';
 import { Transaction, endWithoutBody, type WorkerHost } from '../transaction.js';
-import type { RequestHead } from '../head.js';
+import { appendForwardingHeaders, type RequestHead } from '../head.js';
 import { dropResponseHeader, nameIs, nameIsOneOf, parseContentLength, responseConnectionTokens } from '../response-head.js';
 import { AnswerPlan } from './answer-plan.js';
 import { rewriteRequestBody } from './request-rewrite.js';
@@ -173,15 +173,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     this.dispatched = true;
     const head = this.head;
     const h = head.headers; // the plugins' edits included; frozen from here on
-    h.push(
-      'x-forwarded-for', head.forwardedFor,
-      'x-forwarded-proto', head.forwardedProto,
-      'x-forwarded-host', head.forwardedHost,
-      'x-forwarded-port', head.forwardedPort,
-      'x-real-ip', head.clientIp,
-      'via', head.via,
-    );
-    if (head.trustedExtra !== null) for (const v of head.trustedExtra) h.push(v);
+    appendForwardingHeaders(head, h);
     const body = this.body;
     const source = body !== null ? body.source() : null;
     if (body !== null && source !== null && !(source instanceof Buffer)) {
@@ -689,7 +681,7 @@ function outcomeOf(kind: UpstreamFailure['kind']): OutcomeKind {
 }
 
 /** The gateway error when no endpoint can take the request. */
-function noPickError(why: NoPick): GatewayErrorCode {
+export function noPickError(why: NoPick): GatewayErrorCode {
   switch (why) {
     case 'empty': return 'upstream_unavailable'; // a target name that never resolved
     case 'open': return 'circuit_open';
