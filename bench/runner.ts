@@ -379,6 +379,15 @@ export async function runSuite(opts: SuiteOptions, fx: Fixtures, progress: Progr
                   warnings.push(w);
                   progress.note(`warning: ${w}`);
                 }
+                // Little's law: at most `conns` requests are in flight, so mean latency × req/s cannot
+                // exceed it; a run where it does has latencies that no request had (a load
+                // generator's made-up samples, a broken histogram).
+                const inFlight = (rec.latencyUs.mean / 1e6) * rec.rps;
+                if (rec.requests > 0 && inFlight > 1.15 * conns) {
+                  const w = `${s.name} @${conns} ${c.label} round ${round}: mean latency × req/s = ${inFlight.toFixed(0)} requests in flight, more than the ${conns} connections allow: its latency figures are suspect`;
+                  warnings.push(w);
+                  progress.note(`warning: ${w}`);
+                }
                 if (rec.machine.otherCores > NOISE_CORES) {
                   const w = `${s.name} @${conns} ${c.label} round ${round}: other processes kept ${rec.machine.otherCores.toFixed(2)} cores busy during the run; its numbers are disturbed`;
                   warnings.push(w);
