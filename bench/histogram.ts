@@ -115,8 +115,8 @@ export function wrkCorrectionInterval(durationUs: number, requests: number, conn
  * for coordinated omission (stats_correct in src/stats.c): with e = the run time ÷ responses
  * per connection, every recorded latency n ≥ 2e adds made-up samples at n − e, n − 2e, ... down
  * to just above e. A few slow answers thus turn into many mid-range samples that no request
- * had (with one target 50 ms late and least-connections, ~1 % of the requests are slow and p90
- * comes out near 26 ms although ~99 % of the answers took under 5 ms).
+ * had (with one target 50 ms late and least-connections, ~1 % of the requests are slow and wrk's
+ * p90 came out at 30 ms where 90 % of the answers took under 5 ms).
  *
  * The correction can be undone exactly on counts: for m > e, corrected c[m] = Σ_k≥0 o[m + k·e],
  * so o[m] = c[m] − c[m + e] and the measured share above x is the corrected count in [x, x + e);

@@ -304,15 +304,23 @@ export function upstreamComparisons(aggs: Aggregate[], runs: RunRecord[], scenar
   }
   for (const conns of [...new Set(out.slowTarget.map((r) => r.connections))].sort((a, b) => a - b)) {
     const rows = out.slowTarget.filter((r) => r.connections === conns);
-    const delayUs = Math.max(...rows.map((r) => r.slowDelayMs)) * 1000;
-    const carries = rows.filter((r) => r.p99Us >= 0.9 * delayUs);
-    const clear = rows.filter((r) => r.p99Us < 0.9 * delayUs);
-    const who = (r: SlowTargetRow) =>
-      `${r.contender === 'nginx' ? 'nginx' : r.contender} ${r.balancer} (p99 ${fmtMs(r.p99Us)} ms, ${r.slowShare === null ? '?' : pctFine(r.slowShare)} of requests to the slow target)`;
-    const parts = [`@${conns} conns, one target ${delayUs / 1000} ms late:`];
-    if (carries.length) parts.push(`p99 carries the slow target for ${carries.map(who).join(', ')};`);
-    if (clear.length) parts.push(`p99 stays clear of it for ${clear.map(who).join(', ')}.`);
-    out.slowTargetFindings.push(parts.join(' ').replace(/;$/, '.'));
+    const delayMs = Math.max(...rows.map((r) => r.slowDelayMs));
+    const at = 0.9 * delayMs * 1000;
+    const who = (r: SlowTargetRow) => {
+      const shows = (
+        [
+          ['p50', r.p50Us],
+          ['p90', r.p90Us],
+          ['p99', r.p99Us],
+        ] as const
+      ).filter(([, v]) => v >= at).map(([k]) => k);
+      const where = shows.length === 0 ? 'in none of p50/p90/p99' : shows.length === 1 ? `in ${shows[0]} only` : `from ${shows[0]} up`;
+      return `${r.contender === 'nginx' ? 'nginx' : r.contender} ${r.balancer} ${where} (${r.slowShare === null ? '?' : pctFine(r.slowShare)} of the requests to it; p90 ${fmtMs(r.p90Us)}, p99 ${fmtMs(r.p99Us)} ms)`;
+    };
+    out.slowTargetFindings.push(
+      `@${conns} conns, one target ${delayMs} ms late, where its latency shows: ${rows.map(who).join('; ')}. ` +
+        'A balancer keeps it out of pN only by sending it less than (100 − N) % of the requests.',
+    );
   }
   return out;
 }
