@@ -11,6 +11,7 @@ const COLORS: Record<ContenderName, string> = {
   baseline: '#9467bd',
   direct: '#8c8c8c',
   gateway: '#1f6feb',
+  reference: '#79b8ff',
   nginx: '#2da44e',
   peer: '#d4760b',
 };

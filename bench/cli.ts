@@ -16,16 +16,36 @@ import { gitCommit, loadAverage, machineInfo, which } from './proc.js';
 import { formatProfile, runProfiles } from './profile.js';
 import { buildReport, fmtRps, renderMarkdown, terminalTable, type MicroResults, type Report } from './report.js';
 import { Aborted, current, runSuite, type Progress, type RunRecord, type SuiteOptions } from './runner.js';
-import { makeFixtures, SCENARIO_NAMES } from './scenarios.js';
+import { makeFixtures, scenarioGroups, SCENARIO_NAMES, selectScenarios } from './scenarios.js';
 import { killAllNow, stopAll } from './spawn.js';
 
-const DEFAULT_SCENARIOS = SCENARIO_NAMES;
+const GROUPS = scenarioGroups();
+
+/** Words joined with ", " into lines of at most `width` characters, continued with `indent`. */
+function wrapList(words: string[], indent: string, width = 100): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const w of words) {
+    const next = line ? `${line}, ${w}` : w;
+    if (next.length + indent.length > width && line) {
+      lines.push(`${line},`);
+      line = w;
+    } else line = next;
+  }
+  if (line) lines.push(line);
+  return lines.join(`\n${indent}`);
+}
+const USAGE_INDENT = ' '.repeat(24);
 
 export const BENCH_USAGE = `Usage: gateway bench [options]          (or: npm run bench -- [options])
 
 Measures the gateway against the direct path and nginx, side by side, on 127.0.0.1.
 
-  --scenario LIST       comma-separated, repeatable (default: all): ${SCENARIO_NAMES.join(', ')}
+  --scenario LIST       names and groups, comma-separated, repeatable (default: the group default):
+                        ${wrapList(SCENARIO_NAMES, USAGE_INDENT)}
+                        groups: default (every scenario but the lb-* ones), all (every scenario),
+                        lb (${wrapList(GROUPS.lb, USAGE_INDENT).trimStart()}),
+                        lb-slow (the lb-slow-* ones)
   --rounds N            alternating rounds per contender (default 3)
   --duration S          seconds per measured run (default 10)
   --warmup S            seconds of warm-up per contender before its first round (default 2; 0 = none)
@@ -227,10 +247,10 @@ async function main(v: Values, argv: string[]): Promise<number> {
   }
   const oldReport: Report | null = v.compare !== undefined ? readReport(String(v.compare)) : null;
 
-  const scenarios = list(v.scenario);
-  const selected = scenarios.length === 0 || scenarios.includes('all') ? DEFAULT_SCENARIOS : scenarios;
-  const unknown = selected.filter((s) => !SCENARIO_NAMES.includes(s));
-  if (unknown.length) throw new UsageError(`unknown scenario(s): ${unknown.join(', ')} (known: ${SCENARIO_NAMES.join(', ')})`);
+  const { selected, unknown } = selectScenarios(list(v.scenario));
+  if (unknown.length) {
+    throw new UsageError(`unknown scenario(s): ${unknown.join(', ')} (known: ${SCENARIO_NAMES.join(', ')}; groups: ${Object.keys(GROUPS).join(', ')})`);
+  }
   const connections = list(v.connections).map((c) => positiveInt('connections', c, 0));
   const wrkPath = which('wrk');
   const requested = v.loadgen === undefined ? null : String(v.loadgen);

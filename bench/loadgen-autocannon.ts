@@ -13,6 +13,14 @@ const hist = newHistogram();
 let responses = 0;
 let non2xx = 0;
 
+function keyHeaderSetup(k: { name: string; count: number }) {
+  let n = 0;
+  return (req: { headers?: Record<string, string> }) => {
+    n = (n % k.count) + 1;
+    return { ...req, headers: { ...req.headers, [k.name]: `user-${n}` } };
+  };
+}
+
 const started = process.hrtime.bigint();
 const instance = autocannon(
   {
@@ -24,6 +32,8 @@ const instance = autocannon(
     duration: spec.durationS,
     timeout: spec.timeoutS,
     pipelining: 1,
+    // A header cycling per request (the lb-* scenarios: consistent-hash keys), like bench/wrk-x-user.lua.
+    ...(spec.keyHeader ? { requests: [{ setupRequest: keyHeaderSetup(spec.keyHeader) }] } : {}),
   },
   (err, result) => {
     const durationS = Number(process.hrtime.bigint() - started) / 1e9;

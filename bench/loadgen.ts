@@ -7,9 +7,9 @@
  *   recorded in microseconds into an HdrHistogram (autocannon's own histogram has 1 ms steps).
  * - ws (bench/loadgen-ws.ts): WebSocket echo round trips, for the websocket scenario.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decode, fromPercentiles, wrkPercentileGrid, type Histogram } from './histogram.js';
+import { decode, fromPercentiles, summarize, undoWrkCorrection, wrkCorrectionInterval, wrkPercentileGrid, type Histogram, type LatencySummary } from './histogram.js';
 import { benchScript, ROOT } from './paths.js';
 import { reapedChildrenCpuSeconds } from './proc.js';
 import { start, type Managed } from './spawn.js';
@@ -28,7 +28,12 @@ export interface LoadSpec {
   timeoutS: number;
   /** wrk threads (-t). */
   threads: number;
+  /** A header whose value cycles per request (`<name>: user-<n>`, n = 1..count); see bench/wrk-x-user.lua. */
+  keyHeader?: { name: string; count: number };
 }
+
+/** The wrk script that varies a header per request (in the source tree: .lua files are not compiled). */
+export const WRK_KEY_HEADER_SCRIPT = join(ROOT, 'bench', 'wrk-x-user.lua');
 
 export interface LoadResult {
   tool: LoadTool;
@@ -43,6 +48,8 @@ export interface LoadResult {
   non2xx: number;
   /** Latency of every response, microseconds. */
   hist: Histogram;
+  /** wrk only: the percentiles wrk itself reports, with the samples its latency correction adds (see undoWrkCorrection). */
+  wrkCorrected?: LatencySummary;
   /** CPU seconds the load generator process used. */
   cpuS: number;
 }
@@ -65,20 +72,24 @@ function wrkScript(spec: LoadSpec): string {
   const lines = [`wrk.method = ${luaString(spec.method)}`];
   if (spec.bodyBytes > 0) lines.push(`wrk.body = string.rep("x", ${spec.bodyBytes})`);
   for (const [k, v] of Object.entries(spec.headers)) lines.push(`wrk.headers[${luaString(k)}] = ${luaString(v)}`);
+  if (spec.keyHeader) {
+    lines.push(`bench_key_header = { name = ${luaString(spec.keyHeader.name)}, count = ${Math.max(1, Math.floor(spec.keyHeader.count))} }`);
+    lines.push(readFileSync(WRK_KEY_HEADER_SCRIPT, 'utf8'));
+  }
   lines.push(`local grid = { ${wrkPercentileGrid().join(', ')} }`);
   lines.push(`done = function(summary, latency, requests)
   local e = summary.errors
   io.stderr:write(string.format("BENCH-SUMMARY %d %d %d %d %d %d %d %d %d\\n", summary.duration, summary.requests, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout, latency.max))
   if summary.requests > 0 then
     for _, p in ipairs(grid) do
-      io.stderr:write(string.format("BENCH-P %.3f %d\\n", p, latency:percentile(p)))
+      io.stderr:write(string.format("BENCH-P %.4f %d\\n", p, latency:percentile(p)))
     end
   end
 end`);
   return `${lines.join('\n')}\n`;
 }
 
-function parseWrk(out: string): Omit<LoadResult, 'cpuS' | 'tool'> {
+function parseWrk(out: string, connections: number): Omit<LoadResult, 'cpuS' | 'tool'> {
   const m = /BENCH-SUMMARY (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
   if (!m) throw new Error(`wrk gave no summary:\n${out.slice(-2000)}`);
   const [durUs, requests, , connect, read, write, status, timeout, max] = m.slice(1).map(Number);
@@ -92,7 +103,8 @@ function parseWrk(out: string): Omit<LoadResult, 'cpuS' | 'tool'> {
     errors: connect + read + write + timeout,
     errorDetail: { connect, read, write, timeout },
     non2xx: status,
-    hist: fromPercentiles(points, requests, max),
+    hist: undoWrkCorrection(points, requests, max, wrkCorrectionInterval(durUs, requests, connections)),
+    wrkCorrected: summarize(fromPercentiles(points, requests, max)),
   };
 }
 
@@ -100,7 +112,8 @@ function parseWrk(out: string): Omit<LoadResult, 'cpuS' | 'tool'> {
 export async function runLoad(tool: LoadTool, spec: LoadSpec, dir: string, onChild?: (m: Managed | null) => void): Promise<LoadResult> {
   let m: Managed;
   if (tool === 'wrk') {
-    const script = join(dir, `wrk-${spec.method}-${spec.bodyBytes}-${Object.keys(spec.headers).join('_') || 'plain'}.lua`);
+    const key = spec.keyHeader ? `-key_${spec.keyHeader.name}_${spec.keyHeader.count}` : '';
+    const script = join(dir, `wrk-${spec.method}-${spec.bodyBytes}-${Object.keys(spec.headers).join('_') || 'plain'}${key}.lua`);
     writeFileSync(script, wrkScript(spec));
     const args = [
       `-t${Math.min(spec.threads, spec.connections)}`,
@@ -117,7 +130,7 @@ export async function runLoad(tool: LoadTool, spec: LoadSpec, dir: string, onChi
     onChild?.(null);
     const cpuS = reapedChildrenCpuSeconds() - cpu0;
     if (code !== 0) throw new Error(`wrk exited with ${code}:\n${m.output().slice(-3000)}`);
-    return { tool, cpuS, ...parseWrk(m.output()) };
+    return { tool, cpuS, ...parseWrk(m.output(), spec.connections) };
   }
   const script = tool === 'ws' ? 'loadgen-ws.js' : 'loadgen-autocannon.js';
   const cpu0 = reapedChildrenCpuSeconds();

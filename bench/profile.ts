@@ -177,7 +177,7 @@ export async function runProfiles(opts: SuiteOptions, fx: Fixtures, topN: number
   const out: ProfileSummary[] = [];
   const upstream = await startUpstream(opts.upstreamKind);
   try {
-    const plan = await planScenarios(opts, fx, upstream.port);
+    const plan = await planScenarios(opts, fx, upstream);
     for (const { s, status, ctx } of plan) {
       if (!s.contenders.includes('gateway')) {
         note(`profile: ${s.name} has no gateway in it; nothing to profile`);
@@ -196,6 +196,7 @@ export async function runProfiles(opts: SuiteOptions, fx: Fixtures, topN: number
       const spec = {
         port: gw.port, path: s.request.path, method: s.request.method, headers: s.request.headers, bodyBytes: s.request.bodyBytes,
         connections: conns, durationS: opts.durationS, timeoutS: opts.timeoutS, threads: opts.wrkThreads,
+        keyHeader: s.request.keyHeader,
       };
       const tool = s.kind === 'ws' ? 'ws' : opts.loadgen;
       let requests = 0;

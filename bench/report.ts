@@ -39,6 +39,73 @@ export interface Aggregate {
   vsNginx: { rps: number | null; cpuUsPerReq: number | null };
   /** Ratio to the direct run (same scenario if it has one, else the direct scenario) on req/s. */
   vsDirectRps: number | null;
+  /** Scenarios over several targets: each target's share of the requests (all rounds), and its answer delay (ms). */
+  targets?: { shares: number[]; delayMs: number[] };
+}
+
+/** Gateway with the resilience features on vs the same gateway without them (resilience-on). */
+export interface ResilienceComparison {
+  scenario: string;
+  /** The scenario whose config the `reference` contender ran (proxy). */
+  reference: string;
+  connections: number;
+  on: ContenderFigures;
+  /** The reference contender: same rounds, alternating with `on`. */
+  off: ContenderFigures;
+  /** on − off, medians of CPU µs/request. */
+  cpuDeltaUs: number | null;
+  /** on − off per round (round r of each), median and min–max. */
+  pairedCpuDeltaUs: Stat | null;
+  /** on ÷ off − 1 on req/s medians. */
+  rpsChange: number | null;
+  /** The gateway of the `proxy` scenario of the same run (not alternated with `on`), if it ran. */
+  proxyScenario: (ContenderFigures & { cpuDeltaUs: number | null }) | null;
+  goalUs: number;
+}
+
+export interface ContenderFigures {
+  label: string;
+  rps: number;
+  cpuUsPerReq: number | null;
+  p50Us: number;
+  p99Us: number;
+}
+
+/** One contender of one lb-* scenario, next to round-robin of the same contender and run. */
+export interface BalancerRow extends ContenderFigures {
+  scenario: string;
+  connections: number;
+  contender: ContenderName;
+  /** The gateway's balancer or nginx's method. */
+  balancer: string;
+  /** Requests/s ÷ the same contender's in lb-round-robin. */
+  rpsVsRoundRobin: number | null;
+  /** CPU µs/request − the same contender's in lb-round-robin. */
+  cpuDeltaVsRoundRobinUs: number | null;
+  loadgenUsPerReq: number;
+  /** Share of the requests per target. */
+  targetShares: number[] | null;
+}
+
+/** One contender of one lb-slow-* scenario. */
+export interface SlowTargetRow extends ContenderFigures {
+  scenario: string;
+  connections: number;
+  contender: ContenderName;
+  balancer: string;
+  p90Us: number;
+  p999Us: number;
+  /** Share of the requests the slow target answered. */
+  slowShare: number | null;
+  slowDelayMs: number;
+}
+
+export interface UpstreamComparisons {
+  resilience: ResilienceComparison[];
+  balancers: BalancerRow[];
+  slowTarget: SlowTargetRow[];
+  /** What the slow-target rows show, one sentence per connection count. */
+  slowTargetFindings: string[];
 }
 
 export interface Headline {
@@ -72,6 +139,8 @@ export interface Report {
   schema: typeof REPORT_SCHEMA;
   meta: ReportMeta;
   headline: Headline[];
+  /** resilience-on vs its reference, lb-* vs lb-round-robin, lb-slow-*; absent in older reports. */
+  upstream?: UpstreamComparisons;
   scenarios: ScenarioStatus[];
   aggregates: Aggregate[];
   runs: RunRecord[];
@@ -127,6 +196,7 @@ export function aggregate(runs: RunRecord[]): Aggregate[] {
       otherCores: stat(g.map((r) => r.machine?.otherCores ?? 0)),
       vsNginx: { rps: null, cpuUsPerReq: null },
       vsDirectRps: null,
+      ...targetShares(g),
     });
   }
   for (const a of out) {
@@ -145,7 +215,119 @@ export function aggregate(runs: RunRecord[]): Aggregate[] {
 
 /** Scenarios that send the same request as `direct` (GET / with a small answer). */
 function sameRequest(scenario: string): boolean {
-  return ['proxy', 'plugins', 'jwt-hs256', 'jwt-rs256'].includes(scenario);
+  return ['proxy', 'plugins', 'jwt-hs256', 'jwt-rs256', 'resilience-on'].includes(scenario);
+}
+
+function targetShares(g: RunRecord[]): { targets?: { shares: number[]; delayMs: number[] } } {
+  const withTargets = g.filter((r) => r.targets);
+  if (withTargets.length === 0) return {};
+  const first = withTargets[0].targets!;
+  const sums = first.ports.map((_, i) => withTargets.reduce((a, r) => a + (r.targets!.requests[i] ?? 0), 0));
+  const total = sums.reduce((a, b) => a + b, 0);
+  return { targets: { shares: sums.map((x) => (total > 0 ? x / total : 0)), delayMs: first.delayMs } };
+}
+
+function figures(a: Aggregate): ContenderFigures {
+  return { label: a.label, rps: a.rps.median, cpuUsPerReq: a.cpuUsPerReq?.median ?? null, p50Us: a.latencyUs.p50.median, p99Us: a.latencyUs.p99.median };
+}
+
+/** The CPU µs/request goal of the resilience features' success path. */
+export const RESILIENCE_GOAL_US = 1;
+
+/** resilience-on vs its reference (same rounds), lb-* vs lb-round-robin, and the lb-slow-* rows. */
+export function upstreamComparisons(aggs: Aggregate[], runs: RunRecord[], scenarios: ScenarioStatus[]): UpstreamComparisons {
+  const out: UpstreamComparisons = { resilience: [], balancers: [], slowTarget: [], slowTargetFindings: [] };
+  const find = (scenario: string, conns: number, contender: ContenderName) =>
+    aggs.find((a) => a.scenario === scenario && a.connections === conns && a.contender === contender);
+  const delta = (a: number | null | undefined, b: number | null | undefined) => (a === null || a === undefined || b === null || b === undefined ? null : a - b);
+
+  for (const s of scenarios) {
+    if (s.status !== 'ran' || !s.reference) continue;
+    for (const conns of s.connections) {
+      const on = find(s.name, conns, 'gateway');
+      const off = find(s.name, conns, 'reference');
+      if (!on || !off) continue;
+      const paired: number[] = [];
+      for (const r of runs.filter((x) => x.scenario === s.name && x.connections === conns && x.contender === 'gateway')) {
+        const o = runs.find((x) => x.scenario === s.name && x.connections === conns && x.contender === 'reference' && x.round === r.round);
+        if (o && r.cpuUsPerReq.contender !== null && o.cpuUsPerReq.contender !== null) paired.push(r.cpuUsPerReq.contender - o.cpuUsPerReq.contender);
+      }
+      const px = find(s.reference, conns, 'gateway');
+      out.resilience.push({
+        scenario: s.name,
+        reference: s.reference,
+        connections: conns,
+        on: figures(on),
+        off: figures(off),
+        cpuDeltaUs: delta(on.cpuUsPerReq?.median, off.cpuUsPerReq?.median),
+        pairedCpuDeltaUs: paired.length ? stat(paired) : null,
+        rpsChange: off.rps.median > 0 ? on.rps.median / off.rps.median - 1 : null,
+        proxyScenario: px ? { ...figures(px), cpuDeltaUs: delta(on.cpuUsPerReq?.median, px.cpuUsPerReq?.median) } : null,
+        goalUs: RESILIENCE_GOAL_US,
+      });
+    }
+  }
+
+  for (const s of scenarios) {
+    if (s.status !== 'ran' || !s.balancer) continue;
+    const slow = s.name.startsWith('lb-slow-');
+    for (const a of aggs.filter((x) => x.scenario === s.name)) {
+      const balancer = a.contender === 'nginx' ? s.balancer.nginx : s.balancer.gateway;
+      if (!slow) {
+        const rr = find('lb-round-robin', a.connections, a.contender);
+        out.balancers.push({
+          ...figures(a),
+          scenario: s.name,
+          connections: a.connections,
+          contender: a.contender,
+          balancer,
+          rpsVsRoundRobin: rr && rr.rps.median > 0 ? a.rps.median / rr.rps.median : null,
+          cpuDeltaVsRoundRobinUs: rr ? delta(a.cpuUsPerReq?.median, rr.cpuUsPerReq?.median) : null,
+          loadgenUsPerReq: a.loadgenUsPerReq.median,
+          targetShares: a.targets?.shares ?? null,
+        });
+      } else {
+        const i = a.targets ? a.targets.delayMs.findIndex((d) => d > 0) : -1;
+        out.slowTarget.push({
+          ...figures(a),
+          scenario: s.name,
+          connections: a.connections,
+          contender: a.contender,
+          balancer,
+          p90Us: a.latencyUs.p90.median,
+          p999Us: a.latencyUs.p999.median,
+          slowShare: i >= 0 ? a.targets!.shares[i] : null,
+          slowDelayMs: i >= 0 ? a.targets!.delayMs[i] : (s.targets?.delayMs.find((d) => d > 0) ?? 0),
+        });
+      }
+    }
+  }
+  for (const conns of [...new Set(out.slowTarget.map((r) => r.connections))].sort((a, b) => a - b)) {
+    const rows = out.slowTarget.filter((r) => r.connections === conns);
+    const delayMs = Math.max(...rows.map((r) => r.slowDelayMs));
+    const at = 0.9 * delayMs * 1000;
+    const who = (r: SlowTargetRow) => {
+      const shows = (
+        [
+          ['p50', r.p50Us],
+          ['p90', r.p90Us],
+          ['p99', r.p99Us],
+        ] as const
+      ).filter(([, v]) => v >= at).map(([k]) => k);
+      const where = shows.length === 0 ? 'in none of p50/p90/p99' : shows.length === 1 ? `in ${shows[0]} only` : `from ${shows[0]} up`;
+      return `${r.contender === 'nginx' ? 'nginx' : r.contender} ${r.balancer} ${where} (${r.slowShare === null ? '?' : pctFine(r.slowShare)} of the requests to it; p90 ${fmtMs(r.p90Us)}, p99 ${fmtMs(r.p99Us)} ms)`;
+    };
+    out.slowTargetFindings.push(
+      `@${conns} conns, one target ${delayMs} ms late, where its latency shows: ${rows.map(who).join('; ')}. ` +
+        'A balancer keeps it out of pN only by sending it less than (100 − N) % of the requests.',
+    );
+  }
+  return out;
+}
+
+function pctFine(x: number): string {
+  const p = x * 100;
+  return `${p >= 10 ? p.toFixed(1) : p >= 1 ? p.toFixed(2) : p.toFixed(3)}%`;
 }
 
 export function headline(aggs: Aggregate[]): Headline[] {
@@ -173,6 +355,7 @@ export function buildReport(meta: ReportMeta, suite: SuiteResult, micro: MicroRe
     schema: REPORT_SCHEMA,
     meta,
     headline: headline(aggs),
+    upstream: upstreamComparisons(aggs, suite.runs, suite.scenarios),
     scenarios: suite.scenarios,
     aggregates: aggs,
     runs: suite.runs,
@@ -237,6 +420,164 @@ export function headlineMarkdown(r: Report): string {
     }
   }
   return mdTable(['conns', 'proxy scenario', 'req/s', 'p99 ms', 'CPU µs/req', 'req/s ÷ nginx', 'CPU/req ÷ nginx'], rows, ['r', 'l', 'r', 'r', 'r', 'r', 'r']);
+}
+
+function signedUs(x: number | null): string {
+  return x === null ? '–' : `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)}`;
+}
+
+function signedPct(x: number | null): string {
+  return x === null ? '–' : `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)}%`;
+}
+
+function cpuCell(x: number | null): string {
+  return x === null ? '–' : fmtUs(x);
+}
+
+/** resilience-on vs reference: rows of [conns, what, req/s, p50, p99, CPU µs/req, Δ CPU µs/req, Δ req/s]. */
+function resilienceRows(cmp: ResilienceComparison[]): { head: string[]; rows: string[][]; align: Array<'l' | 'r'> } {
+  const rows: string[][] = [];
+  for (const c of cmp) {
+    rows.push([`${c.connections}`, `off: ${c.off.label}`, fmtRps(c.off.rps), fmtMs(c.off.p50Us), fmtMs(c.off.p99Us), cpuCell(c.off.cpuUsPerReq), '–', '–']);
+    const paired = c.pairedCpuDeltaUs ? ` (per round ${signedUs(c.pairedCpuDeltaUs.min)} … ${signedUs(c.pairedCpuDeltaUs.max)})` : '';
+    rows.push([
+      `${c.connections}`,
+      `**on: ${c.on.label}, \`${c.scenario}\` config**`,
+      fmtRps(c.on.rps),
+      fmtMs(c.on.p50Us),
+      fmtMs(c.on.p99Us),
+      cpuCell(c.on.cpuUsPerReq),
+      `**${signedUs(c.cpuDeltaUs)}**${paired}`,
+      signedPct(c.rpsChange),
+    ]);
+    if (c.proxyScenario) {
+      const p = c.proxyScenario;
+      rows.push([`${c.connections}`, `${p.label} of the \`${c.reference}\` scenario (other rounds, not alternated)`, fmtRps(p.rps), fmtMs(p.p50Us), fmtMs(p.p99Us), cpuCell(p.cpuUsPerReq), `${signedUs(p.cpuDeltaUs)} (resilience-on − this)`, '–']);
+    }
+  }
+  return {
+    head: ['conns', 'gateway', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'Δ CPU µs/req (on − off)', 'Δ req/s'],
+    rows,
+    align: ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
+  };
+}
+
+function resilienceVerdict(c: ResilienceComparison): string {
+  if (c.cpuDeltaUs === null) return `@${c.connections}: no CPU figures.`;
+  const p = c.pairedCpuDeltaUs;
+  const within = c.cpuDeltaUs < c.goalUs;
+  const noise =
+    p && p.min !== p.max
+      ? ` The round-by-round differences ran from ${signedUs(p.min)} to ${signedUs(p.max)} µs: ${p.min < c.goalUs && p.max >= c.goalUs ? 'the goal lies inside that spread, so more rounds are needed to tell' : p.max < c.goalUs ? 'every round within the goal' : 'every round over the goal'}.`
+      : ' One round only: no spread to judge the noise by.';
+  return `@${c.connections}: the resilience features cost ${signedUs(c.cpuDeltaUs)} µs CPU per request on the success path (goal: under ${c.goalUs} µs): ${within ? 'within the goal' : 'over the goal'}.${noise}`;
+}
+
+function balancerRows(rows: BalancerRow[]): { head: string[]; rows: string[][]; align: Array<'l' | 'r'> } {
+  return {
+    head: ['scenario', 'conns', 'contender', 'balancer', 'req/s', 'req/s ÷ round-robin', 'p50 ms', 'p99 ms', 'CPU µs/req', 'Δ CPU vs round-robin', 'loadgen µs/req', 'target shares'],
+    rows: rows.map((r) => [
+      r.scenario,
+      `${r.connections}`,
+      r.label,
+      r.balancer,
+      fmtRps(r.rps),
+      r.scenario === 'lb-round-robin' ? '1.00× (ref)' : ratio(r.rpsVsRoundRobin),
+      fmtMs(r.p50Us),
+      fmtMs(r.p99Us),
+      cpuCell(r.cpuUsPerReq),
+      r.scenario === 'lb-round-robin' ? '(ref)' : signedUs(r.cpuDeltaVsRoundRobinUs),
+      fmtUs(r.loadgenUsPerReq),
+      r.targetShares ? r.targetShares.map((x) => `${(x * 100).toFixed(0)}`).join('/') + ' %' : '–',
+    ]),
+    align: ['l', 'r', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+  };
+}
+
+function slowRows(rows: SlowTargetRow[]): { head: string[]; rows: string[][]; align: Array<'l' | 'r'> } {
+  return {
+    head: ['scenario', 'conns', 'contender', 'balancer', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'to the slow target', 'CPU µs/req'],
+    rows: rows.map((r) => [
+      r.scenario,
+      `${r.connections}`,
+      r.label,
+      r.balancer,
+      fmtRps(r.rps),
+      fmtMs(r.p50Us),
+      fmtMs(r.p90Us),
+      fmtMs(r.p99Us),
+      fmtMs(r.p999Us),
+      r.slowShare === null ? '–' : pctFine(r.slowShare),
+      cpuCell(r.cpuUsPerReq),
+    ]),
+    align: ['l', 'r', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+  };
+}
+
+/** The upstream sections of report.md (empty when none of those scenarios ran). */
+export function upstreamMarkdown(r: Report): string {
+  const u = r.upstream;
+  if (!u) return '';
+  const out: string[] = [];
+  if (u.resilience.length) {
+    const t = resilienceRows(u.resilience);
+    out.push('## Resilience features: success-path cost', '');
+    out.push(
+      'The gateway with `retries` + `circuitBreaker` + `healthCheck.passive` on (every request succeeding) against the same gateway with the `proxy` config, alternating in the same rounds. ' +
+        'Δ CPU is the difference of the medians; "per round" the spread of round-by-round differences.',
+      '',
+    );
+    out.push(mdTable(t.head, t.rows, t.align), '');
+    for (const c of u.resilience) out.push(`- ${resilienceVerdict(c)}`);
+    out.push('');
+  }
+  if (u.balancers.length) {
+    const t = balancerRows(u.balancers);
+    out.push('## Balancers over 4 targets (vs round-robin of the same run)', '');
+    out.push(
+      'Every lb-* scenario sends the same requests (x-user cycling over 1,000 values), so a balancer\'s difference to `lb-round-robin` of the same contender is its own cost. ' +
+        'Target shares: requests each of the 4 targets answered, all rounds.',
+      '',
+    );
+    out.push(mdTable(t.head, t.rows, t.align), '');
+  }
+  if (u.slowTarget.length) {
+    const t = slowRows(u.slowTarget);
+    out.push('## One slow target (lb-slow-*)', '');
+    out.push('4 targets, one answering 50 ms late. "to the slow target" is the share of the requests it answered.', '');
+    out.push(mdTable(t.head, t.rows, t.align), '');
+    for (const f of u.slowTargetFindings) out.push(`- ${f}`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+/** The same for the terminal. */
+export function upstreamText(r: Report): string {
+  const u = r.upstream;
+  if (!u) return '';
+  const out: string[] = [];
+  if (u.resilience.length) {
+    const t = resilienceRows(u.resilience);
+    out.push('resilience features, success path (on vs off, same rounds):', textTable(t.head, t.rows.map((row) => row.map((c) => c.replace(/\*\*|`/g, ''))), t.align));
+    for (const c of u.resilience) out.push(resilienceVerdict(c));
+    out.push('');
+  }
+  if (u.balancers.length) {
+    const t = balancerRows(u.balancers);
+    out.push('balancers over 4 targets vs round-robin (same run):', textTable(t.head, t.rows, t.align), '');
+  }
+  if (u.slowTarget.length) {
+    const t = slowRows(u.slowTarget);
+    out.push('one slow target:', textTable(t.head, t.rows, t.align), ...u.slowTargetFindings, '');
+  }
+  return out.join('\n');
+}
+
+function textTable(head: string[], rows: string[][], align: Array<'l' | 'r'>): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (align[i] === 'l' ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
 function scenarioTable(aggs: Aggregate[]): string {
@@ -311,6 +652,8 @@ export function renderMarkdown(r: Report, charts: { rps?: string; cpu?: string; 
   out.push('');
   out.push(headlineMarkdown(r));
   out.push('');
+  const up = upstreamMarkdown(r);
+  if (up) out.push(up);
   if (r.warnings.length) {
     out.push('## Warnings');
     out.push('');
@@ -338,6 +681,13 @@ export function renderMarkdown(r: Report, charts: { rps?: string; cpu?: string; 
     }
     out.push('');
     out.push(`Upstream keep-alive pool per worker: ${s.upstreamPool} (gateway \`connectionsPerWorker\` = nginx \`keepalive\`).`);
+    if (s.targets) {
+      out.push('');
+      out.push(
+        `Targets: ${s.targets.ports.length} ports of the one upstream process${s.targets.delayMs.some((d) => d > 0) ? ` (${s.targets.delayMs.map((d) => (d > 0 ? `one ${d} ms late` : '')).filter(Boolean).join(', ')})` : ''}; ` +
+          `share of the requests per target: ${aggs.map((a) => `${a.label} ${a.targets ? a.targets.shares.map((x) => pctFine(x)).join(' / ') : '–'}`).join('; ')}.`,
+      );
+    }
     out.push('');
   }
   out.push('## Micro-benchmarks');
@@ -411,5 +761,6 @@ export function terminalTable(r: Report): string {
     if (x.cpuRatio !== null) parts.push(`=> CPU/req gateway ÷ nginx ${ratio(x.cpuRatio)}, req/s ${pct(x.rpsRatio)} of nginx`);
     return parts.join('  ');
   });
-  return [...lines, '', ...h].join('\n');
+  const up = upstreamText(r);
+  return [...lines, '', ...h, ...(up ? ['', up] : [])].join('\n');
 }

@@ -7,15 +7,15 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startGateway, validateGateway, writeGatewayConfig } from './contenders/gateway.js';
-import { startNginx } from './contenders/nginx.js';
+import { nginxLabel, startNginx } from './contenders/nginx.js';
 import { startPeer } from './contenders/peer.js';
 import type { RunningContender } from './contenders/types.js';
-import { startUpstream, type RunningUpstream } from './contenders/upstream.js';
+import { startUpstream, upstreamCounts, type RunningUpstream } from './contenders/upstream.js';
 import { encode, summarize, type LatencySummary } from './histogram.js';
 import { runLoad, type LoadSpec, type LoadTool } from './loadgen.js';
 import { ROOT } from './paths.js';
 import { OtherCpu, processCpuSeconds, TreeCpu } from './proc.js';
-import { scenarios as allScenarios, type BenchContext, type ContenderName, type Fixtures, type Scenario } from './scenarios.js';
+import { scenarios as allScenarios, type BenchContext, type ContenderName, type Fixtures, type Scenario, type TargetSet } from './scenarios.js';
 import { probe, sleep, type Managed } from './spawn.js';
 
 export interface SuiteOptions {
@@ -51,7 +51,10 @@ export interface RunRecord {
   errors: number;
   errorDetail: Record<string, number>;
   non2xx: number;
+  /** Percentiles of the measured latencies (wrk: with the samples its correction adds taken out again). */
   latencyUs: LatencySummary;
+  /** wrk only: the percentiles as wrk reports them, its coordinated-omission correction included (bench/histogram.ts). */
+  latencyWrkCorrectedUs?: LatencySummary;
   /** HdrHistogram of the run (µs), compressed base64. */
   hist: string;
   cpuS: { contender: number | null; upstream: number; loadgen: number };
@@ -60,6 +63,11 @@ export interface RunRecord {
   loadgenCores: number;
   /** Cores kept busy during the run by processes outside the suite (noise: other work on the box). */
   machine: { otherCores: number };
+  /**
+   * Scenarios over several targets: the requests each target answered during the run (from the
+   * upstream's counters), in the order of the upstream's target list, with each target's answer delay.
+   */
+  targets?: { ports: number[]; delayMs: number[]; requests: number[] };
 }
 
 export interface ContenderStatus {
@@ -79,6 +87,12 @@ export interface ScenarioStatus {
   /** Upstream keep-alive connections per worker (gateway connectionsPerWorker = nginx keepalive). */
   upstreamPool: number;
   contenders: ContenderStatus[];
+  /** The scenario whose gateway config the `reference` contender ran, if any. */
+  reference?: string;
+  /** Targets of its upstream, when more than one: ports and answer delays (ms). */
+  targets?: { set: TargetSet; ports: number[]; delayMs: number[] };
+  /** The gateway balancer and nginx method of the upstream, where the scenario sets them. */
+  balancer?: { gateway: string; nginx: string };
 }
 
 export interface SuiteResult {
@@ -117,20 +131,34 @@ export const NOISE_CORES = 0.25;
 
 const LABEL_DIRECT = 'direct to the upstream';
 
+const CONTENDER_ORDER: ContenderName[] = ['direct', 'gateway', 'reference', 'baseline', 'nginx', 'peer'];
+
 function contenderOrder(s: Scenario): ContenderName[] {
-  const order: ContenderName[] = ['direct', 'gateway', 'baseline', 'nginx', 'peer'];
-  return order.filter((c) => s.contenders.includes(c) || (c === 'baseline' && s.contenders.includes('gateway')));
+  return CONTENDER_ORDER.filter((c) => s.contenders.includes(c) || (c === 'baseline' && s.contenders.includes('gateway')));
+}
+
+/** The scenario a `reference` contender takes its gateway config from. */
+function referenceScenario(s: Scenario, fx: Fixtures): Scenario | null {
+  if (!s.reference) return null;
+  const ref = allScenarios(fx).find((x) => x.name === s.reference!.scenario);
+  if (!ref) throw new Error(`scenario ${s.name}: reference scenario ${s.reference.scenario} does not exist`);
+  return ref;
 }
 
 /** Decides, for every selected scenario, whether it runs and with whom (nothing is started yet). */
-export async function planScenarios(opts: SuiteOptions, fx: Fixtures, upstreamPort: number): Promise<Array<{ s: Scenario; status: ScenarioStatus; ctx: BenchContext }>> {
+export async function planScenarios(
+  opts: SuiteOptions,
+  fx: Fixtures,
+  upstream: Pick<RunningUpstream, 'port' | 'targetPorts' | 'listeners'>,
+): Promise<Array<{ s: Scenario; status: ScenarioStatus; ctx: BenchContext }>> {
   const out: Array<{ s: Scenario; status: ScenarioStatus; ctx: BenchContext }> = [];
   for (const s of allScenarios(fx)) {
     if (!opts.scenarios.includes(s.name)) continue;
     const connections = s.connections ?? opts.connections;
     const ctx: BenchContext = {
       workers: opts.workers,
-      upstreamPort,
+      upstreamPort: upstream.port,
+      targetPorts: upstream.targetPorts,
       upstreamPool: upstreamPoolFor(Math.max(...connections), opts.workers),
       fixtures: fx,
     };
@@ -143,6 +171,14 @@ export async function planScenarios(opts: SuiteOptions, fx: Fixtures, upstreamPo
       upstreamPool: ctx.upstreamPool,
       contenders: [],
     };
+    if (s.reference) status.reference = s.reference.scenario;
+    const set = s.upstream?.targets ?? 'single';
+    if (set !== 'single') {
+      const ports = ctx.targetPorts[set];
+      status.targets = { set, ports, delayMs: ports.map((p) => upstream.listeners.find((l) => l.port === p)?.delayMs ?? 0) };
+    }
+    const balancer = s.upstream?.gateway?.balancer;
+    if (typeof balancer === 'string') status.balancer = { gateway: balancer, nginx: s.upstream?.nginxMethod ?? 'round-robin' };
     out.push({ s, status, ctx });
     if (s.name === 'websocket') {
       if (!existsSync(join(ROOT, 'src', 'worker', 'websocket.ts'))) {
@@ -165,13 +201,22 @@ export async function planScenarios(opts: SuiteOptions, fx: Fixtures, upstreamPo
         continue;
       }
     }
-    for (const c of ['direct', 'gateway', 'baseline', 'nginx', 'peer'] as ContenderName[]) {
+    const ref = referenceScenario(s, fx);
+    for (const c of CONTENDER_ORDER) {
       const label =
         c === 'direct' ? LABEL_DIRECT
         : c === 'gateway' ? `gateway (${opts.workers} workers)`
+        : c === 'reference' ? `${s.reference?.label ?? 'reference'} (${opts.workers} workers)`
         : c === 'baseline' ? `baseline gateway (${opts.workers} workers)`
-        : c === 'nginx' ? `nginx (${opts.workers} workers)`
+        : c === 'nginx' ? nginxLabel(s, opts.workers)
         : 'fastify + @fastify/http-proxy';
+      if (c === 'reference') {
+        if (!ref || !s.contenders.includes('reference')) continue;
+        const v = await validateGateway(writeGatewayConfig(ref, ctx, opts.workDir, 1, '-as-reference'), ref.env);
+        if (v.ok) status.contenders.push({ name: c, label, status: 'ran' });
+        else status.contenders.push({ name: c, label, status: v.notImplemented ? 'not-applicable' : 'failed', reason: v.message });
+        continue;
+      }
       if (c === 'baseline') {
         // Wherever the gateway runs, when a baseline checkout was given.
         if (opts.baselineDir !== null && s.contenders.includes('gateway')) status.contenders.push({ name: c, label, status: 'ran' });
@@ -205,6 +250,8 @@ async function startContender(c: ContenderName, s: Scenario, ctx: BenchContext, 
       return { name: 'direct', label: LABEL_DIRECT, port: upstream.port, pid: null, stop: async () => {} };
     case 'gateway':
       return startGateway(s, ctx, opts.workDir);
+    case 'reference':
+      return startGateway(referenceScenario(s, ctx.fixtures)!, ctx, opts.workDir, { as: { name: 'reference', label: s.reference!.label } });
     case 'baseline':
       return startGateway(s, ctx, opts.workDir, { root: opts.baselineDir! });
     case 'nginx':
@@ -245,6 +292,7 @@ function loadSpec(s: Scenario, port: number, connections: number, durationS: num
     durationS,
     timeoutS: opts.timeoutS,
     threads: opts.wrkThreads,
+    keyHeader: s.request.keyHeader,
   };
 }
 
@@ -264,7 +312,12 @@ export async function runSuite(opts: SuiteOptions, fx: Fixtures, progress: Progr
   const warnings: string[] = [];
   const upstream = await startUpstream(opts.upstreamKind);
   progress.note(`upstream: ${upstream.kind === 'uws' ? 'uWebSockets.js' : 'node:http'} server, 1 process, 127.0.0.1:${upstream.port} (pid ${upstream.pid})`);
-  const plan = await planScenarios(opts, fx, upstream.port);
+  progress.note(
+    `upstream: lb target ports ${upstream.targetPorts.lb.join(', ')}; lb-slow ${upstream.targetPorts['lb-slow']
+      .map((p) => `${p}${upstream.listeners.find((l) => l.port === p)?.delayMs ? ` (+${upstream.listeners.find((l) => l.port === p)!.delayMs} ms)` : ''}`)
+      .join(', ')}`,
+  );
+  const plan = await planScenarios(opts, fx, upstream);
   progress.plan(plannedSeconds(plan, opts));
   for (const { status } of plan) {
     if (status.status !== 'ran') progress.note(`${status.name}: ${status.status}: ${status.reason}`);
@@ -326,6 +379,15 @@ export async function runSuite(opts: SuiteOptions, fx: Fixtures, progress: Progr
                   warnings.push(w);
                   progress.note(`warning: ${w}`);
                 }
+                // Little's law: at most `conns` requests are in flight, so mean latency × req/s cannot
+                // exceed it; a run where it does has latencies that no request had (a load
+                // generator's made-up samples, a broken histogram).
+                const inFlight = (rec.latencyUs.mean / 1e6) * rec.rps;
+                if (rec.requests > 0 && inFlight > 1.15 * conns) {
+                  const w = `${s.name} @${conns} ${c.label} round ${round}: mean latency × req/s = ${inFlight.toFixed(0)} requests in flight, more than the ${conns} connections allow: its latency figures are suspect`;
+                  warnings.push(w);
+                  progress.note(`warning: ${w}`);
+                }
                 if (rec.machine.otherCores > NOISE_CORES) {
                   const w = `${s.name} @${conns} ${c.label} round ${round}: other processes kept ${rec.machine.otherCores.toFixed(2)} cores busy during the run; its numbers are disturbed`;
                   warnings.push(w);
@@ -358,6 +420,8 @@ export async function runSuite(opts: SuiteOptions, fx: Fixtures, progress: Progr
 
 async function measure(s: Scenario, c: RunningContender, conns: number, round: number, opts: SuiteOptions, upstream: RunningUpstream): Promise<RunRecord | null> {
   const tool: LoadTool = s.kind === 'ws' ? 'ws' : opts.loadgen;
+  const set = s.upstream?.targets ?? 'single';
+  const counts0 = set !== 'single' ? await upstreamCounts(upstream) : null;
   const tree = c.pid !== null ? new TreeCpu(c.pid) : null;
   tree?.begin();
   const up0 = processCpuSeconds(upstream.pid);
@@ -376,6 +440,16 @@ async function measure(s: Scenario, c: RunningContender, conns: number, round: n
   const upstreamS = processCpuSeconds(upstream.pid) - up0;
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
   const otherCores = other.end() / wallS;
+  const counts1 = counts0 ? await upstreamCounts(upstream) : null;
+  let targets: RunRecord['targets'];
+  if (counts0 && counts1) {
+    const ports = upstream.targetPorts[set];
+    targets = {
+      ports,
+      delayMs: ports.map((p) => upstream.listeners.find((l) => l.port === p)?.delayMs ?? 0),
+      requests: ports.map((p) => (counts1.get(p) ?? 0) - (counts0.get(p) ?? 0)),
+    };
+  }
   const perReq = (sec: number) => (r.requests > 0 ? (sec * 1e6) / r.requests : 0);
   return {
     scenario: s.name,
@@ -391,10 +465,12 @@ async function measure(s: Scenario, c: RunningContender, conns: number, round: n
     errorDetail: r.errorDetail,
     non2xx: r.non2xx,
     latencyUs: summarize(r.hist),
+    ...(r.wrkCorrected ? { latencyWrkCorrectedUs: r.wrkCorrected } : {}),
     hist: encode(r.hist),
     cpuS: { contender: contenderS, upstream: upstreamS, loadgen: r.cpuS },
     cpuUsPerReq: { contender: contenderS === null ? null : perReq(contenderS), upstream: perReq(upstreamS), loadgen: perReq(r.cpuS) },
     loadgenCores: r.cpuS / r.durationS,
     machine: { otherCores },
+    ...(targets ? { targets } : {}),
   };
 }

@@ -11,8 +11,12 @@ import { createHash, createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** `baseline` is another checkout of the gateway (--baseline DIR): before/after in the same run. */
-export type ContenderName = 'direct' | 'gateway' | 'baseline' | 'nginx' | 'peer';
+/**
+ * `baseline` is another checkout of the gateway (--baseline DIR): before/after in the same run.
+ * `reference` is this gateway with another scenario's config (Scenario.reference), alternating in
+ * the same rounds: a feature's cost measured against the config without it.
+ */
+export type ContenderName = 'direct' | 'gateway' | 'reference' | 'baseline' | 'nginx' | 'peer';
 
 export interface RequestSpec {
   method: 'GET' | 'POST';
@@ -22,12 +26,35 @@ export interface RequestSpec {
   bodyBytes: number;
   /** Expected response body size, for the sanity check before measuring. */
   responseBytes?: number;
+  /**
+   * A header whose value changes per request: `<name>: user-<n>`, n cycling 1..count (wrk:
+   * bench/wrk-x-user.lua; autocannon: setupRequest). For consistent hashing on a header.
+   */
+  keyHeader?: { name: string; count: number };
+}
+
+/** Which of the upstream process's ports an upstream's targets are (bench/upstream-server.ts). */
+export type TargetSet = 'single' | 'lb' | 'lb-slow';
+
+/** The `app` upstream of a scenario, when it is not the one plain target. */
+export interface UpstreamSpec {
+  targets: TargetSet;
+  /** Gateway upstream fields besides targets and connectionsPerWorker (balancer, hashOn, retries ...). */
+  gateway?: Record<string, unknown>;
+  /** nginx upstream-block directives; they go before `keepalive`, as nginx requires. */
+  nginx?: string;
+  /** Parameters appended to every nginx `server` line (max_fails=5 fail_timeout=10s). */
+  nginxServer?: string;
+  /** How the report names nginx's method ("least_conn", "random two least_conn"). */
+  nginxMethod?: string;
 }
 
 /** What every scenario's configuration is built from. */
 export interface BenchContext {
   workers: number;
   upstreamPort: number;
+  /** The upstream process's ports per target set: 'single' = [upstreamPort]. */
+  targetPorts: Record<TargetSet, number[]>;
   /** Upstream keep-alive connections per worker (gateway connectionsPerWorker = nginx keepalive). */
   upstreamPool: number;
   fixtures: Fixtures;
@@ -54,6 +81,37 @@ export interface Scenario {
   nginxLocation?: string;
   /** Environment the gateway needs for this config (env: secrets). */
   env?: Record<string, string>;
+  /** The `app` upstream's targets and settings; absent: the one plain target. */
+  upstream?: UpstreamSpec;
+  /** The `reference` contender: the gateway with this other scenario's config, same rounds. */
+  reference?: { scenario: string; label: string };
+  /** Groups `--scenario` accepts for it besides its name (lb, lb-slow). */
+  groups?: string[];
+  /** Left out of the default selection (no --scenario, or `default`); `all` and its groups include it. */
+  optIn?: boolean;
+}
+
+/** Targets of the lb-* scenarios: 4 ports of the one upstream process. */
+export const LB_TARGETS = 4;
+/** How late the slow target of the lb-slow-* scenarios answers. */
+export const SLOW_TARGET_DELAY_MS = 50;
+/** Distinct x-user values the lb-* scenarios cycle through (consistent-hash keys). */
+export const LB_USERS = 1000;
+
+/**
+ * The upstream's extra ports (`--extra-port P[:DELAY_MS]`), in order: LB_TARGETS plain ones, then
+ * the slow twin. 'lb' = the plain ones; 'lb-slow' = the first LB_TARGETS - 1 plain ones + the slow one.
+ */
+export function extraPortDelays(): number[] {
+  return [...Array.from({ length: LB_TARGETS }, () => 0), SLOW_TARGET_DELAY_MS];
+}
+
+export function targetPortsOf(mainPort: number, extra: number[]): Record<TargetSet, number[]> {
+  return {
+    single: [mainPort],
+    lb: extra.slice(0, LB_TARGETS),
+    'lb-slow': [...extra.slice(0, LB_TARGETS - 1), extra[LB_TARGETS]],
+  };
 }
 
 export interface Fixtures {
@@ -236,21 +294,159 @@ export function scenarios(fx: Fixtures): Scenario[] {
       proxy_set_header Connection "upgrade";
       proxy_read_timeout 300s;`,
     },
+    {
+      name: 'resilience-on',
+      title: 'plain proxy route, retries + circuit breaker + passive health on',
+      measures:
+        'The `proxy` route and target with `retries` (1 attempt on connect-failure/reset/502/503/504), `circuitBreaker` and `healthCheck.passive` configured, every request succeeding: the success-path cost of the resilience features. ' +
+        'Measured against "reference", the gateway with the `proxy` config, in the same alternating rounds; the goal is under 1 µs CPU per request extra.',
+      kind: 'http',
+      request: plainGet,
+      contenders: ['gateway', 'reference'],
+      reference: { scenario: 'proxy', label: 'gateway, proxy config' },
+      notApplicable: {
+        nginx: 'the gateway against itself here (nginx is in `proxy`, where it already retries with proxy_next_upstream and counts max_fails by default)',
+        peer: peerPlainOnly,
+      },
+      upstream: {
+        targets: 'single',
+        gateway: {
+          retries: { attempts: 1, on: ['connect-failure', 'reset', '502', '503', '504'], idempotentOnly: true, budgetPercent: 20 },
+          healthCheck: { passive: { consecutiveFailures: 5, ejectMs: 10_000 } },
+          circuitBreaker: { maxPendingPerWorker: 1024, failureRatio: 0.5, minRequests: 20, windowMs: 10_000, openMs: 5000 },
+        },
+      },
+      gatewayRoute: { paths: ['/*'] },
+    },
+    ...lbScenarios(),
   ];
+}
+
+interface LbKind {
+  kind: 'round-robin' | 'least-connections' | 'consistent-hash' | 'p2c-ewma';
+  gateway?: Record<string, unknown>;
+  nginx: string;
+  nginxMethod: string;
+  nginxNote: string;
+}
+
+// nginx keeps least_conn / random counts per worker unless the upstream has a `zone`; the
+// gateway's least-connections and p2c-ewma in-flight counts are machine-wide (shared memory),
+// so nginx gets a zone there. Its round-robin stays per worker, like the gateway's.
+const LB_KINDS: LbKind[] = [
+  { kind: 'round-robin', nginx: '', nginxMethod: 'round-robin', nginxNote: 'nginx: its default (smooth weighted round-robin, per worker).' },
+  {
+    kind: 'least-connections',
+    nginx: 'zone app 256k;\n    least_conn;',
+    nginxMethod: 'least_conn',
+    nginxNote: 'nginx: `least_conn` with a `zone`, so its counts are machine-wide like the gateway\'s.',
+  },
+  {
+    kind: 'consistent-hash',
+    gateway: { hashOn: 'header:x-user' },
+    nginx: 'hash $http_x_user consistent;',
+    nginxMethod: 'hash $http_x_user consistent',
+    nginxNote: 'Gateway `hashOn: "header:x-user"` (Maglev); nginx: `hash $http_x_user consistent` (ketama).',
+  },
+  {
+    kind: 'p2c-ewma',
+    nginx: 'zone app 256k;\n    random two least_conn;',
+    nginxMethod: 'random two least_conn',
+    nginxNote:
+      'nginx open source has no latency-aware balancer: `random two least_conn` (two random targets, the one with fewer active connections, counts in a `zone`) is the closest and stands in; it sees connections, not latency.',
+  },
+];
+
+function lbScenarios(): Scenario[] {
+  const out: Scenario[] = [];
+  const lbRequest: RequestSpec = { ...plainGet, keyHeader: { name: 'x-user', count: LB_USERS } };
+  for (const k of LB_KINDS) {
+    out.push({
+      name: `lb-${k.kind}`,
+      title: `${k.kind} over ${LB_TARGETS} targets`,
+      measures:
+        `The plain route over ${LB_TARGETS} equal targets (${LB_TARGETS} ports of the one upstream process) balanced by \`${k.kind}\`` +
+        (k.kind === 'round-robin' ? ': the reference of the lb-* scenarios. ' : '; compare with `lb-round-robin` of the same run. ') +
+        `Every lb-* request carries \`x-user: user-<n>\`, n cycling 1..${LB_USERS} (bench/wrk-x-user.lua), so the balancer is the only difference between them. ${k.nginxNote}`,
+      kind: 'http',
+      request: lbRequest,
+      contenders: ['gateway', 'nginx'],
+      notApplicable: { peer: 'the peer runs as a plain proxy to one target only' },
+      upstream: { targets: 'lb', gateway: { balancer: k.kind, ...k.gateway }, nginx: k.nginx, nginxMethod: k.nginxMethod },
+      gatewayRoute: { paths: ['/*'] },
+      groups: ['lb'],
+      optIn: true,
+    });
+  }
+  for (const k of LB_KINDS) {
+    if (k.kind === 'consistent-hash') continue; // a hash cannot steer around a slow target by design
+    out.push({
+      name: `lb-slow-${k.kind}`,
+      title: `${k.kind} over ${LB_TARGETS} targets, one ${SLOW_TARGET_DELAY_MS} ms slow`,
+      measures:
+        `${LB_TARGETS} targets of which one answers ${SLOW_TARGET_DELAY_MS} ms late (a timer in the upstream: it is slow, not busy), balanced by \`${k.kind}\`. ` +
+        (k.kind === 'round-robin'
+          ? `Round-robin gives it 1/${LB_TARGETS} of the requests whatever it costs, so its ${SLOW_TARGET_DELAY_MS} ms show from p${100 - 100 / LB_TARGETS} up. `
+          : k.kind === 'least-connections'
+            ? 'Least-connections gives it as many concurrent requests as any other target, i.e. few of the requests but never none. '
+            : 'p2c-ewma learns its latency and sends it almost nothing (a probe now and then as its estimate decays). ') +
+        `Read p50/p99 and the slow target's share of requests. ${k.nginxNote}`,
+      kind: 'http',
+      request: plainGet,
+      contenders: ['gateway', 'nginx'],
+      notApplicable: { peer: 'the peer runs as a plain proxy to one target only' },
+      upstream: { targets: 'lb-slow', gateway: { balancer: k.kind, ...k.gateway }, nginx: k.nginx, nginxMethod: k.nginxMethod },
+      gatewayRoute: { paths: ['/*'] },
+      groups: ['lb', 'lb-slow'],
+      optIn: true,
+    });
+  }
+  return out;
 }
 
 export const SCENARIO_NAMES = [
   'direct', 'proxy', 'plugins', 'jwt-hs256', 'jwt-rs256', 'post-64k', 'download-1m', 'conns-5k', 'aggregate-3', 'websocket',
+  'resilience-on',
+  'lb-round-robin', 'lb-least-connections', 'lb-consistent-hash', 'lb-p2c-ewma',
+  'lb-slow-round-robin', 'lb-slow-least-connections', 'lb-slow-p2c-ewma',
 ];
+
+/** Scenario groups `--scenario` accepts: `default` (what runs without --scenario), `all`, and the scenarios' groups. */
+export function scenarioGroups(): Record<string, string[]> {
+  const list = scenarios(STUB_FIXTURES);
+  const groups: Record<string, string[]> = {
+    default: list.filter((s) => !s.optIn).map((s) => s.name),
+    all: list.map((s) => s.name),
+  };
+  for (const s of list) for (const g of s.groups ?? []) (groups[g] ??= []).push(s.name);
+  return groups;
+}
+
+/** Expands `--scenario` words (names and groups) into scenario names, in the suite's order; unknown words are returned apart. */
+export function selectScenarios(words: string[]): { selected: string[]; unknown: string[] } {
+  const groups = scenarioGroups();
+  const want = new Set<string>();
+  const unknown: string[] = [];
+  for (const w of words.length === 0 ? ['default'] : words) {
+    if (groups[w]) for (const n of groups[w]) want.add(n);
+    else if (SCENARIO_NAMES.includes(w)) want.add(w);
+    else unknown.push(w);
+  }
+  return { selected: SCENARIO_NAMES.filter((n) => want.has(n)), unknown };
+}
+
+/** Fixtures for listing scenarios (names, groups); nothing is written. */
+const STUB_FIXTURES: Fixtures = { dir: '', apiKey: '', jwtSecret: '', hs256Token: '', rsaPublicKeyFile: '', rs256Token: '' };
 
 /** The gateway config a scenario runs with. */
 export function gatewayConfig(s: Scenario, ctx: BenchContext, port: number): Record<string, unknown> {
+  const ports = ctx.targetPorts[s.upstream?.targets ?? 'single'];
   return {
     listen: { host: '127.0.0.1', port },
     workers: ctx.workers,
     accessLog: false,
     upstreams: {
-      app: { targets: [{ url: `http://127.0.0.1:${ctx.upstreamPort}` }], connectionsPerWorker: ctx.upstreamPool },
+      app: { targets: ports.map((p) => ({ url: `http://127.0.0.1:${p}` })), connectionsPerWorker: ctx.upstreamPool, ...s.upstream?.gateway },
     },
     ...s.gatewayTop,
     routes: [{ id: s.name, upstream: s.gatewayRoute.aggregate ? undefined : 'app', ...s.gatewayRoute }],

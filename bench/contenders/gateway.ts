@@ -15,8 +15,8 @@ export const NOT_IMPLEMENTED = 'is not implemented in this version of the gatewa
 export type Validation = { ok: true } | { ok: false; notImplemented: boolean; message: string };
 
 /** Writes the scenario's gateway config to `dir` and returns its path. */
-export function writeGatewayConfig(s: Scenario, ctx: BenchContext, dir: string, port: number): string {
-  const path = join(dir, `gateway-${s.name}.json`);
+export function writeGatewayConfig(s: Scenario, ctx: BenchContext, dir: string, port: number, suffix = ''): string {
+  const path = join(dir, `gateway-${s.name}${suffix}.json`);
   writeFileSync(path, `${JSON.stringify(gatewayConfig(s, ctx, port), null, 2)}\n`);
   return path;
 }
@@ -51,10 +51,10 @@ export async function startGateway(
   s: Scenario,
   ctx: BenchContext,
   dir: string,
-  opts: { profileDir?: string; root?: string } = {},
+  opts: { profileDir?: string; root?: string; as?: { name: 'reference'; label: string } } = {},
 ): Promise<RunningContender> {
   const port = await freePort();
-  const configPath = writeGatewayConfig(s, ctx, dir, port);
+  const configPath = writeGatewayConfig(s, ctx, dir, port, opts.as ? `-as-${opts.as.name}` : '');
   const env: Record<string, string | undefined> = { ...process.env, ...s.env };
   // --cpu-prof is not allowed in NODE_OPTIONS; as an option of the primary it reaches the workers
   // too (node:cluster forks with the primary's execArgv). Profiles are written at a clean exit.
@@ -62,7 +62,7 @@ export async function startGateway(
   // Another checkout (the baseline) runs its own launcher from its own root.
   const root = opts.root ?? ROOT;
   const bin = opts.root !== undefined ? join(opts.root, 'bin', 'gateway.js') : GATEWAY_BIN;
-  const name = opts.root !== undefined ? 'baseline' : 'gateway';
+  const name = opts.as?.name ?? (opts.root !== undefined ? 'baseline' : 'gateway');
   const m = start(`${name} (${s.name})`, process.execPath, [...nodeArgs, bin, 'start', '--config', configPath], { cwd: root, env });
   await waitForLine(m, (line) => {
     if (!line.startsWith('{')) return false;
@@ -74,7 +74,7 @@ export async function startGateway(
   });
   return {
     name,
-    label: `${name === 'baseline' ? 'baseline gateway' : 'gateway'} (${ctx.workers} workers)`,
+    label: opts.as ? `${opts.as.label} (${ctx.workers} workers)` : `${name === 'baseline' ? 'baseline gateway' : 'gateway'} (${ctx.workers} workers)`,
     port,
     pid: m.pid,
     stop: () => m.stop(),

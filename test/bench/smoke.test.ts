@@ -1,7 +1,10 @@
 /**
- * CI smoke test of the load suite: one short round of `direct` and `proxy` (against nginx too when
- * it is on PATH), with wrk or autocannon, whichever is installed. Checks that the report files
- * exist and parse, that requests were served, and that none failed. No timing is asserted.
+ * CI smoke test of the load suite: one short round of `direct`, `proxy`, `resilience-on` (the
+ * gateway against itself with the proxy config, the `reference` contender) and
+ * `lb-consistent-hash` (4 upstream ports, x-user varied per request by bench/wrk-x-user.lua),
+ * against nginx too when it is on PATH, with wrk or autocannon, whichever is installed. Checks
+ * that the report files exist and parse, that requests were served, and that none failed. No
+ * timing is asserted.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -19,6 +22,7 @@ interface Run {
   rps: number;
   latencyUs: { p50: number; p99: number; max: number };
   cpuUsPerReq: { contender: number | null; upstream: number; loadgen: number };
+  targets?: { ports: number[]; delayMs: number[]; requests: number[] };
 }
 
 interface ReportJson {
@@ -27,6 +31,10 @@ interface ReportJson {
   scenarios: Array<{ name: string; status: string; reason?: string; contenders: Array<{ name: string; status: string; reason?: string }> }>;
   aggregates: Array<{ scenario: string; contender: string }>;
   runs: Run[];
+  upstream?: {
+    resilience: Array<{ connections: number; cpuDeltaUs: number | null }>;
+    balancers: Array<{ scenario: string; contender: string; targetShares: number[] | null }>;
+  };
 }
 
 function run(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -55,11 +63,11 @@ describe('load suite smoke (bench/)', () => {
 
   beforeAll(async () => {
     result = await run(
-      ['--scenario', 'direct,proxy', '--rounds', '1', '--duration', '2', '--warmup', '0', '--connections', '16', '--no-micro', '--out', out],
-      80_000,
+      ['--scenario', 'direct,proxy,resilience-on,lb-consistent-hash', '--rounds', '1', '--duration', '2', '--warmup', '0', '--connections', '16', '--no-micro', '--out', out],
+      120_000,
     );
     if (result.code !== 0) console.error(result.stderr.slice(-4000));
-  }, 90_000);
+  }, 130_000);
 
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
@@ -78,6 +86,8 @@ describe('load suite smoke (bench/)', () => {
     const byName = new Map(report.scenarios.map((s) => [s.name, s]));
     expect(byName.get('direct')?.status).toBe('ran');
     expect(byName.get('proxy')?.status, byName.get('proxy')?.reason).toBe('ran');
+    expect(byName.get('resilience-on')?.status, byName.get('resilience-on')?.reason).toBe('ran');
+    expect(byName.get('lb-consistent-hash')?.status, byName.get('lb-consistent-hash')?.reason).toBe('ran');
     for (const s of report.scenarios) for (const c of s.contenders) expect(c.status, `${s.name} ${c.name}: ${c.reason}`).not.toBe('failed');
   });
 
@@ -85,6 +95,9 @@ describe('load suite smoke (bench/)', () => {
     const contenders = report.runs.map((r) => `${r.scenario}/${r.contender}`);
     expect(contenders).toContain('direct/direct');
     expect(contenders).toContain('proxy/gateway');
+    expect(contenders).toContain('resilience-on/gateway');
+    expect(contenders).toContain('resilience-on/reference');
+    expect(contenders).toContain('lb-consistent-hash/gateway');
     for (const r of report.runs) {
       expect(r.requests, `${r.scenario}/${r.contender}`).toBeGreaterThan(0);
       expect(r.errors, `${r.scenario}/${r.contender}`).toBe(0);
@@ -95,10 +108,28 @@ describe('load suite smoke (bench/)', () => {
     }
   });
 
+  it('lb-consistent-hash spreads the x-user keys over all 4 targets, for every contender', () => {
+    const lb = report.runs.filter((r) => r.scenario === 'lb-consistent-hash');
+    expect(lb.length).toBeGreaterThan(0);
+    for (const r of lb) {
+      expect(r.targets?.requests.length, r.contender).toBe(4);
+      for (const n of r.targets!.requests) expect(n, `${r.contender}: ${r.targets!.requests.join('/')}`).toBeGreaterThan(r.requests * 0.1);
+      expect(r.targets!.requests.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(r.requests);
+    }
+  });
+
+  it('compares resilience-on with its reference and the balancers with round-robin', () => {
+    expect(report.upstream?.resilience.length).toBe(1);
+    expect(typeof report.upstream?.resilience[0].cpuDeltaUs).toBe('number');
+    expect(report.upstream?.balancers.some((b) => b.scenario === 'lb-consistent-hash' && b.contender === 'gateway')).toBe(true);
+  });
+
   it('writes report.md and the SVG charts', () => {
     const md = readFileSync(join(out, 'report.md'), 'utf8');
     expect(md).toContain('## Headline');
     expect(md).toContain('### proxy');
+    expect(md).toContain('## Resilience features: success-path cost');
+    expect(md).toContain('## Balancers over 4 targets');
     for (const f of ['rps.svg', 'cpu.svg', 'latency-direct-16.svg', 'latency-proxy-16.svg']) {
       expect(existsSync(join(out, f)), f).toBe(true);
       expect(isSvg(readFileSync(join(out, f), 'utf8')), f).toBe(true);
