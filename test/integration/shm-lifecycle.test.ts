@@ -1,8 +1,9 @@
 /**
- * The rate-limit table's shared-memory segment over the gateway's life: created by the
- * primary (named after its PID), mapped by every worker (a restarted worker sees the same
- * buckets), removed when the gateway stops or exits early, and a segment left behind by a
- * primary killed with SIGKILL removed by the next start, which works normally.
+ * The shared-memory segments over the gateway's life (two per gateway: the rate-limit token
+ * buckets and the upstream endpoint state): created by the primary (named after its PID), mapped
+ * by every worker (a restarted worker sees the same buckets), removed when the gateway stops or
+ * exits early, and segments left behind by a primary killed with SIGKILL removed by the next
+ * start, which works normally.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -48,7 +49,7 @@ describe('shared-memory segment lifecycle', () => {
     const gw = await startGateway(config());
     try {
       const segs = segmentsOf(gw.proc.pid!);
-      expect(segs).toHaveLength(1);
+      expect(segs).toHaveLength(2);
       expect(await status(gw)).toBe(200);
       expect(await status(gw)).toBe(200);
       expect(await status(gw)).toBe(429);
@@ -72,7 +73,7 @@ describe('shared-memory segment lifecycle', () => {
       await gw.stop();
       if ((await gw.exited).code !== 0) console.log(gw.stderr.split('\n').slice(-12).join('\n'));
       expect((await gw.exited).code).toBe(0);
-      expect(existsSync(`/dev/shm/${segs[0]}`)).toBe(false);
+      for (const seg of segs) expect(existsSync(`/dev/shm/${seg}`)).toBe(false);
     } finally {
       await gw.stop();
     }
@@ -82,8 +83,8 @@ describe('shared-memory segment lifecycle', () => {
     const first = await startGateway(config());
     const pid = first.proc.pid!;
     const workers = childPids(pid);
-    const [seg] = segmentsOf(pid);
-    expect(seg).toBeDefined();
+    const left = segmentsOf(pid);
+    expect(left).toHaveLength(2);
     first.proc.kill('SIGKILL');
     await first.exited;
     for (const w of workers) await waitGone(w); // workers leave when the primary is gone
@@ -92,8 +93,8 @@ describe('shared-memory segment lifecycle', () => {
     // the feature). What must hold: after the next start it is gone, and that start works.
     const second = await startGateway(config());
     try {
-      expect(existsSync(`/dev/shm/${seg}`)).toBe(false);
-      expect(segmentsOf(second.proc.pid!)).toHaveLength(1);
+      for (const seg of left) expect(existsSync(`/dev/shm/${seg}`)).toBe(false);
+      expect(segmentsOf(second.proc.pid!)).toHaveLength(2);
       expect(await status(second)).toBe(200);
       expect(await status(second)).toBe(200);
       expect(await status(second)).toBe(429);
