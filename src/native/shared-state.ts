@@ -48,6 +48,12 @@ export function sharedNowMs(): number {
   return performance.now() + clockOffset;
 }
 
+/** The shared clock's time of a performance.now() reading the caller already has (no clock read). */
+export function sharedTimeOf(perfMs: number): number {
+  if (clockOffset === null) clockOffset = nativeExport<() => number>('monotonicMs')() - performance.now();
+  return perfMs + clockOffset;
+}
+
 export class SharedEndpointState {
   readonly slots: number;
   readonly maxWorkers: number;

@@ -12,7 +12,7 @@
 import type { Endpoint } from './endpoint.js';
 import type { BreakerSettings } from './breaker.js';
 import type { RetryPolicy } from './retry.js';
-import { UNHEALTHY, sharedNowMs, type SharedEndpointState } from '../native/shared-state.js';
+import { UNHEALTHY, sharedNowMs, sharedTimeOf, type SharedEndpointState } from '../native/shared-state.js';
 import { log } from '../observability/log.js';
 
 /** What a balancer may look at about the request (the Transaction implements it: no allocation per pick). */
@@ -140,10 +140,10 @@ export class Cluster {
     return shared !== null && ep.slot >= 0 ? shared.ejectedUntil(ep.slot) : ep.localEjectedUntil;
   }
 
-  /** The endpoint for this attempt, or null (see noPick for why). */
-  pick(ctx: PickContext): Endpoint | null {
+  /** The endpoint for this attempt, or null (see noPick for why). `perfNow`: the caller's performance.now(), if it has one. */
+  pick(ctx: PickContext, perfNow?: number): Endpoint | null {
     this.#ctx = ctx;
-    if (this.#checkTime) this.#now = sharedNowMs();
+    if (this.#checkTime) this.#now = perfNow !== undefined ? sharedTimeOf(perfNow) : sharedNowMs();
     const m = this.balancer.pick(ctx, this.#usable);
     this.#ctx = null;
     if (m === null) {
@@ -187,16 +187,16 @@ export class Cluster {
    * response head (or to the failure). Feeds the counters, the breaker, outlier detection and the
    * balancer.
    */
-  end(ep: Endpoint, kind: OutcomeKind, status: number, latencyUs: number): void {
+  end(ep: Endpoint, kind: OutcomeKind, status: number, latencyUs: number, perfNow?: number): void {
     ep.inflight--;
     this.inflight--;
     const r = this.resilience;
     if (r.shared !== null && ep.slot >= 0) r.shared.release(ep.slot, r.worker);
-    this.report(ep, kind, status, latencyUs);
+    this.report(ep, kind, status, latencyUs, perfNow);
   }
 
   /** Counts, breaker, outlier detection and balancer learning for one outcome (end() calls it). */
-  report(ep: Endpoint, kind: OutcomeKind, status: number, latencyUs: number): void {
+  report(ep: Endpoint, kind: OutcomeKind, status: number, latencyUs: number, perfNow?: number): void {
     const c = ep.counters;
     switch (kind) {
       case 'response': c.responses++; break;
@@ -209,7 +209,7 @@ export class Cluster {
     if (kind !== 'aborted') {
       // CONFIG.md: a failure is a connect failure, a reset, a timeout or a 5xx (a 4xx is the client's).
       const failed = kind !== 'response' || status >= 500;
-      if (ep.breaker !== null) ep.breaker.record(failed, sharedNowMs());
+      if (ep.breaker !== null) ep.breaker.record(failed, perfNow !== undefined ? sharedTimeOf(perfNow) : sharedNowMs());
       if (this.resilience.passive !== null) this.#passive(ep, failed);
     }
     const b = this.balancer;

@@ -168,7 +168,9 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     this.target = target;
     const cluster = target.cluster;
     if (cluster.busy) return this.replyError('upstream_busy');
-    const ep = cluster.pick(this);
+    // One clock read for the pick (breakers, ejection) and the dispatch time.
+    const now = performance.now();
+    const ep = cluster.pick(this, now);
     if (ep === null) return this.replyError(noPickError(cluster.noPick));
     this.dispatched = true;
     const head = this.head;
@@ -185,7 +187,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     h.push('host', this.route!.preserveHost ? head.hostHeader : ep.hostHeader);
     const q = this.ctx !== null ? this.ctx.query : head.query;
     if (q) this.upstreamPath += '?' + q;
-    this.dispatchedAt = performance.now();
+    this.dispatchedAt = now;
     if (head.traceRecorded) this.upstreamTiming = { startedAt: this.dispatchedAt, headersAt: 0, endedAt: 0, retries: null };
     if (up.timeoutMs > 0) arm(timerList(up.timeoutMs), this, this.dispatchedAt);
     cluster.resilience.retry?.budget.firstAttempt(this.dispatchedAt);
@@ -518,7 +520,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     // The latency a balancer learns from is the upstream's time to answer (dispatch to response
     // head), not how long the body took to reach the client; a failure's runs to the failure.
     const end = kind === 'response' && this.headersAt > 0 ? this.headersAt : performance.now();
-    this.target.cluster.end(ep, kind, kind === 'response' ? this.upstreamStatus : 0, (end - this.dispatchedAt) * 1000);
+    this.target.cluster.end(ep, kind, kind === 'response' ? this.upstreamStatus : 0, (end - this.dispatchedAt) * 1000, end);
   }
 
   // ------------------------------------------------------------------ client response
