@@ -28,6 +28,7 @@ import { log } from '../../observability/log.js';
 import { arm, timerList } from '../../util/timer-lists.js';
 import { Transaction, endWithoutBody, type WorkerHost } from '../transaction.js';
 import type { RequestHead } from '../head.js';
+import { appendForwardingHeaders } from '../forwarding.js';
 import { dropResponseHeader, nameIs, nameIsOneOf, parseContentLength, responseConnectionTokens } from '../response-head.js';
 
 /** Response bodies up to this size are held until the end so status+headers+body go in one write. */
@@ -159,16 +160,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     if (ep === null) return this.replyError(noPickError(cluster.noPick));
     this.dispatched = true;
     const head = this.head;
-    const h = head.headers; // the plugins' edits included; frozen from here on
-    h.push(
-      'x-forwarded-for', head.forwardedFor,
-      'x-forwarded-proto', head.forwardedProto,
-      'x-forwarded-host', head.forwardedHost,
-      'x-forwarded-port', head.forwardedPort,
-      'x-real-ip', head.clientIp,
-      'via', head.via,
-    );
-    if (head.trustedExtra !== null) for (const v of head.trustedExtra) h.push(v);
+    const h = appendForwardingHeaders(head); // the plugins' edits included; frozen from here on
     const body = this.body;
     const source = body !== null ? body.source() : null;
     if (body !== null && source !== null && !(source instanceof Buffer)) {
@@ -587,7 +579,7 @@ function writeInterimCorked(): void {
   corkTx.writeInterim(corkInterimStatus, corkInterimRaw);
 }
 
-function outcomeOf(kind: UpstreamFailure['kind']): OutcomeKind {
+export function outcomeOf(kind: UpstreamFailure['kind']): OutcomeKind {
   switch (kind) {
     case 'connect': return 'connect-failure';
     case 'reset': return 'reset';
