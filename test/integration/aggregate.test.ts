@@ -105,7 +105,7 @@ beforeAll(async () => {
     {
       admin: { host: '127.0.0.1', port: adminPort, token: 'env:AGG_ADMIN_TOKEN' },
       upstreams: {
-        app: { targets: [{ url: app.url }], timeouts: { responseHeadersMs: 5000 } },
+        app: { targets: [{ url: app.url }], timeouts: { responseHeadersMs: 30_000 } },
       },
       routes: [
         {
@@ -217,6 +217,9 @@ describe('aggregation', () => {
     const before = seen.length;
     await get('/files/docs/a%20b%3F.txt');
     expect(seenSince(before, '/').map((s) => s.url).sort()).toEqual(['/find?path=docs%2Fa%20b%3F.txt', '/meta/docs/a%20b%3F.txt']);
+    const after = seen.length;
+    await get('/files/q&a/list');
+    expect(seenSince(after, '/').map((s) => s.url).sort()).toEqual(['/find?path=q%26a%2Flist', '/meta/q%26a/list']);
   });
 
   it('calls the backends in parallel: all three are in flight at once', async () => {
@@ -247,6 +250,8 @@ describe('aggregation', () => {
     const r = await get('/req/late');
     expect(r.status).toBe(504);
     expect(r.json().error).toMatchObject({ code: 'aggregate_backend_timeout', message: expect.stringContaining('"orders"') });
+    // The route's deadline decided (the upstream's responseHeadersMs is 30 s).
+    await gw.waitForLog(/"msg":"required aggregate backend failed","route":"req-late","backend":"orders".*"detail":"aggregate timeoutMs reached"/);
   });
 
   it('non-JSON required answers are 502 aggregate_backend_not_json: invalid JSON, invalid UTF-8, a text/plain type, a Content-Encoding', async () => {
