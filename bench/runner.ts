@@ -17,6 +17,7 @@ import { ROOT } from './paths.js';
 import { OtherCpu, processCpuSeconds, TreeCpu } from './proc.js';
 import { scenarios as allScenarios, type BenchContext, type ContenderName, type Fixtures, type Scenario } from './scenarios.js';
 import { probe, sleep, type Managed } from './spawn.js';
+import { startProbe, type ProbeResult } from './probe.js';
 
 export interface SuiteOptions {
   scenarios: string[];
@@ -60,6 +61,8 @@ export interface RunRecord {
   loadgenCores: number;
   /** Cores kept busy during the run by processes outside the suite (noise: other work on the box). */
   machine: { otherCores: number };
+  /** Scenarios with a probe route: the latency of the probe requests sent alongside the load (µs). */
+  probeUs?: ProbeResult;
 }
 
 export interface ContenderStatus {
@@ -364,14 +367,17 @@ async function measure(s: Scenario, c: RunningContender, conns: number, round: n
   const other = new OtherCpu();
   other.begin();
   const t0 = process.hrtime.bigint();
+  const prober = s.probe !== undefined ? startProbe(c.port, s.probe.path, s.probe.intervalMs) : null;
   let r;
   try {
     r = await runLoad(tool, loadSpec(s, c.port, conns, opts.durationS, opts), opts.workDir, (m) => (current.loadgen = m));
   } catch (e) {
+    await prober?.stop();
     if (current.aborted) throw new Aborted();
     process.stderr.write(`${(e as Error).message}\n`);
     return null;
   }
+  const probeUs = prober !== null ? await prober.stop() : undefined;
   const contenderS = tree ? tree.end() : null;
   const upstreamS = processCpuSeconds(upstream.pid) - up0;
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -396,5 +402,6 @@ async function measure(s: Scenario, c: RunningContender, conns: number, round: n
     cpuUsPerReq: { contender: contenderS === null ? null : perReq(contenderS), upstream: perReq(upstreamS), loadgen: perReq(r.cpuS) },
     loadgenCores: r.cpuS / r.durationS,
     machine: { otherCores },
+    ...(probeUs !== undefined ? { probeUs } : {}),
   };
 }

@@ -3,6 +3,7 @@
  * else: `node dist/bench/upstream-server.js --port P --kind uws|http`.
  *
  * - `GET /1m`: 1 MiB of bytes (the download-1m scenario).
+ * - `GET /json-1m`: 1 MiB of JSON (the aggregate-1m scenarios).
  * - anything else, any method: a small JSON body (17 bytes). A request body is read to the end
  *   first (post-64k).
  * - `/ws` (uws kind only): WebSocket echo.
@@ -11,6 +12,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
+import { jsonMiB } from './upstream-body.js';
 
 export const SMALL_BODY = '{"hello":"world"}';
 export const MIB = 1024 * 1024;
@@ -25,6 +27,7 @@ const { values } = parseArgs({
 
 const small = Buffer.from(SMALL_BODY);
 const big = Buffer.alloc(MIB, 'x');
+const bigJson = jsonMiB();
 
 function ready(port: number, kind: string): void {
   process.stdout.write(`READY ${JSON.stringify({ port, kind, pid: process.pid })}\n`);
@@ -47,6 +50,7 @@ async function startUws(host: string, port: number): Promise<void> {
     },
   });
   app.get('/1m', (res) => answer(res, big, 'application/octet-stream'));
+  app.get('/json-1m', (res) => answer(res, bigJson, 'application/json'));
   app.any('/*', (res, req) => {
     const method = req.getCaseSensitiveMethod();
     const hasBody = method !== 'GET' && method !== 'HEAD' && (req.getHeader('content-length') !== '' || req.getHeader('transfer-encoding') !== '');
@@ -84,6 +88,9 @@ async function startHttp(host: string, port: number): Promise<void> {
       if (req.url === '/1m' && req.method === 'GET') {
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': MIB });
         res.end(big);
+      } else if (req.url === '/json-1m' && req.method === 'GET') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': bigJson.length });
+        res.end(bigJson);
       } else {
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': small.length });
         res.end(small);
