@@ -68,7 +68,7 @@ function timeUs(fn: () => void, minMs = 150): number {
   return ((now - start) * 1000) / n;
 }
 
-const SIZES = [1024, 4096, 16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024];
+const SIZES = [1024, 4096, 16 * 1024, 32 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024];
 const NAMES = ['user', 'orders', 'profile'];
 
 export async function runMergeBench(sizes = SIZES): Promise<MergeBenchResult> {
