@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import { freePort, startGateway, startUpstream, sleep, type Gateway, type Upstream } from '../helpers/gateway.js';
 
 const TOKEN = 'admin-token-for-aggregate-tests-0123';
@@ -35,6 +36,7 @@ function bigJson(bytes: number, tag: string): string {
 }
 const BIG_A = bigJson(300_000, 'a');
 const BIG_B = bigJson(200_000, 'b');
+const HUGE = bigJson(2_500_000, 'h');
 
 function json(res: ServerResponse, body: string, status = 200, type = 'application/json'): void {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
@@ -84,6 +86,8 @@ function backend(req: IncomingMessage, res: ServerResponse): void {
       return json(res, BIG_A);
     case '/big-b':
       return json(res, BIG_B);
+    case '/huge':
+      return json(res, HUGE);
     case '/big-chunked': // no Content-Length: the limit is found while reading
       res.writeHead(200, { 'content-type': 'application/json' });
       res.write('[');
@@ -160,6 +164,7 @@ beforeAll(async () => {
           paths: ['/loop'],
           aggregate: { backends: [b('/big-a', 'a'), b('/big-b', 'b'), b('/fail', 'c', true)], offloadAboveBytes: 10_000_000 },
         },
+        { id: 'huge', paths: ['/huge'], aggregate: { backends: [b('/huge', 'a'), b('/huge', 'b')], maxBackendBytes: 3_000_000 } },
         { id: 'pool-garbage', paths: ['/pool/garbage'], aggregate: { backends: [b('/big-a', 'a'), b('/garbage', 'g', true)], offloadAboveBytes: 0 } },
         { id: 'pool-garbage-req', paths: ['/pool/garbage-req'], aggregate: { backends: [b('/big-a', 'a'), b('/garbage', 'g')], offloadAboveBytes: 0 } },
       ],
@@ -183,6 +188,33 @@ async function get(path: string, headers: Record<string, string> = {}, method: '
 /** The backend requests whose URL starts with `prefix`, seen since `from`. */
 function seenSince(from: number, prefix: string): Seen[] {
   return seen.slice(from).filter((s) => s.url.startsWith(prefix));
+}
+
+/** GET on a raw connection that reads nothing for `pauseMs`, then everything: the head and the body. */
+function slowRead(port: number, path: string, pauseMs: number): Promise<{ head: string; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let total = 0;
+    sock.pause();
+    setTimeout(() => sock.resume(), pauseMs);
+    sock.on('data', (c: Buffer) => {
+      chunks.push(c);
+      total += c.length;
+      const all = Buffer.concat(chunks, total);
+      const end = all.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      const head = all.subarray(0, end).toString('latin1');
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? -1);
+      if (all.length - end - 4 >= length) {
+        sock.destroy();
+        resolve({ head, body: all.subarray(end + 4) });
+      }
+    });
+    sock.on('error', reject);
+    sock.on('close', () => reject(new Error(`closed after ${total} bytes`)));
+    sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  });
 }
 
 async function metrics(): Promise<string> {
@@ -345,6 +377,13 @@ describe('aggregation', () => {
     expect(pool).toBeGreaterThanOrEqual(1);
     expect(loop).toBeGreaterThanOrEqual(1);
     expect(await counterValue(/gateway_aggregate_merges_total\{route="pool",where="loop"\} (\d+)/)).toBe(0);
+  });
+
+  it('writes a 5 MB answer whole to a client that stops reading for a while (backpressure, not a truncation)', async () => {
+    const { head, body } = await slowRead(gw.port, '/huge', 700);
+    expect(head).toMatch(/^HTTP\/1\.1 200 /);
+    expect(body.length).toBe(2 * Buffer.byteLength(HUGE) + 11);
+    expect(body.equals(Buffer.from(`{"a":${HUGE},"b":${HUGE}}`))).toBe(true);
   });
 
   it('on the pool too, a non-JSON optional body is left out and a required one is a 502', async () => {
