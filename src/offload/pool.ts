@@ -20,8 +20,9 @@
  * beyond it run() rejects with OffloadQueueFull and the caller does the work inline.
  */
 import { availableParallelism } from 'node:os';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import type { Service } from '../plugins/api.js';
 import { counter } from '../observability/metrics.js';
 import type * as Tasks from './tasks.js';
@@ -36,6 +37,14 @@ export const MAX_QUEUE = 1024;
 const IDLE_TIMEOUT_MS = 30_000;
 
 const TASK_FILE = fileURLToPath(new URL('./tasks.js', import.meta.url));
+
+/**
+ * piscina, loaded on first use: its import costs tens of milliseconds that a worker, the primary
+ * or `gateway validate` with no offloading route should not pay at start-up.
+ */
+function loadPiscina(): typeof import('piscina') {
+  return createRequire(import.meta.url)('piscina') as typeof import('piscina');
+}
 
 const tasksRun = counter('gateway_offload_tasks_total', 'Tasks run on the offload pool (worker threads), by task and result (ok, error, queue_full).', ['task', 'result']);
 
@@ -59,7 +68,7 @@ export class OffloadPool {
   constructor(readonly threads: number) {
     this.#piscina =
       threads > 0
-        ? new Piscina({ filename: TASK_FILE, minThreads: 1, maxThreads: threads, idleTimeout: IDLE_TIMEOUT_MS, maxQueue: MAX_QUEUE })
+        ? new (loadPiscina().Piscina)({ filename: TASK_FILE, minThreads: 1, maxThreads: threads, idleTimeout: IDLE_TIMEOUT_MS, maxQueue: MAX_QUEUE })
         : null;
   }
 
