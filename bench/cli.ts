@@ -162,8 +162,9 @@ function makeProgress(): Progress & { elapsed(): number } {
     result(r: RunRecord) {
       clear();
       const cpu = r.cpuUsPerReq.contender === null ? '' : `, ${r.cpuUsPerReq.contender.toFixed(1)} µs CPU/req`;
+      const probe = r.probeUs ? `, event-loop probe p99 ${(r.probeUs.p99 / 1000).toFixed(2)} ms max ${(r.probeUs.max / 1000).toFixed(2)} ms (${r.probeUs.count} probes)` : '';
       process.stderr.write(
-        `  ${r.scenario} @${r.connections} r${r.round} ${r.label}: ${fmtRps(r.rps)} req/s, p99 ${(r.latencyUs.p99 / 1000).toFixed(2)} ms${cpu}, ` +
+        `  ${r.scenario} @${r.connections} r${r.round} ${r.label}: ${fmtRps(r.rps)} req/s, p99 ${(r.latencyUs.p99 / 1000).toFixed(2)} ms${cpu}${probe}, ` +
           `errors ${r.errors}, non-2xx ${r.non2xx}, ${r.tool} ${r.loadgenCores.toFixed(2)} cores\n`,
       );
       if (tty) draw();
@@ -336,6 +337,7 @@ async function main(v: Values, argv: string[]): Promise<number> {
       router: { status: 'skipped', reason: '--no-micro' },
       tokenBucket: { status: 'skipped', reason: '--no-micro' },
       balancers: { status: 'skipped', reason: '--no-micro' },
+      aggregateMerge: { status: 'skipped', reason: '--no-micro' },
     };
     if (!v['no-micro']) micro = await runMicro(workDir, opts.workers, (m) => progress.note(m));
     progress.stop();
@@ -376,7 +378,7 @@ async function main(v: Values, argv: string[]): Promise<number> {
     }
     writeFileSync(join(outDir, 'report.md'), md);
     process.stdout.write(`\n${terminalTable(report)}\n`);
-    for (const mk of [report.micro.router, report.micro.tokenBucket, report.micro.balancers]) if (mk?.table) process.stdout.write(`\n${mk.table}\n`);
+    for (const mk of [report.micro.router, report.micro.tokenBucket, report.micro.balancers, report.micro.aggregateMerge]) if (mk?.table) process.stdout.write(`\n${mk.table}\n`);
     if (report.micro.tokenBucket.status !== 'ran') process.stdout.write(`\ntoken-bucket micro-benchmark: ${report.micro.tokenBucket.status}: ${report.micro.tokenBucket.reason ?? ''}\n`);
     if (report.warnings.length) process.stdout.write(`\n${report.warnings.length} warning(s): see report.md\n`);
     process.stdout.write(`\nreport: ${join(outDir, 'report.md')}\n        ${join(outDir, 'report.json')}\n        ${[...charts.files.keys()].map((f) => join(outDir, f)).join('\n        ')}\n`);

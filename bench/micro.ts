@@ -1,13 +1,15 @@
 /**
  * Micro-benchmarks beside the load suite: router lookups/s (native addon vs the TS reference,
- * 1,000 routes; bench/router-bench.ts), token-bucket takes/s (bench/token-bucket-bench.ts) and
- * balancer picks/s over 4 members (bench/balancer-bench.ts).
+ * 1,000 routes; bench/router-bench.ts), token-bucket takes/s (bench/token-bucket-bench.ts),
+ * balancer picks/s over 4 members (bench/balancer-bench.ts) and the aggregation merge's cost,
+ * inline vs on the offload pool (bench/merge-bench.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateGateway } from './contenders/gateway.js';
 import type { MicroResults } from './report.js';
 import { formatBalancerBench, runBalancerBench } from './balancer-bench.js';
+import { formatMergeBench, runMergeBench } from './merge-bench.js';
 import { formatRouterBench, runRouterBench } from './router-bench.js';
 import { formatTokenBucketBench, runTokenBucketBench } from './token-bucket-bench.js';
 
@@ -16,6 +18,7 @@ export async function runMicro(workDir: string, workers: number, note: (msg: str
     router: { status: 'skipped' },
     tokenBucket: { status: 'skipped' },
     balancers: { status: 'skipped' },
+    aggregateMerge: { status: 'skipped' },
   };
 
   note('micro: router lookups, native vs reference, 1,000 routes ...');
@@ -61,6 +64,13 @@ export async function runMicro(workDir: string, workers: number, note: (msg: str
     micro.balancers = { status: 'ran', result, table: formatBalancerBench(result) };
   } catch (e) {
     micro.balancers = { status: 'failed', reason: (e as Error).message.split('\n')[0] };
+  }
+  note('micro: aggregation merge, inline vs the offload pool, by size ...');
+  try {
+    const result = await runMergeBench();
+    micro.aggregateMerge = { status: 'ran', result, table: formatMergeBench(result) };
+  } catch (e) {
+    micro.aggregateMerge = { status: 'failed', reason: (e as Error).message.split('\n')[0] };
   }
   return micro;
 }

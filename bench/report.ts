@@ -35,6 +35,8 @@ export interface Aggregate {
   loadgenCores: Stat;
   /** Cores used by unrelated processes during the runs (noise). */
   otherCores: Stat;
+  /** Scenarios with an event-loop probe: the probe's p99 and max latency (µs), medians over rounds. */
+  probeUs?: { p99: Stat; max: Stat };
   /** Ratios to nginx (same scenario and connections), medians: gateway/nginx. */
   vsNginx: { rps: number | null; cpuUsPerReq: number | null };
   /** Ratio to the direct run (same scenario if it has one, else the direct scenario) on req/s. */
@@ -153,6 +155,8 @@ export interface MicroResults {
   tokenBucket: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
   /** Absent in reports written before the balancers existed. */
   balancers?: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
+  /** Absent in reports written before aggregation existed. */
+  aggregateMerge?: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
 }
 
 function stat(xs: number[]): Stat {
@@ -194,6 +198,7 @@ export function aggregate(runs: RunRecord[]): Aggregate[] {
       loadgenUsPerReq: stat(g.map((r) => r.cpuUsPerReq.loadgen)),
       loadgenCores: stat(g.map((r) => r.loadgenCores)),
       otherCores: stat(g.map((r) => r.machine?.otherCores ?? 0)),
+      ...(g.every((r) => r.probeUs) ? { probeUs: { p99: stat(g.map((r) => r.probeUs!.p99)), max: stat(g.map((r) => r.probeUs!.max)) } } : {}),
       vsNginx: { rps: null, cpuUsPerReq: null },
       vsDirectRps: null,
       ...targetShares(g),
@@ -581,6 +586,8 @@ function textTable(head: string[], rows: string[][], align: Array<'l' | 'r'>): s
 }
 
 function scenarioTable(aggs: Aggregate[]): string {
+  const probed = aggs.some((a) => a.probeUs !== undefined);
+  const probeCols = (a: Aggregate): string[] => (!probed ? [] : a.probeUs ? [fmtMs(a.probeUs.p99.median), fmtMs(a.probeUs.max.median)] : ['–', '–']);
   const rows = aggs.map((a) => [
     a.label,
     `${a.connections}`,
@@ -598,11 +605,15 @@ function scenarioTable(aggs: Aggregate[]): string {
     fmtUs(a.upstreamUsPerReq.median),
     a.loadgenCores.median.toFixed(2),
     a.otherCores.max.toFixed(2),
+    ...probeCols(a),
   ]);
   return mdTable(
-    ['contender', 'conns', 'req/s median (min–max)', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'non-2xx', 'CPU µs/req (min–max)', 'CPU ÷ nginx', 'req/s ÷ direct', 'upstream µs/req', 'loadgen cores', 'other procs cores (max)'],
+    [
+      'contender', 'conns', 'req/s median (min–max)', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'non-2xx', 'CPU µs/req (min–max)', 'CPU ÷ nginx', 'req/s ÷ direct', 'upstream µs/req', 'loadgen cores', 'other procs cores (max)',
+      ...(probed ? ['event-loop probe p99 ms', 'probe max ms'] : []),
+    ],
     rows,
-    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', ...(probed ? (['r', 'r'] as const) : [])],
   );
 }
 
@@ -696,6 +707,7 @@ export function renderMarkdown(r: Report, charts: { rps?: string; cpu?: string; 
     ['Router lookups (1,000 routes, native vs TS reference)', r.micro.router],
     ['Token bucket takes', r.micro.tokenBucket],
     ['Balancer picks (4 members)', r.micro.balancers ?? { status: 'skipped', reason: 'not in this report' }],
+    ['Aggregation merge (3 backends): inline vs the offload pool', r.micro.aggregateMerge ?? { status: 'skipped', reason: 'not in this report' }],
   ] as const) {
     out.push(`### ${name}`);
     out.push('');

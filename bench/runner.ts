@@ -17,6 +17,7 @@ import { ROOT } from './paths.js';
 import { OtherCpu, processCpuSeconds, TreeCpu } from './proc.js';
 import { scenarios as allScenarios, type BenchContext, type ContenderName, type Fixtures, type Scenario, type TargetSet } from './scenarios.js';
 import { probe, sleep, type Managed } from './spawn.js';
+import { startProbe, type ProbeResult } from './probe.js';
 
 export interface SuiteOptions {
   scenarios: string[];
@@ -68,6 +69,8 @@ export interface RunRecord {
    * upstream's counters), in the order of the upstream's target list, with each target's answer delay.
    */
   targets?: { ports: number[]; delayMs: number[]; requests: number[] };
+  /** Scenarios with a probe route: the latency of the probe requests sent alongside the load (µs). */
+  probeUs?: ProbeResult;
 }
 
 export interface ContenderStatus {
@@ -428,14 +431,17 @@ async function measure(s: Scenario, c: RunningContender, conns: number, round: n
   const other = new OtherCpu();
   other.begin();
   const t0 = process.hrtime.bigint();
+  const prober = s.probe !== undefined ? startProbe(c.port, s.probe.path, s.probe.intervalMs) : null;
   let r;
   try {
     r = await runLoad(tool, loadSpec(s, c.port, conns, opts.durationS, opts), opts.workDir, (m) => (current.loadgen = m));
   } catch (e) {
+    await prober?.stop();
     if (current.aborted) throw new Aborted();
     process.stderr.write(`${(e as Error).message}\n`);
     return null;
   }
+  const probeUs = prober !== null ? await prober.stop() : undefined;
   const contenderS = tree ? tree.end() : null;
   const upstreamS = processCpuSeconds(upstream.pid) - up0;
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -472,5 +478,6 @@ async function measure(s: Scenario, c: RunningContender, conns: number, round: n
     loadgenCores: r.cpuS / r.durationS,
     machine: { otherCores },
     ...(targets ? { targets } : {}),
+    ...(probeUs !== undefined ? { probeUs } : {}),
   };
 }

@@ -10,6 +10,7 @@
 import { createHash, createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { JSON_MIB_BYTES } from './upstream-body.js';
 
 /**
  * `baseline` is another checkout of the gateway (--baseline DIR): before/after in the same run.
@@ -89,6 +90,13 @@ export interface Scenario {
   groups?: string[];
   /** Left out of the default selection (no --scenario, or `default`); `all` and its groups include it. */
   optIn?: boolean;
+  /** More gateway routes beside the scenario's (the probe route). */
+  gatewayExtraRoutes?: Record<string, unknown>[];
+  /**
+   * An event-loop probe (bench/probe.ts): a request to `path` every `intervalMs` on a fresh
+   * connection while the load runs; its latency is reported next to the load's.
+   */
+  probe?: { path: string; intervalMs: number };
 }
 
 /** Targets of the lb-* scenarios: 4 ports of the one upstream process. */
@@ -151,6 +159,10 @@ export function makeFixtures(dir: string): Fixtures {
 }
 
 export const SMALL_RESPONSE_BYTES = 17; // '{"hello":"world"}' (bench/upstream-server.ts)
+/** {"a":<small>,"b":<small>,"c":<small>} */
+const AGGREGATE_3_BYTES = 2 + 3 * '"a":'.length + 3 * SMALL_RESPONSE_BYTES + 2;
+/** {"big":<JSON_MIB_BYTES>,"small":<small>} */
+const AGGREGATE_1M_BYTES = 2 + '"big":'.length + JSON_MIB_BYTES + 1 + '"small":'.length + SMALL_RESPONSE_BYTES;
 
 const plainGet: RequestSpec = { method: 'GET', path: '/', headers: {}, bodyBytes: 0, responseBytes: SMALL_RESPONSE_BYTES };
 
@@ -264,9 +276,9 @@ export function scenarios(fx: Fixtures): Scenario[] {
     {
       name: 'aggregate-3',
       title: 'aggregate of 3 backends',
-      measures: 'One client call answered by three parallel upstream calls merged into one JSON object.',
+      measures: 'One client call answered by three parallel upstream calls merged into one JSON object (compare with `proxy`: one upstream call).',
       kind: 'http',
-      request: { method: 'GET', path: '/agg', headers: {}, bodyBytes: 0 },
+      request: { method: 'GET', path: '/agg', headers: {}, bodyBytes: 0, responseBytes: AGGREGATE_3_BYTES },
       contenders: ['gateway'],
       notApplicable: { nginx: 'nginx has no response aggregation', peer: peerPlainOnly },
       gatewayRoute: {
@@ -281,6 +293,32 @@ export function scenarios(fx: Fixtures): Scenario[] {
         },
       },
     },
+    ...[true, false].map((pool): Scenario => ({
+      name: pool ? 'aggregate-1m' : 'aggregate-1m-inline',
+      title: pool ? '1 MiB aggregate, merged on the offload pool' : '1 MiB aggregate, merged on the event loop',
+      measures: pool
+        ? 'Aggregates of a 1 MiB and a small JSON answer (the default offloadAboveBytes: the merge runs on the offload pool); a probe request every 10 ms to a `respond` route shows the event-loop delay other requests see.'
+        : 'The same with offloadAboveBytes set so high that the merge runs on the event loop: the probe shows what the pool saves.',
+      kind: 'http',
+      request: { method: 'GET', path: '/agg-1m', headers: {}, bodyBytes: 0, responseBytes: AGGREGATE_1M_BYTES },
+      connections: [16],
+      contenders: ['gateway'],
+      notApplicable: { nginx: 'nginx has no response aggregation', peer: peerPlainOnly },
+      gatewayRoute: {
+        paths: ['/agg-1m'],
+        aggregate: {
+          backends: [
+            { upstream: 'app', path: '/json-1m', as: 'big' },
+            { upstream: 'app', path: '/a', as: 'small' },
+          ],
+          timeoutMs: 10_000,
+          maxBackendBytes: 2 * 1024 * 1024,
+          ...(pool ? {} : { offloadAboveBytes: 1024 * 1024 * 1024 }),
+        },
+      },
+      gatewayExtraRoutes: [{ id: 'probe', paths: ['/probe'], respond: { status: 200, body: 'ok' } }],
+      probe: { path: '/probe', intervalMs: 10 },
+    })),
     {
       name: 'websocket',
       title: 'WebSocket echo relay',
@@ -405,7 +443,8 @@ function lbScenarios(): Scenario[] {
 }
 
 export const SCENARIO_NAMES = [
-  'direct', 'proxy', 'plugins', 'jwt-hs256', 'jwt-rs256', 'post-64k', 'download-1m', 'conns-5k', 'aggregate-3', 'websocket',
+  'direct', 'proxy', 'plugins', 'jwt-hs256', 'jwt-rs256', 'post-64k', 'download-1m', 'conns-5k', 'aggregate-3', 'aggregate-1m', 'aggregate-1m-inline',
+  'websocket',
   'resilience-on',
   'lb-round-robin', 'lb-least-connections', 'lb-consistent-hash', 'lb-p2c-ewma',
   'lb-slow-round-robin', 'lb-slow-least-connections', 'lb-slow-p2c-ewma',
@@ -449,6 +488,6 @@ export function gatewayConfig(s: Scenario, ctx: BenchContext, port: number): Rec
       app: { targets: ports.map((p) => ({ url: `http://127.0.0.1:${p}` })), connectionsPerWorker: ctx.upstreamPool, ...s.upstream?.gateway },
     },
     ...s.gatewayTop,
-    routes: [{ id: s.name, upstream: s.gatewayRoute.aggregate ? undefined : 'app', ...s.gatewayRoute }],
+    routes: [{ id: s.name, upstream: s.gatewayRoute.aggregate ? undefined : 'app', ...s.gatewayRoute }, ...(s.gatewayExtraRoutes ?? [])],
   };
 }

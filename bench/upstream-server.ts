@@ -3,6 +3,7 @@
  * else: `node dist/bench/upstream-server.js --port P --kind uws|http [--extra-port P[:DELAY_MS]]...`.
  *
  * - `GET /1m`: 1 MiB of bytes (the download-1m scenario).
+ * - `GET /json-1m`: 1 MiB of JSON (the aggregate-1m scenarios).
  * - anything else, any method: a small JSON body (17 bytes). A request body is read to the end
  *   first (post-64k).
  * - `/ws` (uws kind only, main port only): WebSocket echo.
@@ -19,6 +20,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
+import { jsonMiB } from './upstream-body.js';
 
 export const SMALL_BODY = '{"hello":"world"}';
 export const MIB = 1024 * 1024;
@@ -35,6 +37,7 @@ const { values } = parseArgs({
 
 const small = Buffer.from(SMALL_BODY);
 const big = Buffer.alloc(MIB, 'x');
+const bigJson = jsonMiB();
 
 interface Listener {
   /** Requested port (0 = any), then the actual one. */
@@ -104,6 +107,7 @@ async function startUws(host: string): Promise<void> {
       });
     }
     app.get('/1m', (res) => answer(res, big, 'application/octet-stream'));
+    app.get('/json-1m', (res) => answer(res, bigJson, 'application/json'));
     app.any('/*', (res, req) => {
       const method = req.getCaseSensitiveMethod();
       const hasBody = method !== 'GET' && method !== 'HEAD' && (req.getHeader('content-length') !== '' || req.getHeader('transfer-encoding') !== '');
@@ -154,6 +158,9 @@ async function startHttp(host: string): Promise<void> {
         if (req.url === '/1m' && req.method === 'GET') {
           res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': MIB });
           res.end(big);
+        } else if (req.url === '/json-1m' && req.method === 'GET') {
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': bigJson.length });
+          res.end(bigJson);
         } else {
           res.writeHead(200, { 'content-type': 'application/json', 'content-length': small.length });
           res.end(small);

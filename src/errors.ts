@@ -27,12 +27,16 @@ export const GATEWAY_ERRORS = {
   upstream_unavailable: { status: 502, message: 'The upstream service could not be reached.' },
   upstream_reset: { status: 502, message: 'The upstream service closed the connection before answering.' },
   bad_upstream_response: { status: 502, message: 'The upstream service sent an invalid response.' },
+  aggregate_backend_failed: { status: 502, message: 'A required backend of the aggregation failed.' },
+  aggregate_backend_not_json: { status: 502, message: 'A required backend of the aggregation did not answer with JSON.' },
+  aggregate_backend_too_large: { status: 502, message: 'A required backend of the aggregation answered with a body larger than allowed.' },
   no_healthy_upstream: { status: 503, message: 'No healthy upstream target is available.' },
   rate_limit_unavailable: { status: 503, message: 'Rate limiting is temporarily unavailable.' },
   circuit_open: { status: 503, message: 'The upstream service is failing; requests to it are paused.' },
   upstream_busy: { status: 503, message: 'The upstream service has too many requests in flight.' },
   shutting_down: { status: 503, message: 'The gateway is shutting down.' },
   upstream_timeout: { status: 504, message: 'The upstream service did not answer in time.' },
+  aggregate_backend_timeout: { status: 504, message: 'A required backend of the aggregation did not answer in time.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type GatewayErrorCode = keyof typeof GATEWAY_ERRORS;

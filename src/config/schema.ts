@@ -28,7 +28,6 @@ import {
   computed,
   durationMs,
   HeaderValueMap,
-  notImplemented,
   Port,
   restartOnly,
   secret,
@@ -517,7 +516,8 @@ export const AggregateBackendSchema = Type.Object(
     path: Type.String({
       pattern: '^/',
       patternErrorMessage: 'expected a path starting with "/"',
-      description: 'Path (and query) called with GET; {param} is replaced by the route\'s path parameter.',
+      description:
+        'Path (and query) called with GET; {param} is replaced by the route\'s path parameter, percent-encoded. The client\'s query string is not forwarded.',
     }),
     as: Type.String({ minLength: 1, description: 'Key of this backend\'s answer in the combined JSON object.' }),
     optional: withDefault(
@@ -530,10 +530,27 @@ export const AggregateBackendSchema = Type.Object(
   { ...closed, description: 'One upstream call of an aggregation.' },
 );
 
+/** Answers adding up to more than this are merged on the offload pool (measured: bench/merge-bench.ts, docs/aggregation.md). */
+export const AGGREGATE_OFFLOAD_ABOVE_BYTES = 32768;
+
 export const AggregateSchema = Type.Object(
   {
     backends: Type.Array(AggregateBackendSchema, { minItems: 1, description: 'Called in parallel.' }),
     timeoutMs: computed(durationMs('Deadline of the whole aggregation. Default: the route\'s timeoutMs.')),
+    maxBackendBytes: withDefault(
+      sizeBytes(
+        'Largest body accepted from one backend; larger: a required backend makes the answer 502 aggregate_backend_too_large, an optional one is left out.',
+        1048576,
+      ),
+    ),
+    offloadAboveBytes: withDefault(
+      Type.Integer({
+        minimum: 0,
+        description:
+          'When the backends\' bodies add up to more than this, they are validated and merged on the worker\'s offload thread pool instead of the event loop (0 = always). The default is the measured point where the pool costs the event loop less than merging inline.',
+        default: AGGREGATE_OFFLOAD_ABOVE_BYTES,
+      }),
+    ),
   },
   { ...closed, description: 'One client call, several upstream calls combined into one JSON object.' },
 );
@@ -604,7 +621,7 @@ export const RouteSchema = Type.Object(
       Type.Integer({ description: 'Tie-breaker between routes with the same path shape; higher wins.', default: 0 }),
     ),
     upstream: Type.Optional(Type.String({ minLength: 1, description: 'Upstream name (one of upstream | aggregate | respond).' })),
-    aggregate: Type.Optional(notImplemented(AggregateSchema, '"aggregate"')),
+    aggregate: Type.Optional(AggregateSchema),
     respond: Type.Optional(RespondSchema),
     stripPrefix: Type.Optional(
       Type.String({ description: 'Removed from the start of the path before forwarding (starts with "/").' }),

@@ -281,6 +281,7 @@ export class Supervisor {
   #fork(slot: Slot): void {
     const worker = cluster.fork({
       GATEWAY_WORKER_INDEX: String(slot.index),
+      GATEWAY_WORKER_COUNT: String(this.workerCount), // sizes the worker's offload pool (src/offload/pool.ts)
       ...(this.#buckets !== null ? { [SEGMENT_ENV]: this.#buckets.name } : {}),
       ...(this.#state !== null ? { [STATE_SEGMENT_ENV]: this.#state.name } : {}),
     });

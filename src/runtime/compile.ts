@@ -31,6 +31,8 @@ import type { HttpResponse } from 'uWebSockets.js';
 import type { BodyMode } from '../worker/request-body.js';
 import type { RequestHead } from '../worker/head.js';
 import type { Transaction, WorkerHost } from '../worker/transaction.js';
+import { keyPrefix } from '../worker/actions/aggregate-merge.js';
+import { OFFLOAD_POOL, type OffloadPool } from '../offload/pool.js';
 
 /** What a route does after the access phase; the worker supplies one per kind. */
 export interface RouteAction {
@@ -41,6 +43,7 @@ export interface RouteAction {
 export interface RouteActions {
   readonly proxy: RouteAction;
   readonly respond: RouteAction;
+  readonly aggregate: RouteAction;
 }
 
 /** One upstream as a proxied route uses it. */
@@ -67,6 +70,39 @@ export interface CompiledUpstreamRoute {
 /** One piece of a rewrite template: literal text, or the index of a captured param. */
 type TemplatePart = string | number;
 
+/**
+ * How a param value is percent-encoded into an aggregate backend's path: everything but
+ * unreserved characters and the escapes already in it; a "*" capture in the path part keeps its
+ * "/" (it spans segments); in the query part "/" is encoded too, and so are "&", "=", "+"...
+ */
+export type ParamEncoding = 'segment' | 'wildcard' | 'query';
+
+/** One piece of an aggregate backend's path template: literal text, or a captured param and its encoding. */
+export type BackendPathPart = string | { readonly param: number; readonly encoding: ParamEncoding };
+
+/** One backend of an aggregate route. */
+export interface CompiledBackend {
+  /** Its key in the answer. */
+  readonly as: string;
+  readonly optional: boolean;
+  readonly target: UpstreamTarget;
+}
+
+/** An aggregate route's backends and limits (CONFIG.md "Aggregation", docs/aggregation.md). */
+export interface CompiledAggregate {
+  readonly backends: readonly CompiledBackend[];
+  /** Deadline of the whole fan-out (0 = none: the upstreams' responseHeadersMs still apply). */
+  readonly timeoutMs: number;
+  readonly maxBackendBytes: number;
+  /** Bodies adding up to more than this are merged on `pool`. */
+  readonly offloadAboveBytes: number;
+  /** The worker's offload pool, or null when this route can never need it. */
+  readonly pool: OffloadPool | null;
+  /** Per backend, for the merge: its `"<as>":` bytes, and whether it is required. */
+  readonly prefixes: readonly Uint8Array[];
+  readonly required: readonly boolean[];
+}
+
 export interface CompiledRoute {
   readonly id: string;
   readonly index: number;
@@ -75,6 +111,7 @@ export interface CompiledRoute {
   readonly action: RouteAction;
   readonly bodyMode: BodyMode;
   readonly proxy: CompiledUpstreamRoute | null;
+  readonly aggregate: CompiledAggregate | null;
   readonly respond: LocalReply | null;
   readonly stripPrefix: string | null;
   readonly preserveHost: boolean;
@@ -115,6 +152,8 @@ export interface CompiledPattern {
   readonly route: CompiledRoute;
   /** Rewrite template with param references resolved to capture indexes, or null. */
   readonly rewrite: readonly TemplatePart[] | null;
+  /** Aggregate routes: each backend's path template for this pattern's captures; else null. */
+  readonly backendPaths: ReadonlyArray<readonly BackendPathPart[]> | null;
   /** Non-null for the preflight-only OPTIONS patterns (see PreflightOnly). */
   readonly preflight: PreflightOnly | null;
 }
@@ -270,6 +309,44 @@ function compileRewrite(template: string, path: string): TemplatePart[] {
   return parts;
 }
 
+/** An aggregate backend's path template against one of the route's path patterns. */
+function compileBackendPath(template: string, path: string): BackendPathPart[] {
+  const names = captureNames(path);
+  const queryAt = template.indexOf('?');
+  const parts: BackendPathPart[] = [];
+  const re = /\{([^}]+)\}/g;
+  let last = 0;
+  for (let m = re.exec(template); m !== null; m = re.exec(template)) {
+    if (m.index > last) parts.push(template.slice(last, m.index));
+    const param = names.indexOf(m[1]);
+    if (param === -1) throw new Error(`aggregate path "${template}": "{${m[1]}}" is not a param of "${path}"`);
+    const encoding: ParamEncoding = queryAt !== -1 && m.index > queryAt ? 'query' : m[1] === '*' ? 'wildcard' : 'segment';
+    parts.push({ param, encoding });
+    last = m.index + m[0].length;
+  }
+  if (last < template.length) parts.push(template.slice(last));
+  return parts;
+}
+
+function compileAggregate(a: NonNullable<RouteConfig['aggregate']>, config: GatewayConfig, clusters: Map<string, Cluster>, services: VersionScope): CompiledAggregate {
+  const backends = a.backends.map((b) => ({
+    as: b.as,
+    optional: b.optional,
+    target: targetOf(clusters.get(b.upstream)!, config.upstreams[b.upstream]),
+  }));
+  // The most the bodies can add up to: at or under the threshold, the pool is never needed.
+  const mayOffload = a.offloadAboveBytes < a.maxBackendBytes * backends.length;
+  return {
+    backends,
+    timeoutMs: a.timeoutMs,
+    maxBackendBytes: a.maxBackendBytes,
+    offloadAboveBytes: a.offloadAboveBytes,
+    pool: mayOffload ? services.use(OFFLOAD_POOL) : null,
+    prefixes: backends.map((b) => keyPrefix(b.as)),
+    required: backends.map((b) => !b.optional),
+  };
+}
+
 function compileRespond(r: NonNullable<RouteConfig['respond']>): LocalReply {
   const headers: string[] = [];
   for (const [k, v] of Object.entries(r.headers)) headers.push(k.toLowerCase(), String(v));
@@ -316,6 +393,7 @@ function preflightPatterns(table: RoutePattern[], patterns: CompiledPattern[], n
     patterns.push({
       route: pattern.route,
       rewrite: pattern.rewrite,
+      backendPaths: pattern.backendPaths,
       preflight: { methods: new Set(base.methods), allow: [...allowOf.get(group(base))!].sort().join(', ') },
     });
   }
@@ -354,11 +432,13 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
       id: r.id,
       index,
       headerMatch: headerEntries.length ? headerEntries.map(([k, v]) => [k.toLowerCase(), String(v).toLowerCase()] as const) : null,
-      action: cluster !== null ? deps.actions.proxy : deps.actions.respond,
+      action: cluster !== null ? deps.actions.proxy : r.aggregate !== undefined ? deps.actions.aggregate : deps.actions.respond,
       // A plugin that rewrites request bodies (encoding) needs them whole: requestBuffering false
-      // does not stream them on such a route (docs/plugins/encoding.md).
+      // does not stream them on such a route (docs/plugins/encoding.md). Aggregate routes send
+      // GETs without a body: the client's is read and dropped.
       bodyMode: cluster !== null ? (r.requestBuffering || (pipeline !== null && pipeline.rewritesBodies) ? 'buffer' : 'stream') : 'discard',
       proxy: cluster !== null && up !== undefined ? compileUpstreamRoute(r, config, clusters) : null,
+      aggregate: r.aggregate !== undefined ? compileAggregate(r.aggregate, config, clusters, services) : null,
       respond: r.respond ? compileRespond(r.respond) : null,
       stripPrefix: r.stripPrefix && r.stripPrefix !== '/' ? r.stripPrefix.replace(/\/$/, '') : null,
       preserveHost: r.preserveHost,
@@ -376,7 +456,12 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
       // headerMatches: the router lists this pattern before the same path's unconditional ones,
       // and goes on to less specific patterns when only conditional ones matched.
       table.push({ hosts, methods, path, priority: r.priority, headerMatches: headerEntries.length });
-      patterns.push({ route, rewrite: r.rewrite ? compileRewrite(r.rewrite, path) : null, preflight: null });
+      patterns.push({
+        route,
+        rewrite: r.rewrite ? compileRewrite(r.rewrite, path) : null,
+        backendPaths: r.aggregate !== undefined ? r.aggregate.backends.map((b) => compileBackendPath(b.path, path)) : null,
+        preflight: null,
+      });
     }
   });
   if (faults.length > 0) throw new ConfigFaults(faults);
@@ -424,4 +509,49 @@ export function upstreamPath(pattern: CompiledPattern, path: string, params: Int
     if (next === 0x2f) return path.slice(prefix.length);
   }
   return path;
+}
+
+/**
+ * The paths of an aggregate route's backends for one request: each template with the captured
+ * params percent-encoded into it (see ParamEncoding). `params`/`first` as for upstreamPath.
+ */
+export function backendPaths(templates: ReadonlyArray<readonly BackendPathPart[]>, path: string, params: Int32Array, first = 0): string[] {
+  const out: string[] = new Array(templates.length);
+  for (let k = 0; k < templates.length; k++) {
+    let p = '';
+    for (const part of templates[k]) {
+      if (typeof part === 'string') p += part;
+      else p += encodeParam(path.slice(params[2 * (first + part.param)], params[2 * (first + part.param) + 1]), part.encoding);
+    }
+    out[k] = p;
+  }
+  return out;
+}
+
+const HEX = '0123456789ABCDEF';
+
+/** Unreserved (RFC 3986 §2.3): ALPHA / DIGIT / "-" / "." / "_" / "~". */
+function unreserved(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e || c === 0x5f || c === 0x7e;
+}
+
+/**
+ * A param value (a piece of the normalized path: printable ASCII, escapes canonical) with every
+ * byte but unreserved ones, "%" of its existing escapes and, for a wildcard in the path, "/"
+ * percent-encoded. Returns the value itself when nothing needs encoding.
+ */
+export function encodeParam(value: string, encoding: ParamEncoding): string {
+  let i = 0;
+  for (; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (!unreserved(c) && c !== 0x25 && !(c === 0x2f && encoding === 'wildcard')) break;
+  }
+  if (i === value.length) return value;
+  let out = value.slice(0, i);
+  for (; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (unreserved(c) || c === 0x25 || (c === 0x2f && encoding === 'wildcard')) out += value[i];
+    else out += '%' + HEX[c >> 4] + HEX[c & 15];
+  }
+  return out;
 }

@@ -21,7 +21,7 @@ export function dryRunCompile(config: GatewayConfig, host: ServiceHost): ConfigE
   const endpoints = new EndpointRegistry();
   const scope = host.scope(config);
   try {
-    compileConfig(config, 0, { endpoints, actions: { proxy: NEVER, respond: NEVER }, services: scope });
+    compileConfig(config, 0, { endpoints, actions: { proxy: NEVER, respond: NEVER, aggregate: NEVER }, services: scope });
     return [];
   } catch (err) {
     if (err instanceof ConfigFaults) return err.faults.map((f) => ({ pointer: f.pointer, message: f.message }));

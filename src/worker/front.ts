@@ -8,13 +8,14 @@
  *      by the route's action (which attaches onAborted and onData now, as uWS requires);
  *   4. the access phase runs, synchronously while every plugin is synchronous, else once its
  *      promise settles (one place for both);
- *   5. the action proceeds: respond, or proxy (a WebSocket upgrade: relay, src/worker/websocket.ts).
+ *   5. the action proceeds: respond, proxy, or aggregate (a WebSocket upgrade: relay,
+ *      src/worker/websocket.ts).
  * Every answer, including the errors of steps 1-3, goes through a Transaction, so every request
  * is counted, logged, and waited for by drain.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from 'uWebSockets.js';
 import type { CompiledConfig, CompiledPattern } from '../runtime/compile.js';
-import { upstreamPath } from '../runtime/compile.js';
+import { backendPaths, upstreamPath } from '../runtime/compile.js';
 import type { GatewayErrorCode } from '../errors.js';
 import { newMatchOutput, MATCH_FOUND, MATCH_METHOD_NOT_ALLOWED } from '../native/router-types.js';
 import { RequestContext } from '../plugins/context.js';
@@ -125,6 +126,7 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
   // A WebSocket upgrade (src/worker/websocket.ts) is its own action on every route.
   const tx = upgrade === null ? route.action.create(res, head, route, host) : createUpgrade(res, head, route, host, upgrade);
   if (route.proxy !== null) tx.upstreamPath = upstreamPath(pattern, path!, matchOut.params, pickedParams);
+  else if (pattern.backendPaths !== null) tx.backendPaths = backendPaths(pattern.backendPaths, path!, matchOut.params, pickedParams);
   const pipeline = route.pipeline;
   if (pipeline === null) return tx.proceed();
   const ctx = new RequestContext(method, path!, query, hostHeader, head.headers, head.peer, head.clientIp, route.id);

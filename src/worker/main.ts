@@ -27,6 +27,7 @@ import { closeAllRelays } from './ws-relay.js';
 import type { WorkerHost } from './transaction.js';
 import { proxyAction } from './actions/proxy.js';
 import { respondAction } from './actions/respond.js';
+import { aggregateAction } from './actions/aggregate.js';
 import { AccessLog } from '../observability/access-log.js';
 import { log } from '../observability/log.js';
 import { loadUws } from '../uws.js';
@@ -42,7 +43,7 @@ function tracingOf(config: GatewayConfig): TracingSettings | null {
 }
 
 const endpoints = new EndpointRegistry();
-const actions = { proxy: proxyAction, respond: respondAction };
+const actions = { proxy: proxyAction, respond: respondAction, aggregate: aggregateAction };
 /** The machine-wide upstream state the primary created (absent when run outside a primary). */
 const shared = process.env[STATE_SEGMENT_ENV] ? SharedEndpointState.open(process.env[STATE_SEGMENT_ENV]) : null;
 const workerIndex = Number(process.env.GATEWAY_WORKER_INDEX ?? '0');

@@ -4,7 +4,7 @@
  * to answer locally (respond routes, plugin answers, gateway errors), and the one finish() that
  * runs exactly once (metrics, access log, the in-flight count drain waits for).
  *
- * What a route does after the access phase is its action: a subclass (proxy) or this class
+ * What a route does after the access phase is its action: a subclass (proxy, aggregate) or this class
  * itself (respond) implementing proceed().
  *
  * uWS rules this code lives by (docs/research/style-anchors.md §4):
@@ -94,6 +94,8 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
   endpoint: Endpoint | null = null;
   upstreamStatus = 0;
   upstreamPath = '';
+  /** Aggregate routes: each backend's path, the route's params filled in (set by the front). */
+  backendPaths: string[] | null = null;
   attempt = 0;
   /** When the access phase passed (recorded for sampled traces only; 0 otherwise). */
   accessDoneAt = 0;

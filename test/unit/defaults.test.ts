@@ -46,7 +46,7 @@ function compile(config: GatewayConfig) {
   const endpoints = new EndpointRegistry();
   const scope = new ServiceHost('probe').scope(config);
   try {
-    return compileConfig(config, 1, { endpoints, actions: { proxy: NEVER, respond: NEVER }, services: scope });
+    return compileConfig(config, 1, { endpoints, actions: { proxy: NEVER, respond: NEVER, aggregate: NEVER }, services: scope });
   } finally {
     scope.retire();
     void endpoints.closeAll();

@@ -135,6 +135,12 @@ export function checkRoutes(k: CheckContext): PathInfo[][] {
       if (!route.rewrite.startsWith('/')) k.err(rp, `must start with "/", got ${k.show(rp, route.rewrite)}`);
       else checkPlaceholders(rp, route.rewrite);
     }
+    if (route.upstream === undefined && route.aggregate !== undefined && route.respond === undefined) {
+      const orig = arr(k.original.routes)[i];
+      for (const key of ['stripPrefix', 'rewrite'] as const) {
+        if (isObject(orig) && orig[key] !== undefined) k.warn(`${p}/${key}`, 'has no effect on an "aggregate" route (each backend has its own path)');
+      }
+    }
     if (route.upstream === undefined && route.respond !== undefined && route.aggregate === undefined) {
       const orig = arr(k.original.routes)[i];
       for (const key of ['stripPrefix', 'rewrite', 'preserveHost'] as const) {

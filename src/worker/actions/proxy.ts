@@ -671,7 +671,7 @@ function writeInterimCorked(): void {
   corkTx.writeInterim(corkInterimStatus, corkInterimRaw);
 }
 
-function outcomeOf(kind: UpstreamFailure['kind']): OutcomeKind {
+export function outcomeOf(kind: UpstreamFailure['kind']): OutcomeKind {
   switch (kind) {
     case 'connect': return 'connect-failure';
     case 'reset': return 'reset';

@@ -1,0 +1,22 @@
+/**
+ * The offload pool's task file: what a pool thread can run, one named export per task
+ * (OffloadPool.run(name, input) calls the export of that name). A task gets its input by
+ * structured clone, with the ArrayBuffers the caller listed transferred rather than copied, and
+ * returns its answer the same way: `moved(value, buffers)` hands the listed buffers back without
+ * a copy. Tasks are pure functions of their input: no gateway state lives in a pool thread.
+ *
+ * Loaded by piscina from dist/ (the compiled .js next to pool.js).
+ */
+import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { mergeJson, type MergeInput, type MergeResult } from '../worker/actions/aggregate-merge.js';
+
+/** `value` as the task's answer, with `buffers` (inside it) transferred to the caller, not copied. */
+function moved<T>(value: T, buffers: ArrayBuffer[]): T {
+  return move({ [transferableSymbol]: buffers, [valueSymbol]: value } as never) as unknown as T;
+}
+
+/** Aggregation: validate the backends' bodies and splice them into one JSON object. */
+export function aggregateMerge(input: MergeInput): MergeResult {
+  const result = mergeJson(input);
+  return result.merged === null ? result : moved(result, [result.merged.buffer as ArrayBuffer]);
+}
