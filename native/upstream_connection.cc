@@ -37,7 +37,8 @@ bool NameIs(const uint8_t* p, size_t n, const char* lower) {
 // The request head JS serialized: request line, exactly `fields` field lines, empty line, and
 // nothing else. A CR or LF inside a value either breaks a line (BARE CR/LF) or adds one (so the
 // count no longer matches): both are refused, so no value can smuggle a header or a request.
-int32_t ValidateHead(const uint8_t* p, size_t n, uint32_t fields) {
+int32_t ValidateHead(const uint8_t* p, size_t n, uint32_t fields, bool chunked) {
+  bool teSeen = false;
   size_t i = 0;
   while (i < n && kTchar.t[p[i]]) i++;
   if (i == 0 || i >= n || p[i] != ' ') return kInvalidRequestLine;
@@ -62,7 +63,13 @@ int32_t ValidateHead(const uint8_t* p, size_t n, uint32_t fields) {
     while (i < n && (p[i] == '\t' || (p[i] >= 0x20 && p[i] != 0x7f))) i++;
     if (i + 1 >= n || p[i] != '\r' || p[i + 1] != '\n') return kInvalidFieldValue;
     const uint8_t* nm = p + name;
-    if (NameIs(nm, nameLen, "transfer-encoding") || NameIs(nm, nameLen, "upgrade") ||
+    if (NameIs(nm, nameLen, "transfer-encoding")) {
+      // Only the engine's own framing of a streamed body without Content-Length.
+      size_t a = value;
+      while (a < i && p[a] == ' ') a++;
+      if (!chunked || teSeen || !NameIs(p + a, i - a, "chunked")) return kInvalidForbiddenField;
+      teSeen = true;
+    } else if (NameIs(nm, nameLen, "upgrade") ||
         NameIs(nm, nameLen, "keep-alive") || NameIs(nm, nameLen, "expect")) {
       return kInvalidForbiddenField;
     }
@@ -76,6 +83,7 @@ int32_t ValidateHead(const uint8_t* p, size_t n, uint32_t fields) {
     if (++count > fields) return kInvalidFieldCount;
   }
   if (i != n || count != fields) return kInvalidFieldCount;
+  if (chunked && !teSeen) return kInvalidForbiddenField;
   return 0;
 }
 
@@ -276,7 +284,7 @@ Napi::Value UpstreamConnection::Send(const Napi::CallbackInfo& info) {
     bodyLen = body.Length();
   }
   if (closed_ || inflight_ || writeFailed_) return Napi::Number::New(env, kInvalidState);
-  const int32_t v = ValidateHead(head.Data(), static_cast<size_t>(headLen), static_cast<uint32_t>(fields));
+  const int32_t v = ValidateHead(head.Data(), static_cast<size_t>(headLen), static_cast<uint32_t>(fields), (flags & kSendChunked) != 0);
   if (v != 0) return Napi::Number::New(env, v);
   if (!parser_->Expect(static_cast<int32_t>(kind))) return Napi::Number::New(env, kInvalidState);
 
