@@ -900,6 +900,9 @@ function semanticChecks(c: Obj, ctx: Ctx, original: Obj): void {
         err(tp, `invalid URL ${show(ctx, tp, t.url)}`);
         return;
       }
+      if (url.protocol === 'https:' && up.engine === 'native') {
+        err(`${p}/engine`, `the native engine speaks http:// only, and ${p}/targets/${i} is https://: use "engine": "undici" for TLS upstreams (docs/upstream-engine.md)`);
+      }
       if (url.username || url.password || t.url.includes('@')) err(tp, 'credentials in target URLs are not supported');
       else if (url.hostname === '') err(tp, 'the URL has no host');
       const key = url.origin;

@@ -108,6 +108,7 @@ export function endpointSettings(up: UpstreamConfig): EndpointSettings {
     maxConnections: Math.max(up.maxConnectionsPerWorker, up.connectionsPerWorker),
     connectMs: up.timeouts.connectMs,
     idleMs: up.timeouts.idleMs,
+    engine: up.engine,
   };
 }
 

@@ -7,9 +7,21 @@
  * churning upstream connections.
  */
 import type { UpstreamDispatcher } from './dispatch.js';
+import { NativeEndpoint } from './native.js';
 import { UndiciEndpoint, type UndiciSettings } from './undici.js';
 
-export type EndpointSettings = UndiciSettings;
+export type EngineKind = 'native' | 'undici';
+
+export interface EndpointSettings extends UndiciSettings {
+  /** The upstream's `engine`; absent: native for http://, undici for https:// (see engineFor). */
+  readonly engine?: EngineKind;
+}
+
+/** The engine an origin gets: the configured one, else native for http:// and undici for https://. */
+export function engineFor(origin: string, configured: EngineKind | undefined): EngineKind {
+  if (configured !== undefined) return configured;
+  return origin.startsWith('https:') ? 'undici' : 'native';
+}
 
 /** Outcome counts of one endpoint in this worker (read by metrics and /upstreams). */
 export interface EndpointCounters {
@@ -50,7 +62,7 @@ export interface EndpointReport {
 
 /** The registry key of an endpoint: its origin and the connection settings. */
 export function endpointKey(origin: string, s: EndpointSettings): string {
-  return JSON.stringify([origin, s.keepAlive, s.maxConnections, s.connectMs, s.idleMs]);
+  return JSON.stringify([origin, s.keepAlive, s.maxConnections, s.connectMs, s.idleMs, engineFor(origin, s.engine)]);
 }
 
 export class EndpointRegistry {
@@ -61,7 +73,8 @@ export class EndpointRegistry {
     const key = endpointKey(url.origin, settings);
     let ep = this.#endpoints.get(key);
     if (ep === undefined) {
-      ep = new Endpoint(key, url.origin, url.host, new UndiciEndpoint(url.origin, settings));
+      const dispatcher = engineFor(url.origin, settings.engine) === 'native' ? new NativeEndpoint(url.origin, settings) : new UndiciEndpoint(url.origin, settings);
+      ep = new Endpoint(key, url.origin, url.host, dispatcher);
       this.#endpoints.set(key, ep);
     }
     return ep;
