@@ -358,6 +358,9 @@ Napi::Value UpstreamConnection::EndBody(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value UpstreamConnection::ReadStart(const Napi::CallbackInfo& info) {
+  // Inside our own callback (its microtasks included) the pause has not been applied yet: this
+  // cancels it.
+  if (inCall_) resumeInCall_ = true;
   if (!closed_ && paused_) {
     paused_ = false;
     if (connected_) uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), OnAlloc, OnRead);
@@ -707,8 +710,11 @@ void UpstreamConnection::Flush() {
   s[kSTotal] = static_cast<int32_t>(bLen_);
   s[kSBodyStart] = static_cast<int32_t>(bBodyStart_);
   s[kSBodyLength] = static_cast<int32_t>(bLen_ - bBodyStart_);
+  resumeInCall_ = false;
+  inCall_ = true;
   const bool go = Call(kEvResponse);
-  if (!go && !complete && !closed_ && inflight_) {
+  inCall_ = false;
+  if (!go && !resumeInCall_ && !complete && !closed_ && inflight_) {
     paused_ = true;
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
     if (timerMode_ == kTimerBody) StopTimer();

@@ -204,6 +204,8 @@ class UpstreamConnection : public Napi::ObjectWrap<UpstreamConnection> {
   bool writeFailed_ = false;
   bool needDrain_ = false;
   bool refd_ = false;
+  bool inCall_ = false;        // inside the kEvResponse callback
+  bool resumeInCall_ = false;  // readStart() was called during it
   uint32_t served_ = 0;
   size_t writeQueued_ = 0;
   std::string pendingOut_;  // written before connect() was called
