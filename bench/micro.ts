@@ -1,6 +1,7 @@
 /**
  * Micro-benchmarks beside the load suite: router lookups/s (native addon vs the TS reference,
- * 1,000 routes; bench/router-bench.ts) and, once the rate limiter exists, token-bucket takes/s.
+ * 1,000 routes; bench/router-bench.ts), token-bucket takes/s, and the upstream engines' JS request
+ * path (requests/s and heap bytes per request, native vs undici; bench/upstream-engine-bench.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,12 +9,22 @@ import { validateGateway } from './contenders/gateway.js';
 import type { MicroResults } from './report.js';
 import { formatRouterBench, runRouterBench } from './router-bench.js';
 import { formatTokenBucketBench, runTokenBucketBench } from './token-bucket-bench.js';
+import { formatUpstreamEngineBench, runUpstreamEngineBench } from './upstream-engine-bench.js';
 
 export async function runMicro(workDir: string, workers: number, note: (msg: string) => void): Promise<MicroResults> {
   const micro: MicroResults = {
     router: { status: 'skipped' },
     tokenBucket: { status: 'skipped' },
+    upstreamEngine: { status: 'skipped' },
   };
+
+  note('micro: upstream engines, JS request path and heap bytes per request, native vs undici ...');
+  try {
+    const result = await runUpstreamEngineBench();
+    micro.upstreamEngine = { status: 'ran', result, table: formatUpstreamEngineBench(result) };
+  } catch (e) {
+    micro.upstreamEngine = { status: 'failed', reason: (e as Error).message.split('\n')[0] };
+  }
 
   note('micro: router lookups, native vs reference, 1,000 routes ...');
   try {

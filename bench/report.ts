@@ -82,6 +82,8 @@ export interface Report {
 export interface MicroResults {
   router: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
   tokenBucket: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
+  /** The upstream engines' JS request path (bench/upstream-engine-bench.ts); absent in older reports. */
+  upstreamEngine?: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
 }
 
 function stat(xs: number[]): Stat {
@@ -340,7 +342,9 @@ export function renderMarkdown(r: Report, charts: { rps?: string; cpu?: string; 
   }
   out.push('## Micro-benchmarks');
   out.push('');
-  for (const [name, mres] of [['Router lookups (1,000 routes, native vs TS reference)', r.micro.router], ['Token bucket takes', r.micro.tokenBucket]] as const) {
+  const micros = [['Router lookups (1,000 routes, native vs TS reference)', r.micro.router], ['Token bucket takes', r.micro.tokenBucket]] as Array<[string, MicroResults['router']]>;
+  if (r.micro.upstreamEngine) micros.push(['Upstream engines: JS request path and allocations', r.micro.upstreamEngine]);
+  for (const [name, mres] of micros) {
     out.push(`### ${name}`);
     out.push('');
     if (mres.status === 'ran' && mres.table) out.push('```\n' + mres.table + '\n```');

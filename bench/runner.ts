@@ -34,6 +34,9 @@ export interface SuiteOptions {
   upstreamKind: 'uws' | 'http';
   /** Another checkout of the gateway (built) measured as the `baseline` contender, or null. */
   baselineDir: string | null;
+  /** `engine` of the gateway's / the baseline's upstream (--engine, --baseline-engine); null: its default. */
+  engine?: 'native' | 'undici' | null;
+  baselineEngine?: 'native' | 'undici' | null;
   /** Where configs, scripts and temp files go. */
   workDir: string;
 }
@@ -204,9 +207,9 @@ async function startContender(c: ContenderName, s: Scenario, ctx: BenchContext, 
     case 'direct':
       return { name: 'direct', label: LABEL_DIRECT, port: upstream.port, pid: null, stop: async () => {} };
     case 'gateway':
-      return startGateway(s, ctx, opts.workDir);
+      return startGateway(s, ctx, opts.workDir, { engine: opts.engine ?? null });
     case 'baseline':
-      return startGateway(s, ctx, opts.workDir, { root: opts.baselineDir! });
+      return startGateway(s, ctx, opts.workDir, { root: opts.baselineDir!, engine: opts.baselineEngine ?? null });
     case 'nginx':
       return startNginx(opts.nginxBin!, s, ctx, opts.workDir);
     case 'peer':

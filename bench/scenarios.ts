@@ -244,14 +244,15 @@ export const SCENARIO_NAMES = [
 ];
 
 /** The gateway config a scenario runs with. */
-export function gatewayConfig(s: Scenario, ctx: BenchContext, port: number): Record<string, unknown> {
+export function gatewayConfig(s: Scenario, ctx: BenchContext, port: number, engine: 'native' | 'undici' | null = null): Record<string, unknown> {
+  // `engine` only when asked for: a baseline checkout from before the field would refuse it.
+  const app: Record<string, unknown> = { targets: [{ url: `http://127.0.0.1:${ctx.upstreamPort}` }], connectionsPerWorker: ctx.upstreamPool };
+  if (engine !== null) app.engine = engine;
   return {
     listen: { host: '127.0.0.1', port },
     workers: ctx.workers,
     accessLog: false,
-    upstreams: {
-      app: { targets: [{ url: `http://127.0.0.1:${ctx.upstreamPort}` }], connectionsPerWorker: ctx.upstreamPool },
-    },
+    upstreams: { app },
     ...s.gatewayTop,
     routes: [{ id: s.name, upstream: s.gatewayRoute.aggregate ? undefined : 'app', ...s.gatewayRoute }],
   };
