@@ -278,6 +278,15 @@ Napi::Value UpstreamConnection::Send(const Napi::CallbackInfo& info) {
   }
   const uint8_t* bodyData = nullptr;
   size_t bodyLen = 0;
+  prepared_ = (flags & kSendPrepared) != 0;
+  if (prepared_) {
+    if (info.Length() > 8 && info[8].IsBuffer()) {
+      Napi::Buffer<char> drop = info[8].As<Napi::Buffer<char>>();
+      dropList_.assign(drop.Data(), drop.Length());
+    } else {
+      dropList_.clear();
+    }
+  }
   if (info[4].IsBuffer()) {
     Napi::Buffer<uint8_t> body = info[4].As<Napi::Buffer<uint8_t>>();
     bodyData = body.Data();
@@ -578,6 +587,8 @@ bool UpstreamConnection::TakeEvents(const uint8_t* data) {
       case http1::kEvHead: {
         const int32_t status = ev[i + 1];
         const int32_t flags = ev[i + 3];
+        const int32_t clHi = ev[i + 4];
+        const int32_t clLo = ev[i + 5];
         const int32_t kat = ev[i + 6];
         const int32_t fields = ev[i + 7];
         const int32_t blockStart = ev[i + 8];
@@ -606,7 +617,14 @@ bool UpstreamConnection::TakeEvents(const uint8_t* data) {
         keepAliveTimeout_ = kat;
         bFlags_ |= kFHead;
         bStatus_ = status;
-        StageFields(store_ + blockStart, blockLen, reasonLen, fields);
+        clHi_ = clHi;
+        clLo_ = clLo;
+        if (prepared_) {
+          bFlags_ |= kFPrepared;
+          StagePrepared(store_ + blockStart, blockLen, reasonLen, fields);
+        } else {
+          StageFields(store_ + blockStart, blockLen, reasonLen, fields);
+        }
         bBodyStart_ = bLen_;
         break;
       }
@@ -668,6 +686,124 @@ void UpstreamConnection::StageFields(const uint8_t* block, int32_t blockLen, int
   bLen_ = base + len;
 }
 
+namespace {
+
+bool HopByHop(const uint8_t* n, size_t len) {
+  switch (len) {
+    case 2:
+      return NameIs(n, len, "te");
+    case 4:
+      return NameIs(n, len, "date");  // uWS writes its own
+    case 7:
+      return NameIs(n, len, "trailer") || NameIs(n, len, "upgrade");
+    case 10:
+      return NameIs(n, len, "connection") || NameIs(n, len, "keep-alive");
+    case 14:
+      return NameIs(n, len, "content-length");
+    case 17:
+      return NameIs(n, len, "transfer-encoding");
+    default:
+      return len > 6 && NameIs(n, 6, "proxy-");
+  }
+}
+
+bool EqualNoCase(const uint8_t* a, const uint8_t* b, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    uint8_t x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<uint8_t>(x + 32);
+    if (y >= 'A' && y <= 'Z') y = static_cast<uint8_t>(y + 32);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+constexpr int kMaxConnectionTokens = 32;
+
+}  // namespace
+
+bool UpstreamConnection::Dropped(const uint8_t* name, size_t n, const uint8_t* const* tokens, const size_t* tokenLens,
+                                 int nt) const {
+  if (HopByHop(name, n)) return true;
+  for (int t = 0; t < nt; t++) {
+    if (tokenLens[t] == n && EqualNoCase(tokens[t], name, n)) return true;
+  }
+  const uint8_t* d = reinterpret_cast<const uint8_t*>(dropList_.data());
+  const size_t dl = dropList_.size();
+  size_t at = 0;
+  while (at < dl) {
+    const uint8_t* nul = static_cast<const uint8_t*>(std::memchr(d + at, 0, dl - at));
+    const size_t len = nul == nullptr ? dl - at : static_cast<size_t>(nul - (d + at));
+    if (len == n && EqualNoCase(d + at, name, n)) return true;
+    at += len + 1;
+  }
+  return false;
+}
+
+// The final head as the proxy relays it, in staging at bLen_: "name: value" lines joined by CRLF
+// (no CRLF after the last), without the hop-by-hop and framing headers, the names the upstream's
+// Connection header lists and the request's drop list. The parser guarantees the bytes: names are
+// tokens, values hold no CR, LF, NUL or other control but HTAB.
+void UpstreamConnection::StagePrepared(const uint8_t* block, int32_t blockLen, int32_t reasonLen, int32_t count) {
+  const uint8_t* p = block + reasonLen + 1;
+  const size_t len = static_cast<size_t>(blockLen - reasonLen - 1);
+  const uint8_t* tokens[kMaxConnectionTokens];
+  size_t tokenLens[kMaxConnectionTokens];
+  int nt = 0;
+  size_t at = 0;
+  for (int32_t k = 0; k < count; k++) {
+    const uint8_t* name = p + at;
+    const size_t nameLen = static_cast<size_t>(static_cast<const uint8_t*>(std::memchr(name, 0, len - at)) - name);
+    const uint8_t* value = name + nameLen + 1;
+    const size_t valueLen =
+        static_cast<size_t>(static_cast<const uint8_t*>(std::memchr(value, 0, len - at - nameLen - 1)) - value);
+    at += nameLen + valueLen + 2;
+    if (!NameIs(name, nameLen, "connection")) continue;
+    size_t i = 0;
+    while (i <= valueLen) {
+      size_t j = i;
+      while (j < valueLen && value[j] != ',') j++;
+      size_t a = i, b = j;
+      while (a < b && (value[a] == ' ' || value[a] == '	')) a++;
+      while (b > a && (value[b - 1] == ' ' || value[b - 1] == '	')) b--;
+      if (b > a && !NameIs(value + a, b - a, "keep-alive") && !NameIs(value + a, b - a, "close") &&
+          nt < kMaxConnectionTokens) {
+        tokens[nt] = value + a;
+        tokenLens[nt++] = b - a;
+      }
+      i = j + 1;
+    }
+  }
+  uint8_t* out = shared_->staging + bLen_;
+  size_t o = 0;
+  int32_t first = -1;
+  at = 0;
+  for (int32_t k = 0; k < count; k++) {
+    const uint8_t* name = p + at;
+    const size_t nameLen = static_cast<size_t>(static_cast<const uint8_t*>(std::memchr(name, 0, len - at)) - name);
+    const uint8_t* value = name + nameLen + 1;
+    const size_t valueLen =
+        static_cast<size_t>(static_cast<const uint8_t*>(std::memchr(value, 0, len - at - nameLen - 1)) - value);
+    at += nameLen + valueLen + 2;
+    if (Dropped(name, nameLen, tokens, tokenLens, nt)) continue;
+    if (first >= 0) {
+      out[o++] = '\r';
+      out[o++] = '\n';
+    } else {
+      first = static_cast<int32_t>(nameLen);
+    }
+    std::memcpy(out + o, name, nameLen);
+    o += nameLen;
+    out[o++] = ':';
+    out[o++] = ' ';
+    std::memcpy(out + o, value, valueLen);
+    o += valueLen;
+  }
+  firstLen_ = first;
+  preparedLen_ = static_cast<int32_t>(o);
+  bFields_ = 0;
+  bLen_ += o;
+}
+
 // Hands the batch of one read to JS in one callback.
 void UpstreamConnection::Flush() {
   if (bFlags_ == 0) return;  // part of a head, or only interim heads
@@ -710,6 +846,12 @@ void UpstreamConnection::Flush() {
   s[kSTotal] = static_cast<int32_t>(bLen_);
   s[kSBodyStart] = static_cast<int32_t>(bBodyStart_);
   s[kSBodyLength] = static_cast<int32_t>(bLen_ - bBodyStart_);
+  if ((bFlags_ & kFHead) != 0) {
+    s[kSClHi] = clHi_;
+    s[kSClLo] = clLo_;
+    s[kSFirstLength] = firstLen_;
+    s[kSPreparedLength] = preparedLen_;
+  }
   resumeInCall_ = false;
   inCall_ = true;
   const bool go = Call(kEvResponse);

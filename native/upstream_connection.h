@@ -20,11 +20,13 @@
 //     kEvResponse and kEvInfo: false pauses reading (resume with readStart()).
 //   c.connect(ip: string, port: number, connectTimeoutMs: number): number   0 or a libuv errno
 //   c.send(head: Buffer, headLen, fieldCount, requestKind, body: Buffer | null, flags,
-//          headersTimeoutMs, bodyTimeoutMs): number
+//          headersTimeoutMs, bodyTimeoutMs, dropList: Buffer | null): number
 //     head[0, headLen) is the request head (request line, fieldCount field lines, empty line),
 //     checked here in one pass (kInvalid* when refused: nothing is sent); body is written after
 //     it in the same write; flags kSendStream: a body follows through writeBody()/endBody(),
-//     kSendChunked: with chunked framing. 0 = sent (or queued).
+//     kSendChunked: with chunked framing; kSendPrepared: deliver the final head as one filtered,
+//     serialized block (dropList: "name\0name\0..." lower-case names to remove as well).
+//     0 = sent (or queued).
 //   c.writeBody(chunk: Buffer): number   1 = go on, 0 = wait for kEvDrain, < 0 = the connection
 //     cannot take it (failed or closed: stop; the failure arrives as an event)
 //   c.endBody(): number
@@ -65,6 +67,10 @@ enum Slot : int32_t {
   kSErrCode = 7,
   kSReused = 8,     // the failed request went out on a reused connection, no response byte came
   kSWaited = 9,     // a headers timeout that ran out before the connection was up
+  kSClHi = 10,      // the final head's Content-Length = hi * 2^32 + (uint32)lo; -1/-1 when absent
+  kSClLo = 11,
+  kSFirstLength = 12,   // prepared head: length of the first name (-1: no header left)
+  kSPreparedLength = 13,  // prepared head: bytes of the block at staging offset 0
   kSFields = 16,    // per field: name start, name end, value start, value end (staging offsets)
 };
 
@@ -73,6 +79,7 @@ enum BatchFlag : int32_t {
   kFBody = 2,
   kFComplete = 4,
   kFReusable = 8,
+  kFPrepared = 16,  // the head is a prepared block (kSFirstLength, kSPreparedLength), not fields
 };
 
 enum ErrKind : int32_t {
@@ -99,6 +106,7 @@ enum ErrCode : int32_t {
 enum SendFlag : int32_t {
   kSendStream = 1,
   kSendChunked = 2,
+  kSendPrepared = 4,  // prepare the final head: filtered, serialized (see src/upstream/dispatch.ts)
 };
 
 // send() refusals (the request bytes break HTTP/1.1 or what the engine supports).
@@ -159,6 +167,8 @@ class UpstreamConnection : public Napi::ObjectWrap<UpstreamConnection> {
   // Reads the parser's events of the last Execute/Finish; false if the connection closed meanwhile.
   bool TakeEvents(const uint8_t* data);
   void StageFields(const uint8_t* block, int32_t blockLen, int32_t reasonLen, int32_t count);
+  void StagePrepared(const uint8_t* block, int32_t blockLen, int32_t reasonLen, int32_t count);
+  bool Dropped(const uint8_t* name, size_t n, const uint8_t* const* tokens, const size_t* tokenLens, int nt) const;
   void Flush();
   void Fail(int32_t kind, int32_t code, bool reused = false, bool waited = false);
   void Shutdown();
@@ -209,6 +219,12 @@ class UpstreamConnection : public Napi::ObjectWrap<UpstreamConnection> {
   uint32_t served_ = 0;
   size_t writeQueued_ = 0;
   std::string pendingOut_;  // written before connect() was called
+  bool prepared_ = false;
+  std::string dropList_;    // "name\0name\0..." of the request being answered
+  int32_t clHi_ = -1;
+  int32_t clLo_ = -1;
+  int32_t firstLen_ = -1;
+  int32_t preparedLen_ = 0;
 
   // The batch being built from one read.
   int32_t bFlags_ = 0;

@@ -13,7 +13,8 @@
  *
  * What crosses the boundary per request: one send() (the head serialized here into one reusable
  * Buffer with a latin1 write, the body Buffer if any: one write natively), and one callback per
- * read of the response (head + body + end of a small response arrive together). The numbers of
+ * read of the response (head + body + end of a small response arrive together; for a handler with
+ * onPreparedHeaders, the head already filtered and serialized natively into one block). The numbers of
  * an event are in a shared Int32Array, its bytes in a shared staging buffer that is copied out
  * once per event into a Buffer the handler may keep (the rawHeaders and the body chunk are
  * slices of it).
@@ -41,7 +42,7 @@ export interface NativeSettings {
 
 interface NativeHandle {
   connect(ip: string, port: number, timeoutMs: number): number;
-  send(head: Buffer, headLen: number, fields: number, kind: number, body: Buffer | null, flags: number, headersMs: number, bodyMs: number): number;
+  send(head: Buffer, headLen: number, fields: number, kind: number, body: Buffer | null, flags: number, headersMs: number, bodyMs: number, dropList: Buffer | null): number;
   writeBody(chunk: Buffer): number;
   endBody(): number;
   readStart(): void;
@@ -65,12 +66,17 @@ const S_ERR_KIND = 6;
 const S_ERR_CODE = 7;
 const S_REUSED = 8;
 const S_WAITED = 9;
+const S_CL_HI = 10;
+const S_CL_LO = 11;
+const S_FIRST_LENGTH = 12;
+const S_PREPARED_LENGTH = 13;
 const S_FIELD_OFFSETS = 16;
 
 const F_HEAD = 1;
 const F_BODY = 2;
 const F_COMPLETE = 4;
 const F_REUSABLE = 8;
+const F_PREPARED = 16;
 
 const K_CONNECT = 1;
 const K_RESET = 2;
@@ -80,6 +86,7 @@ const K_IDLE = 5;
 
 const SEND_STREAM = 1;
 const SEND_CHUNKED = 2;
+const SEND_PREPARED = 4;
 const INVALID_STATE = -10;
 
 const REQUEST_OTHER = 0;
@@ -179,6 +186,18 @@ export function serializeHead(req: UpstreamRequest): number {
   headChunked = chunked;
   headContentLength = cl;
   return len;
+}
+
+/** A route's dropResponseHeaders as the addon wants it ("name\0name\0"), by array identity. */
+const dropLists = new WeakMap<readonly string[], Buffer>();
+function dropListOf(names: readonly string[] | null | undefined): Buffer | null {
+  if (names === null || names === undefined || names.length === 0) return null;
+  let b = dropLists.get(names);
+  if (b === undefined) {
+    b = Buffer.from(names.map((n) => n.toLowerCase() + '\0').join(''), 'latin1');
+    dropLists.set(names, b);
+  }
+  return b;
 }
 
 // ---- the pool
@@ -295,7 +314,12 @@ class Connection implements TimerNode {
     let buf: Buffer | null = null;
     if (body instanceof Uint8Array) buf = body;
     else if (body !== null) flags = SEND_STREAM | (headChunked ? SEND_CHUNKED : 0);
-    const r = this.native.send(headBuf, len, headFields, kind, buf, flags, headersTimeoutMs, req.bodyTimeoutMs);
+    let drop: Buffer | null = null;
+    if (handler.onPreparedHeaders !== undefined) {
+      flags |= SEND_PREPARED;
+      drop = dropListOf(req.dropResponseHeaders);
+    }
+    const r = this.native.send(headBuf, len, headFields, kind, buf, flags, headersTimeoutMs, req.bodyTimeoutMs, drop);
     if (r !== 0) {
       if (r === INVALID_STATE) {
         // Closed under us (cannot happen: a closed connection is never handed out): a reset.
@@ -306,7 +330,7 @@ class Connection implements TimerNode {
       }
       return this.refuse(`the request cannot be sent as HTTP/1.1 (${INVALID_NAMES[-r] ?? r})`, INVALID_NAMES[-r] ?? 'INVALID');
     }
-    if (flags !== 0) this.pipe(body as Readable, headContentLength);
+    if ((flags & SEND_STREAM) !== 0) this.pipe(body as Readable, headContentLength);
   }
 
   /** The request was refused before a byte was sent: the connection stays as it was. */
@@ -399,7 +423,15 @@ class Connection implements TimerNode {
       if (this.closed) this.engine.dropClosed(this);
       return true;
     }
-    if ((f & F_HEAD) !== 0) {
+    if ((f & F_PREPARED) !== 0) {
+      const firstLength = S[S_FIRST_LENGTH];
+      const first = firstLength < 0 ? null : copy!.subarray(0, firstLength);
+      const rest = firstLength < 0 ? null : copy!.subarray(firstLength + 2, S[S_PREPARED_LENGTH]);
+      const clHi = S[S_CL_HI];
+      const cl = clHi < 0 ? -1 : clHi * 4294967296 + (S[S_CL_LO] >>> 0);
+      if (!h.onPreparedHeaders!(S[S_STATUS], first, rest, cl, this.resume)) this.paused = true;
+      if (this.handler !== h) return true;
+    } else if ((f & F_HEAD) !== 0) {
       const raw = fieldsOf(copy!, S);
       if (!h.onHeaders(S[S_STATUS], raw, this.resume)) this.paused = true;
       if (this.handler !== h) return true;

@@ -493,6 +493,78 @@ describe.each(ENGINES)('upstream engine: %s', (kind) => {
   }, 120_000);
 });
 
+describe('native engine: the prepared head (onPreparedHeaders)', () => {
+  it('filters hop-by-hop and framing headers, the names Connection lists and the route\'s, and serializes the rest as one block', async () => {
+    const head =
+      'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: keep-alive, X-Hop\r\nX-Hop: secret\r\nKeep-Alive: timeout=30\r\n' +
+      'Date: Tue, 01 Dec 2026 10:00:00 GMT\r\nProxy-Authenticate: Basic\r\nX-Internal: 1\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n' +
+      'Content-Length: 5\r\nX-Obs: caf\xe9  \r\n\r\nhello';
+    const up = await rawUpstream((_h, sock) => sock.write(Buffer.from(head, 'latin1')));
+    const engine = new NativeEndpoint(up.origin, one);
+    const got = await new Promise<{ status: number; block: string; first: string; cl: number; body: string; rawCalled: boolean }>((resolve, reject) => {
+      let status = 0;
+      let block = '';
+      let first = '';
+      let cl = 0;
+      let body = '';
+      let rawCalled = false;
+      engine.dispatch(
+        { method: 'GET', path: '/', headers: ['host', 'x'], body: null, headersTimeoutMs: 5000, bodyTimeoutMs: 5000, dropResponseHeaders: ['x-internal'] },
+        {
+          onConnect() {},
+          onInformational() {},
+          onHeaders: () => ((rawCalled = true), true),
+          onPreparedHeaders(s, f, r, c) {
+            status = s;
+            first = f!.toString('latin1');
+            block = `${first}: ${r!.toString('latin1')}`;
+            cl = c;
+            return true;
+          },
+          onData: (c) => ((body += c.toString()), true),
+          onComplete: () => resolve({ status, block, first, cl, body, rawCalled }),
+          onError: reject,
+        },
+      );
+    });
+    expect(got).toEqual({
+      status: 200,
+      first: 'Content-Type',
+      block: 'Content-Type: text/plain\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Obs: caf\xe9',
+      cl: 5,
+      body: 'hello',
+      rawCalled: false,
+    });
+    await engine.close();
+    await up.close();
+  });
+
+  it('a head with nothing left to relay gives null, null; undici never calls it', async () => {
+    const up = await rawUpstream((_h, sock) => sock.write('HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\nDate: x\r\n\r\n'));
+    for (const kind of ENGINES) {
+      const engine = makeEngine(kind, up.origin, one);
+      const calls: unknown[] = [];
+      await new Promise<void>((resolve, reject) =>
+        engine.dispatch(
+          { method: 'GET', path: '/', headers: ['host', 'x'], body: null, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 },
+          {
+            onConnect() {},
+            onInformational() {},
+            onHeaders: (s) => (calls.push(['raw', s]), true),
+            onPreparedHeaders: (s, f, r, c) => (calls.push(['prepared', s, f, r, c]), true),
+            onData: () => true,
+            onComplete: () => resolve(),
+            onError: reject,
+          },
+        ),
+      );
+      expect(calls).toEqual(kind === 'native' ? [['prepared', 204, null, null, -1]] : [['raw', 204]]);
+      await engine.close();
+    }
+    await up.close();
+  });
+});
+
 describe('native engine: malformed and corner-case responses from the corpus', () => {
   // The expected outcome of each case for one request through the engine, from the reference
   // parser with the engine's limits: a complete response (the extra bytes after it only close the

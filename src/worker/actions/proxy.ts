@@ -50,6 +50,10 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   private dispatchedAt = 0;
   private attemptOpen = false;
   private rawHeaders: Buffer[] | null = null;
+  /** The engine's prepared head (onPreparedHeaders): the headers to relay as one name/value pair. */
+  private preparedFirst: Buffer | null = null;
+  private preparedRest: Buffer | null = null;
+  private prepared = false;
   /** Of the upstream response; -1 = unknown (chunked or close-delimited). */
   private contentLength = -1;
   private headersWritten = false;
@@ -133,6 +137,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
       body: source,
       headersTimeoutMs: up.responseHeadersMs,
       bodyTimeoutMs: up.idleMs,
+      dropResponseHeaders: this.route!.removeResponseHeaders,
     };
     this.dispatchedAt = performance.now();
     if (up.timeoutMs > 0) arm(timerList(up.timeoutMs), this, this.dispatchedAt);
@@ -191,6 +196,20 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     }
     if (this.ended) return false;
     return true;
+  }
+
+  /**
+   * The engine's prepared head (the native engine; see dispatch.ts): the same filtering as
+   * writeHead's loop was done natively, the bytes are safe, one writeHeader call writes them all.
+   */
+  onPreparedHeaders(status: number, first: Buffer | null, rest: Buffer | null, contentLength: number, resume: () => void): boolean {
+    this.upstreamStatus = status;
+    this.resumeUpstream = resume;
+    this.prepared = true;
+    this.preparedFirst = first;
+    this.preparedRest = rest;
+    this.contentLength = contentLength;
+    return !this.ended;
   }
 
   onData(chunk: Buffer): boolean {
@@ -271,10 +290,23 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   /** Status line and the filtered upstream headers, then the gateway's own (called corked). */
   writeHead(): void {
     const res = this.res;
-    const raw = this.rawHeaders!;
     const status = this.upstreamStatus;
     this.headersWritten = true;
     this.status = status;
+    if (this.prepared) {
+      const first = this.preparedFirst;
+      if (!this.interimSent) {
+        res.writeStatus(statusLine(status));
+        if (first !== null) res.writeHeader(first, this.preparedRest!);
+      } else {
+        // After a relayed 1xx the final status line goes out in front of the first header.
+        res.writeHeader('HTTP/1.1 ' + statusLine(status) + '\r\nvia', '1.1 gateway');
+        if (first !== null) res.writeHeader(first, this.preparedRest!);
+      }
+      this.writeGatewayHeaders(status, this.interimSent);
+      return;
+    }
+    const raw = this.rawHeaders!;
     if (!this.interimSent) res.writeStatus(statusLine(status));
     else res.writeHeader('HTTP/1.1 ' + statusLine(status) + '\r\nvia', '1.1 gateway'); // after a relayed 1xx
     const named = this.connectionNamed;
