@@ -197,6 +197,9 @@ class UpstreamConnection : public Napi::ObjectWrap<UpstreamConnection> {
   uint64_t idleMs_ = 0;
   uint64_t bodyTimeoutMs_ = 0;
   TimerMode timerMode_ = kTimerNone;
+  uint64_t deadline_ = 0;   // uv_now() time at which timerMode_ runs out
+  bool timerArmed_ = false;
+  uint64_t armedFor_ = 0;   // when the armed uv timer fires
 
   bool closed_ = false;
   bool connectStarted_ = false;
