@@ -99,6 +99,7 @@ void FinalizeShared(napi_env env, void* data, void*) {
   Shared* s = static_cast<Shared*>(data);
   if (s->scratchRef != nullptr) napi_delete_reference(env, s->scratchRef);
   if (s->stagingRef != nullptr) napi_delete_reference(env, s->stagingRef);
+  if (s->slabRef != nullptr) napi_delete_reference(env, s->slabRef);
   delete s;
 }
 
@@ -557,13 +558,57 @@ void UpstreamConnection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
   c->Fail(kKindReset, static_cast<int32_t>(nread), c->reused_ && !c->gotBytes_);
 }
 
-void UpstreamConnection::Feed(const uint8_t* data, size_t n) {
-  gotBytes_ = true;
+// Where the bytes of the next event go: a small read's into the slab (JS slices them, no copy;
+// the slab region is never written again), a big one's into staging (JS copies them out, so a
+// held body chunk never pins a slab).
+void UpstreamConnection::BeginBatch(size_t n) {
   bFlags_ = 0;
   bFields_ = 0;
   bLen_ = 0;
   bBodyStart_ = 0;
   bError_ = false;
+  if (n <= kSlabRead && EnsureSlab()) {
+    batch_ = shared_->slab + shared_->slabCursor;
+    batchBase_ = static_cast<int32_t>(shared_->slabCursor);
+  } else {
+    batch_ = shared_->staging;
+    batchBase_ = -1;
+  }
+}
+
+// The batch's bytes were handed to JS: the slab moves past them.
+void UpstreamConnection::EndBatch() {
+  if (batchBase_ >= 0 && bLen_ > 0) shared_->slabCursor += (bLen_ + 7) & ~static_cast<size_t>(7);
+  bLen_ = 0;
+  if (batchBase_ >= 0) batch_ = shared_->slab + shared_->slabCursor;
+}
+
+// A slab with room for one more batch; a new one (the old one lives on in the Buffers JS holds).
+bool UpstreamConnection::EnsureSlab() {
+  Shared* sh = shared_;
+  if (sh->slab != nullptr && sh->slabSize - sh->slabCursor >= kSlabBatch) return true;
+  napi_handle_scope scope = nullptr;
+  if (env_ == nullptr || napi_open_handle_scope(env_, &scope) != napi_ok) return false;
+  napi_value ab = nullptr;
+  void* data = nullptr;
+  napi_ref ref = nullptr;
+  bool ok = napi_create_arraybuffer(env_, kSlabSize, &data, &ab) == napi_ok && data != nullptr &&
+            napi_create_reference(env_, ab, 1, &ref) == napi_ok;
+  if (ok) {
+    if (sh->slabRef != nullptr) napi_delete_reference(env_, sh->slabRef);
+    sh->slabRef = ref;
+    sh->slab = static_cast<uint8_t*>(data);
+    sh->slabSize = kSlabSize;
+    sh->slabCursor = 0;
+    sh->slabChanged = true;
+  }
+  napi_close_handle_scope(env_, scope);
+  return ok;
+}
+
+void UpstreamConnection::Feed(const uint8_t* data, size_t n) {
+  gotBytes_ = true;
+  BeginBatch(n);
   size_t off = 0;
   while (off < n) {
     const int32_t st = parser_->Execute(data + off, n - off);
@@ -613,16 +658,23 @@ bool UpstreamConnection::TakeEvents(const uint8_t* data) {
           interim_ = true;
           // 100 Continue (never asked for: the gateway does not send Expect) is skipped.
           if (status == 100) break;
+          // (Interim heads come before the final one: nothing else is in the batch yet.)
           bLen_ = 0;
           StageFields(store_ + blockStart, blockLen, reasonLen, fields);
           shared_->scratch[kSFlags] = kFHead;
           shared_->scratch[kSStatus] = status;
           shared_->scratch[kSFieldCount] = bFields_;
           shared_->scratch[kSTotal] = static_cast<int32_t>(bLen_);
-          bLen_ = 0;
+          shared_->scratch[kSBase] = batchBase_;
           bFields_ = 0;
           Call(kEvInfo);
+          EndBatch();
           if (closed_) return false;
+          if (batchBase_ >= 0 && !EnsureSlab()) return false;
+          if (batchBase_ >= 0) {
+            batch_ = shared_->slab + shared_->slabCursor;
+            batchBase_ = static_cast<int32_t>(shared_->slabCursor);
+          }
           break;
         }
         if ((flags & http1::kFlagUpgrade) != 0) break;  // Feed fails it (kCodeUpgrade)
@@ -650,7 +702,7 @@ bool UpstreamConnection::TakeEvents(const uint8_t* data) {
           bFlags_ |= kFBody;
           bBodyStart_ = bLen_;
         }
-        std::memcpy(shared_->staging + bLen_, data + off, static_cast<size_t>(len));
+        std::memcpy(batch_ + bLen_, data + off, static_cast<size_t>(len));
         bLen_ += static_cast<size_t>(len);
         break;
       }
@@ -676,13 +728,13 @@ bool UpstreamConnection::TakeEvents(const uint8_t* data) {
   return true;
 }
 
-// The head's block (reason \0 (name \0 value \0)*) goes to staging without the reason, and the
+// The head's block (reason \0 (name \0 value \0)*) goes to the batch without the reason, and the
 // offsets of each name and value to scratch.
 void UpstreamConnection::StageFields(const uint8_t* block, int32_t blockLen, int32_t reasonLen, int32_t count) {
   const uint8_t* p = block + reasonLen + 1;
   const size_t len = static_cast<size_t>(blockLen - reasonLen - 1);
   const size_t base = bLen_;
-  std::memcpy(shared_->staging + base, p, len);
+  std::memcpy(batch_ + base, p, len);
   int32_t* f = shared_->scratch + kSFields;
   size_t at = 0;
   for (int32_t k = 0; k < count; k++) {
@@ -753,7 +805,7 @@ bool UpstreamConnection::Dropped(const uint8_t* name, size_t n, const uint8_t* c
   return false;
 }
 
-// The final head as the proxy relays it, in staging at bLen_: "name: value" lines joined by CRLF
+// The final head as the proxy relays it, in the batch at bLen_: "name: value" lines joined by CRLF
 // (no CRLF after the last), without the hop-by-hop and framing headers, the names the upstream's
 // Connection header lists and the request's drop list. The parser guarantees the bytes: names are
 // tokens, values hold no CR, LF, NUL or other control but HTAB.
@@ -787,7 +839,7 @@ void UpstreamConnection::StagePrepared(const uint8_t* block, int32_t blockLen, i
       i = j + 1;
     }
   }
-  uint8_t* out = shared_->staging + bLen_;
+  uint8_t* out = batch_ + bLen_;
   size_t o = 0;
   int32_t first = -1;
   at = 0;
@@ -860,6 +912,7 @@ void UpstreamConnection::Flush() {
   s[kSTotal] = static_cast<int32_t>(bLen_);
   s[kSBodyStart] = static_cast<int32_t>(bBodyStart_);
   s[kSBodyLength] = static_cast<int32_t>(bLen_ - bBodyStart_);
+  s[kSBase] = batchBase_;
   if ((bFlags_ & kFHead) != 0) {
     s[kSClHi] = clHi_;
     s[kSClLo] = clLo_;
@@ -870,6 +923,7 @@ void UpstreamConnection::Flush() {
   inCall_ = true;
   const bool go = Call(kEvResponse);
   inCall_ = false;
+  EndBatch();
   if (!go && !resumeInCall_ && !complete && !closed_ && inflight_) {
     paused_ = true;
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
@@ -882,11 +936,7 @@ void UpstreamConnection::OnEof() {
     Fail(kKindIdle, UV_EOF);
     return;
   }
-  bFlags_ = 0;
-  bFields_ = 0;
-  bLen_ = 0;
-  bBodyStart_ = 0;
-  bError_ = false;
+  BeginBatch(0);
   const int32_t st = parser_->Finish();
   if (!TakeEvents(nullptr)) return;
   if (st == http1::kStatusError) {
@@ -969,9 +1019,17 @@ bool UpstreamConnection::Call(int32_t event) {
   if (napi_open_handle_scope(env, &scope) != napi_ok) return true;
   napi_value recv = nullptr, fn = nullptr, arg = nullptr, result = nullptr;
   bool go = true;
+  napi_value args[2] = {nullptr, nullptr};
+  size_t argc = 1;
   if (napi_get_reference_value(env, owner_, &recv) == napi_ok && napi_get_reference_value(env, callback_, &fn) == napi_ok &&
       napi_create_int32(env, event, &arg) == napi_ok) {
-    napi_status st = napi_make_callback(env, async_, recv, fn, 1, &arg, &result);
+    args[0] = arg;
+    // A new slab goes to JS with the first event after it was made (JS keeps one per environment).
+    if (shared_->slabChanged && napi_get_reference_value(env, shared_->slabRef, &args[1]) == napi_ok) {
+      shared_->slabChanged = false;
+      argc = 2;
+    }
+    napi_status st = napi_make_callback(env, async_, recv, fn, argc, args, &result);
     if (st == napi_ok) {
       napi_valuetype t = napi_undefined;
       if (result != nullptr && napi_typeof(env, result, &t) == napi_ok && t == napi_boolean) {

@@ -14,9 +14,12 @@
 // JS API (see src/upstream/native.ts, which is the only user):
 //   upstreamInit(): { scratch: ArrayBuffer, staging: ArrayBuffer }
 //     per environment, shared by all its connections: an event's numbers are in `scratch`
-//     (Int32, layout kS* below), its bytes in `staging`; both are valid during the callback only.
+//     (Int32, layout kS* below, valid during the callback only), its bytes in `staging` (valid
+//     during the callback only: JS copies them) or, for small reads, in the current slab
+//     (kSBase >= 0: JS slices them; a slab region is never written again).
 //   new UpstreamConnection(owner: object, onEvent: function, idleMs: number)
-//     onEvent.call(owner, event) on every event (kEv*); its return value matters for
+//     onEvent.call(owner, event[, slab: ArrayBuffer]) on every event (kEv*), with the slab when
+//     it is a new one; its return value matters for
 //     kEvResponse and kEvInfo: false pauses reading (resume with readStart()).
 //   c.connect(ip: string, port: number, connectTimeoutMs: number): number   0 or a libuv errno
 //   c.send(head: Buffer, headLen, fieldCount, requestKind, body: Buffer | null, flags,
@@ -70,7 +73,8 @@ enum Slot : int32_t {
   kSClHi = 10,      // the final head's Content-Length = hi * 2^32 + (uint32)lo; -1/-1 when absent
   kSClLo = 11,
   kSFirstLength = 12,   // prepared head: length of the first name (-1: no header left)
-  kSPreparedLength = 13,  // prepared head: bytes of the block at staging offset 0
+  kSPreparedLength = 13,  // prepared head: bytes of the block at the event's base
+  kSBase = 14,      // where the event's bytes are: slab offset (>= 0: slices), -1: staging (copy)
   kSFields = 16,    // per field: name start, name end, value start, value end (staging offsets)
 };
 
@@ -125,6 +129,9 @@ constexpr uint32_t kMaxFields = 1024;
 constexpr int32_t kScratchInts = kSFields + 4 * static_cast<int32_t>(kMaxFields);
 constexpr size_t kStagingSize = kReadSize + kMaxHeadSize + 64;
 constexpr size_t kHighWater = 64 * 1024;
+constexpr size_t kSlabSize = 256 * 1024;
+constexpr size_t kSlabRead = 16 * 1024;                  // reads up to this go to the slab
+constexpr size_t kSlabBatch = kSlabRead + kMaxHeadSize + 64;  // the most one such batch takes
 constexpr size_t kLowWater = 16 * 1024;
 
 // Per JS environment (napi instance data).
@@ -134,6 +141,12 @@ struct Shared {
   napi_ref scratchRef = nullptr;
   napi_ref stagingRef = nullptr;
   uint8_t readBuf[kReadSize];
+  // The slab (see BeginBatch): an ArrayBuffer JS slices without copying, written once, front to back.
+  uint8_t* slab = nullptr;
+  size_t slabSize = 0;
+  size_t slabCursor = 0;
+  napi_ref slabRef = nullptr;
+  bool slabChanged = false;
 };
 
 class UpstreamConnection : public Napi::ObjectWrap<UpstreamConnection> {
@@ -163,6 +176,9 @@ class UpstreamConnection : public Napi::ObjectWrap<UpstreamConnection> {
   static void OnEnvCleanup(void* arg);
 
   void Feed(const uint8_t* data, size_t n);
+  void BeginBatch(size_t n);
+  void EndBatch();
+  bool EnsureSlab();
   void OnEof();
   // Reads the parser's events of the last Execute/Finish; false if the connection closed meanwhile.
   bool TakeEvents(const uint8_t* data);
@@ -230,6 +246,8 @@ class UpstreamConnection : public Napi::ObjectWrap<UpstreamConnection> {
   int32_t preparedLen_ = 0;
 
   // The batch being built from one read.
+  uint8_t* batch_ = nullptr;
+  int32_t batchBase_ = -1;
   int32_t bFlags_ = 0;
   int32_t bStatus_ = 0;
   int32_t bFields_ = 0;
