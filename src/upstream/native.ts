@@ -105,15 +105,24 @@ let addon: Addon | null = null;
 /** The addon's current slab (small reads' bytes, sliced without a copy; see upstream_connection.h). */
 let slab: Buffer = Buffer.alloc(0);
 
-/** The bytes of the current event: [buffer, offset of the event's byte 0 in it]. */
-function eventBytes(S: Int32Array, staging: Buffer): [Buffer, number] {
+/** The bytes of the current event (set by eventBytes: no tuple per event). */
+let evBytes: Buffer = slab;
+/** Offset of the current event's byte 0 in evBytes. */
+let evBase = 0;
+
+function eventBytes(S: Int32Array, staging: Buffer): void {
   const base = S[S_BASE];
-  if (base >= 0) return [slab, base];
+  if (base >= 0) {
+    evBytes = slab;
+    evBase = base;
+    return;
+  }
   // A big read: copied out of staging, so a body chunk the handler keeps pins no slab.
   const total = S[S_TOTAL];
   const copy = Buffer.allocUnsafe(total);
   staging.copy(copy, 0, 0, total);
-  return [copy, 0];
+  evBytes = copy;
+  evBase = 0;
 }
 
 function loadAddon(): Addon {
@@ -451,9 +460,9 @@ class Connection implements TimerNode {
     const { scratch: S, staging } = loadAddon();
     const f = S[S_FLAGS];
     const h = this.handler;
-    let bytes: Buffer = slab;
-    let base = 0;
-    if ((f & (F_HEAD | F_BODY)) !== 0) [bytes, base] = eventBytes(S, staging);
+    if ((f & (F_HEAD | F_BODY)) !== 0) eventBytes(S, staging);
+    const bytes = evBytes;
+    const base = evBase;
     const complete = (f & F_COMPLETE) !== 0;
     if (complete && (f & F_REUSABLE) === 0) {
       this.closed = true; // the addon closed it
@@ -495,8 +504,8 @@ class Connection implements TimerNode {
     const h = this.handler;
     if (h === null) return;
     const { scratch: S, staging } = loadAddon();
-    const [bytes, base] = eventBytes(S, staging);
-    h.onInformational(S[S_STATUS], fieldsOf(bytes, base, S));
+    eventBytes(S, staging);
+    h.onInformational(S[S_STATUS], fieldsOf(evBytes, evBase, S));
   }
 
   /** The addon closed the connection: the request on it (if any) failed. */
