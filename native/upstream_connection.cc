@@ -530,23 +530,64 @@ void UpstreamConnection::OnTimer(uv_timer_t* t) {
 // ------------------------------------------------------------------------------- reading
 
 void UpstreamConnection::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
-  // One read buffer per environment: a read is handled completely (its bytes parsed, what JS
-  // needs copied out) before the loop can start another.
   UpstreamConnection* c = static_cast<UpstreamConnection*>(h->data);
+  // In a response body: read straight into a JS Buffer, whose bytes are then handed to onData as
+  // a slice (no copy into staging, none out of it). One left over from a read that found nothing
+  // is used again.
+  if (c->inflight_ && c->headSeen_ && !c->closed_ && c->env_ != nullptr) {
+    if (c->readRef_ == nullptr) {
+      napi_handle_scope scope = nullptr;
+      if (napi_open_handle_scope(c->env_, &scope) == napi_ok) {
+        napi_value b = nullptr;
+        void* data = nullptr;
+        if (napi_create_buffer(c->env_, kReadSize, &data, &b) == napi_ok && data != nullptr &&
+            napi_create_reference(c->env_, b, 1, &c->readRef_) == napi_ok) {
+          c->readData_ = static_cast<uint8_t*>(data);
+        } else {
+          c->readRef_ = nullptr;
+        }
+        napi_close_handle_scope(c->env_, scope);
+      }
+    }
+    if (c->readRef_ != nullptr) {
+      *buf = uv_buf_init(reinterpret_cast<char*>(c->readData_), static_cast<unsigned>(kReadSize));
+      return;
+    }
+  }
+  // Otherwise one read buffer per environment: a read is handled completely (its bytes parsed,
+  // what JS needs moved out) before the loop can start another.
   *buf = uv_buf_init(reinterpret_cast<char*>(c->shared_->readBuf), static_cast<unsigned>(kReadSize));
+}
+
+void UpstreamConnection::ReleaseReadBuffer() {
+  if (readRef_ == nullptr) return;
+  if (env_ != nullptr) napi_delete_reference(env_, readRef_);
+  readRef_ = nullptr;
+  readData_ = nullptr;
 }
 
 void UpstreamConnection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   UpstreamConnection* c = static_cast<UpstreamConnection*>(s->data);
-  if (c->closed_ || nread == 0) return;
+  if (nread == 0) return;  // nothing read: a JS read buffer is kept for the next read
+  const bool direct = c->readRef_ != nullptr && reinterpret_cast<uint8_t*>(buf->base) == c->readData_;
+  if (c->closed_) {
+    if (direct) c->ReleaseReadBuffer();
+    return;
+  }
   if (nread > 0) {
     if (!c->inflight_) {
+      if (direct) c->ReleaseReadBuffer();
       c->Fail(kKindIdle, kCodeUnsolicited);
       return;
     }
+    c->directRead_ = direct;
     c->Feed(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread));
+    c->directRead_ = false;
+    // JS holds the Buffer now if it kept a chunk of it; the next read gets a new one.
+    if (direct) c->ReleaseReadBuffer();
     return;
   }
+  if (direct) c->ReleaseReadBuffer();
   if (nread == UV_EOF) {
     c->OnEof();
     return;
@@ -562,6 +603,8 @@ void UpstreamConnection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
 // the slab region is never written again), a big one's into staging (JS copies them out, so a
 // held body chunk never pins a slab).
 void UpstreamConnection::BeginBatch(size_t n) {
+  bDirect_ = false;
+  bDirectLen_ = 0;
   bFlags_ = 0;
   bFields_ = 0;
   bLen_ = 0;
@@ -612,6 +655,7 @@ void UpstreamConnection::Feed(const uint8_t* data, size_t n) {
   size_t off = 0;
   while (off < n) {
     const int32_t st = parser_->Execute(data + off, n - off);
+    execOffset_ = off;
     if (!TakeEvents(data + off)) return;
     off += static_cast<size_t>(out_[1]);
     if (st == http1::kStatusError) {
@@ -698,6 +742,21 @@ bool UpstreamConnection::TakeEvents(const uint8_t* data) {
         const int32_t off = ev[i + 1];
         const int32_t len = ev[i + 2];
         i += 3;
+        if (directRead_ && bFlags_ == 0) {
+          // The batch is this one run of body bytes in a JS read buffer: JS gets a slice of it.
+          bFlags_ |= kFBody;
+          bDirect_ = true;
+          bBodyStart_ = execOffset_ + static_cast<size_t>(off);
+          bDirectLen_ = static_cast<size_t>(len);
+          break;
+        }
+        if (bDirect_) {
+          // A second run (chunked framing in between): back to copying, the first run included.
+          std::memcpy(batch_ + bLen_, readData_ + bBodyStart_, bDirectLen_);
+          bBodyStart_ = bLen_;
+          bLen_ += bDirectLen_;
+          bDirect_ = false;
+        }
         if ((bFlags_ & kFBody) == 0) {
           bFlags_ |= kFBody;
           bBodyStart_ = bLen_;
@@ -911,8 +970,8 @@ void UpstreamConnection::Flush() {
   s[kSFieldCount] = (bFlags_ & kFHead) != 0 ? bFields_ : 0;
   s[kSTotal] = static_cast<int32_t>(bLen_);
   s[kSBodyStart] = static_cast<int32_t>(bBodyStart_);
-  s[kSBodyLength] = static_cast<int32_t>(bLen_ - bBodyStart_);
-  s[kSBase] = batchBase_;
+  s[kSBodyLength] = static_cast<int32_t>(bDirect_ ? bDirectLen_ : bLen_ - bBodyStart_);
+  s[kSBase] = bDirect_ ? kBaseReadBuffer : batchBase_;
   if ((bFlags_ & kFHead) != 0) {
     s[kSClHi] = clHi_;
     s[kSClLo] = clLo_;
@@ -974,6 +1033,7 @@ void UpstreamConnection::Fail(int32_t kind, int32_t code, bool reused, bool wait
 void UpstreamConnection::Shutdown() {
   if (closed_) return;
   closed_ = true;
+  ReleaseReadBuffer();
   inflight_ = false;
   napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), OnHandleClosed);
@@ -1019,7 +1079,7 @@ bool UpstreamConnection::Call(int32_t event) {
   if (napi_open_handle_scope(env, &scope) != napi_ok) return true;
   napi_value recv = nullptr, fn = nullptr, arg = nullptr, result = nullptr;
   bool go = true;
-  napi_value args[2] = {nullptr, nullptr};
+  napi_value args[3] = {nullptr, nullptr, nullptr};
   size_t argc = 1;
   if (napi_get_reference_value(env, owner_, &recv) == napi_ok && napi_get_reference_value(env, callback_, &fn) == napi_ok &&
       napi_create_int32(env, event, &arg) == napi_ok) {
@@ -1028,6 +1088,12 @@ bool UpstreamConnection::Call(int32_t event) {
     if (shared_->slabChanged && napi_get_reference_value(env, shared_->slabRef, &args[1]) == napi_ok) {
       shared_->slabChanged = false;
       argc = 2;
+    }
+    // A body read into a JS Buffer: the Buffer itself.
+    if (event == kEvResponse && bDirect_ && readRef_ != nullptr &&
+        napi_get_reference_value(env, readRef_, &args[2]) == napi_ok) {
+      if (argc < 2) napi_get_undefined(env, &args[1]);
+      argc = 3;
     }
     napi_status st = napi_make_callback(env, async_, recv, fn, argc, args, &result);
     if (st == napi_ok) {

@@ -18,8 +18,9 @@
 //     during the callback only: JS copies them) or, for small reads, in the current slab
 //     (kSBase >= 0: JS slices them; a slab region is never written again).
 //   new UpstreamConnection(owner: object, onEvent: function, idleMs: number)
-//     onEvent.call(owner, event[, slab: ArrayBuffer]) on every event (kEv*), with the slab when
-//     it is a new one; its return value matters for
+//     onEvent.call(owner, event[, slab: ArrayBuffer | undefined[, readBuffer: Buffer]]) on every
+//     event (kEv*), with the slab when it is a new one and, for a body read straight into a JS
+//     Buffer (kSBase == kBaseReadBuffer), that Buffer; its return value matters for
 //     kEvResponse and kEvInfo: false pauses reading (resume with readStart()).
 //   c.connect(ip: string, port: number, connectTimeoutMs: number): number   0 or a libuv errno
 //   c.send(head: Buffer, headLen, fieldCount, requestKind, body: Buffer | null, flags,
@@ -74,7 +75,8 @@ enum Slot : int32_t {
   kSClLo = 11,
   kSFirstLength = 12,   // prepared head: length of the first name (-1: no header left)
   kSPreparedLength = 13,  // prepared head: bytes of the block at the event's base
-  kSBase = 14,      // where the event's bytes are: slab offset (>= 0: slices), -1: staging (copy)
+  kSBase = 14,      // where the event's bytes are: slab offset (>= 0: slices), -1: staging (copy),
+                    // -2 (kBaseReadBuffer): the JS read buffer passed with the event (a body slice)
   kSFields = 16,    // per field: name start, name end, value start, value end (staging offsets)
 };
 
@@ -124,6 +126,7 @@ enum Invalid : int32_t {
 };
 
 constexpr size_t kReadSize = 64 * 1024;
+constexpr int32_t kBaseReadBuffer = -2;
 constexpr uint32_t kMaxHeadSize = 16384;
 constexpr uint32_t kMaxFields = 1024;
 constexpr int32_t kScratchInts = kSFields + 4 * static_cast<int32_t>(kMaxFields);
@@ -176,6 +179,7 @@ class UpstreamConnection : public Napi::ObjectWrap<UpstreamConnection> {
   static void OnEnvCleanup(void* arg);
 
   void Feed(const uint8_t* data, size_t n);
+  void ReleaseReadBuffer();
   void BeginBatch(size_t n);
   void EndBatch();
   bool EnsureSlab();
@@ -245,7 +249,14 @@ class UpstreamConnection : public Napi::ObjectWrap<UpstreamConnection> {
   int32_t firstLen_ = -1;
   int32_t preparedLen_ = 0;
 
+  // A JS Buffer the next body read goes into (see OnAlloc), and whether the current read is in it.
+  napi_ref readRef_ = nullptr;
+  uint8_t* readData_ = nullptr;
+  bool directRead_ = false;
+  size_t execOffset_ = 0;  // of the slice given to the parser, in the read
   // The batch being built from one read.
+  bool bDirect_ = false;   // the batch is one body run in the JS read buffer
+  size_t bDirectLen_ = 0;
   uint8_t* batch_ = nullptr;
   int32_t batchBase_ = -1;
   int32_t bFlags_ = 0;

@@ -18,7 +18,8 @@
  * an event are in a shared Int32Array; its bytes, for a small read, in the addon's current slab
  * (an ArrayBuffer written once front to back, never reused: the rawHeaders, the prepared head and
  * the body chunk are slices of it, no copy), for a big read in a staging buffer copied out once
- * into a Buffer of its own (so that a body chunk a slow client holds pins no slab).
+ * into a Buffer of its own (so that a body chunk a slow client holds pins no slab); a read in the
+ * middle of a response body goes straight into a JS Buffer that onData gets a slice of (no copy).
  */
 import { lookup } from 'node:dns';
 import { isIP } from 'node:net';
@@ -49,7 +50,7 @@ interface NativeHandle {
   readStart(): void;
   close(): void;
 }
-type NativeCtor = new (owner: Connection, onEvent: (this: Connection, ev: number, slab?: ArrayBuffer) => boolean, idleMs: number) => NativeHandle;
+type NativeCtor = new (owner: Connection, onEvent: (this: Connection, ev: number, slab?: ArrayBuffer, readBuffer?: Buffer) => boolean, idleMs: number) => NativeHandle;
 
 const EV_CONNECTED = 1;
 const EV_RESPONSE = 2;
@@ -110,8 +111,17 @@ let evBytes: Buffer = slab;
 /** Offset of the current event's byte 0 in evBytes. */
 let evBase = 0;
 
+/** The JS Buffer a body read went straight into (S_BASE === BASE_READ_BUFFER), for the current event. */
+let readBuffer: Buffer = slab;
+const BASE_READ_BUFFER = -2;
+
 function eventBytes(S: Int32Array, staging: Buffer): void {
   const base = S[S_BASE];
+  if (base === BASE_READ_BUFFER) {
+    evBytes = readBuffer;
+    evBase = 0;
+    return;
+  }
   if (base >= 0) {
     evBytes = slab;
     evBase = base;
@@ -434,8 +444,9 @@ class Connection implements TimerNode {
 
   // ---- the addon's events (this = the connection; returns false to pause reading)
 
-  onEvent(ev: number, newSlab?: ArrayBuffer): boolean {
+  onEvent(ev: number, newSlab?: ArrayBuffer, read?: Buffer): boolean {
     if (newSlab !== undefined) slab = Buffer.from(newSlab);
+    if (read !== undefined) readBuffer = read;
     switch (ev) {
       case EV_RESPONSE:
         return this.onResponse();
