@@ -569,17 +569,21 @@ void UpstreamConnection::ReleaseReadBuffer() {
 void UpstreamConnection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   UpstreamConnection* c = static_cast<UpstreamConnection*>(s->data);
   if (nread == 0) return;  // nothing read: a JS read buffer is kept for the next read
-  const bool direct = c->readRef_ != nullptr && reinterpret_cast<uint8_t*>(buf->base) == c->readData_;
+  const bool inReadBuffer = c->readRef_ != nullptr && reinterpret_cast<uint8_t*>(buf->base) == c->readData_;
   if (c->closed_) {
-    if (direct) c->ReleaseReadBuffer();
+    if (inReadBuffer) c->ReleaseReadBuffer();
     return;
   }
   if (nread > 0) {
     if (!c->inflight_) {
-      if (direct) c->ReleaseReadBuffer();
+      if (inReadBuffer) c->ReleaseReadBuffer();
       c->Fail(kKindIdle, kCodeUnsolicited);
       return;
     }
+    // A short read is copied like any other (to the slab or staging) and the JS Buffer kept for
+    // the next read: handing out 64 KiB for a few KiB made the external memory, and with it V8's
+    // full GCs, grow with the number of reads instead of the bytes.
+    const bool direct = inReadBuffer && nread >= static_cast<ssize_t>(kDirectReadMin);
     c->directRead_ = direct;
     c->Feed(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread));
     c->directRead_ = false;
@@ -587,7 +591,7 @@ void UpstreamConnection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
     if (direct) c->ReleaseReadBuffer();
     return;
   }
-  if (direct) c->ReleaseReadBuffer();
+  if (inReadBuffer) c->ReleaseReadBuffer();
   if (nread == UV_EOF) {
     c->OnEof();
     return;

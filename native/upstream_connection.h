@@ -127,6 +127,7 @@ enum Invalid : int32_t {
 
 constexpr size_t kReadSize = 64 * 1024;
 constexpr int32_t kBaseReadBuffer = -2;
+constexpr size_t kDirectReadMin = 32 * 1024;  // a body read this long is handed to JS as is
 constexpr uint32_t kMaxHeadSize = 16384;
 constexpr uint32_t kMaxFields = 1024;
 constexpr int32_t kScratchInts = kSFields + 4 * static_cast<int32_t>(kMaxFields);
