@@ -58,6 +58,10 @@ Measures the gateway against the direct path and nginx, side by side, on 127.0.0
   --with-peer           also measure fastify + @fastify/http-proxy (devDependencies)
   --baseline DIR        also measure another built checkout of the gateway (e.g. a git worktree of
                         the commit before a change) as "baseline", alternating in the same rounds
+  --engine E            native | undici: the upstream engine of the gateway contender (default: the
+                        gateway's own default, native for http://)
+  --baseline-engine E   native | undici: the same for the --baseline contender (e.g. --baseline . with
+                        --baseline-engine undici measures both engines of this checkout in one run)
   --no-nginx            do not measure nginx even when it is on PATH
   --no-micro            skip the micro-benchmarks (router, token bucket)
   --micro-only          run only the micro-benchmarks
@@ -203,6 +207,8 @@ export async function runBenchCli(args: string[]): Promise<number> {
         upstream: { type: 'string' },
         'with-peer': { type: 'boolean' },
         baseline: { type: 'string' },
+        engine: { type: 'string' },
+        'baseline-engine': { type: 'string' },
         'no-nginx': { type: 'boolean' },
         'no-micro': { type: 'boolean' },
         'micro-only': { type: 'boolean' },
@@ -273,6 +279,15 @@ async function main(v: Values, argv: string[]): Promise<number> {
     }
   }
 
+  const engineOf = (name: string, value: unknown): 'native' | 'undici' | null => {
+    if (value === undefined) return null;
+    if (value !== 'native' && value !== 'undici') throw new UsageError(`--${name} wants native or undici, got "${String(value)}"`);
+    return value;
+  };
+  const engine = engineOf('engine', v.engine);
+  const baselineEngine = engineOf('baseline-engine', v['baseline-engine']);
+  if (baselineEngine !== null && baselineDir === null) throw new UsageError('--baseline-engine needs --baseline DIR');
+
   const workDir = mkdtempSync(join(tmpdir(), 'gateway-bench-'));
   const opts: SuiteOptions = {
     scenarios: selected,
@@ -289,6 +304,8 @@ async function main(v: Values, argv: string[]): Promise<number> {
     peerVersion,
     upstreamKind,
     baselineDir,
+    engine,
+    baselineEngine,
     workDir,
   };
 
@@ -378,7 +395,7 @@ async function main(v: Values, argv: string[]): Promise<number> {
     }
     writeFileSync(join(outDir, 'report.md'), md);
     process.stdout.write(`\n${terminalTable(report)}\n`);
-    for (const mk of [report.micro.router, report.micro.tokenBucket, report.micro.balancers, report.micro.aggregateMerge]) if (mk?.table) process.stdout.write(`\n${mk.table}\n`);
+    for (const mk of [report.micro.router, report.micro.tokenBucket, report.micro.balancers, report.micro.aggregateMerge, report.micro.upstreamEngine]) if (mk?.table) process.stdout.write(`\n${mk.table}\n`);
     if (report.micro.tokenBucket.status !== 'ran') process.stdout.write(`\ntoken-bucket micro-benchmark: ${report.micro.tokenBucket.status}: ${report.micro.tokenBucket.reason ?? ''}\n`);
     if (report.warnings.length) process.stdout.write(`\n${report.warnings.length} warning(s): see report.md\n`);
     process.stdout.write(`\nreport: ${join(outDir, 'report.md')}\n        ${join(outDir, 'report.json')}\n        ${[...charts.files.keys()].map((f) => join(outDir, f)).join('\n        ')}\n`);

@@ -1,8 +1,9 @@
 /**
  * Micro-benchmarks beside the load suite: router lookups/s (native addon vs the TS reference,
  * 1,000 routes; bench/router-bench.ts), token-bucket takes/s (bench/token-bucket-bench.ts),
- * balancer picks/s over 4 members (bench/balancer-bench.ts) and the aggregation merge's cost,
- * inline vs on the offload pool (bench/merge-bench.ts).
+ * balancer picks/s over 4 members (bench/balancer-bench.ts), the aggregation merge's cost,
+ * inline vs on the offload pool (bench/merge-bench.ts), and the upstream engines' JS request
+ * path (requests/s and heap bytes per request, native vs undici; bench/upstream-engine-bench.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { formatBalancerBench, runBalancerBench } from './balancer-bench.js';
 import { formatMergeBench, runMergeBench } from './merge-bench.js';
 import { formatRouterBench, runRouterBench } from './router-bench.js';
 import { formatTokenBucketBench, runTokenBucketBench } from './token-bucket-bench.js';
+import { formatUpstreamEngineBench, runUpstreamEngineBench } from './upstream-engine-bench.js';
 
 export async function runMicro(workDir: string, workers: number, note: (msg: string) => void): Promise<MicroResults> {
   const micro: MicroResults = {
@@ -19,7 +21,16 @@ export async function runMicro(workDir: string, workers: number, note: (msg: str
     tokenBucket: { status: 'skipped' },
     balancers: { status: 'skipped' },
     aggregateMerge: { status: 'skipped' },
+    upstreamEngine: { status: 'skipped' },
   };
+
+  note('micro: upstream engines, JS request path and heap bytes per request, native vs undici ...');
+  try {
+    const result = await runUpstreamEngineBench();
+    micro.upstreamEngine = { status: 'ran', result, table: formatUpstreamEngineBench(result) };
+  } catch (e) {
+    micro.upstreamEngine = { status: 'failed', reason: (e as Error).message.split('\n')[0] };
+  }
 
   note('micro: router lookups, native vs reference, 1,000 routes ...');
   try {

@@ -192,7 +192,7 @@ export async function runProfiles(opts: SuiteOptions, fx: Fixtures, topN: number
       mkdirSync(dir, { recursive: true });
       const conns = status.connections[0];
       note(`profile: ${s.name} @ ${conns} conns: gateway under --cpu-prof, ${opts.warmupS} s warm-up + ${opts.durationS} s measured`);
-      const gw = await startGateway(s, ctx, opts.workDir, { profileDir: dir });
+      const gw = await startGateway(s, ctx, opts.workDir, { profileDir: dir, engine: opts.engine ?? null });
       const spec = {
         port: gw.port, path: s.request.path, method: s.request.method, headers: s.request.headers, bodyBytes: s.request.bodyBytes,
         connections: conns, durationS: opts.durationS, timeoutS: opts.timeoutS, threads: opts.wrkThreads,

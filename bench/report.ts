@@ -157,6 +157,8 @@ export interface MicroResults {
   balancers?: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
   /** Absent in reports written before aggregation existed. */
   aggregateMerge?: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
+  /** The upstream engines' JS request path (bench/upstream-engine-bench.ts); absent in older reports. */
+  upstreamEngine?: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
 }
 
 function stat(xs: number[]): Stat {
@@ -703,12 +705,14 @@ export function renderMarkdown(r: Report, charts: { rps?: string; cpu?: string; 
   }
   out.push('## Micro-benchmarks');
   out.push('');
-  for (const [name, mres] of [
+  const micros: Array<[string, MicroResults['router']]> = [
     ['Router lookups (1,000 routes, native vs TS reference)', r.micro.router],
     ['Token bucket takes', r.micro.tokenBucket],
     ['Balancer picks (4 members)', r.micro.balancers ?? { status: 'skipped', reason: 'not in this report' }],
     ['Aggregation merge (3 backends): inline vs the offload pool', r.micro.aggregateMerge ?? { status: 'skipped', reason: 'not in this report' }],
-  ] as const) {
+  ];
+  if (r.micro.upstreamEngine) micros.push(['Upstream engines: JS request path and allocations', r.micro.upstreamEngine]);
+  for (const [name, mres] of micros) {
     out.push(`### ${name}`);
     out.push('');
     if (mres.status === 'ran' && mres.table) out.push('```\n' + mres.table + '\n```');

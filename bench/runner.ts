@@ -35,6 +35,9 @@ export interface SuiteOptions {
   upstreamKind: 'uws' | 'http';
   /** Another checkout of the gateway (built) measured as the `baseline` contender, or null. */
   baselineDir: string | null;
+  /** `engine` of the gateway's / the baseline's upstream (--engine, --baseline-engine); null: its default. */
+  engine?: 'native' | 'undici' | null;
+  baselineEngine?: 'native' | 'undici' | null;
   /** Where configs, scripts and temp files go. */
   workDir: string;
 }
@@ -215,7 +218,7 @@ export async function planScenarios(
         : 'fastify + @fastify/http-proxy';
       if (c === 'reference') {
         if (!ref || !s.contenders.includes('reference')) continue;
-        const v = await validateGateway(writeGatewayConfig(ref, ctx, opts.workDir, 1, '-as-reference'), ref.env);
+        const v = await validateGateway(writeGatewayConfig(ref, ctx, opts.workDir, 1, opts.engine ?? null, 'reference'), ref.env);
         if (v.ok) status.contenders.push({ name: c, label, status: 'ran' });
         else status.contenders.push({ name: c, label, status: v.notImplemented ? 'not-applicable' : 'failed', reason: v.message });
         continue;
@@ -252,11 +255,11 @@ async function startContender(c: ContenderName, s: Scenario, ctx: BenchContext, 
     case 'direct':
       return { name: 'direct', label: LABEL_DIRECT, port: upstream.port, pid: null, stop: async () => {} };
     case 'gateway':
-      return startGateway(s, ctx, opts.workDir);
+      return startGateway(s, ctx, opts.workDir, { engine: opts.engine ?? null });
     case 'reference':
-      return startGateway(referenceScenario(s, ctx.fixtures)!, ctx, opts.workDir, { as: { name: 'reference', label: s.reference!.label } });
+      return startGateway(referenceScenario(s, ctx.fixtures)!, ctx, opts.workDir, { as: { name: 'reference', label: s.reference!.label }, engine: opts.engine ?? null });
     case 'baseline':
-      return startGateway(s, ctx, opts.workDir, { root: opts.baselineDir! });
+      return startGateway(s, ctx, opts.workDir, { root: opts.baselineDir!, engine: opts.baselineEngine ?? null });
     case 'nginx':
       return startNginx(opts.nginxBin!, s, ctx, opts.workDir);
     case 'peer':

@@ -478,15 +478,16 @@ export function selectScenarios(words: string[]): { selected: string[]; unknown:
 const STUB_FIXTURES: Fixtures = { dir: '', apiKey: '', jwtSecret: '', hs256Token: '', rsaPublicKeyFile: '', rs256Token: '' };
 
 /** The gateway config a scenario runs with. */
-export function gatewayConfig(s: Scenario, ctx: BenchContext, port: number): Record<string, unknown> {
+export function gatewayConfig(s: Scenario, ctx: BenchContext, port: number, engine: 'native' | 'undici' | null = null): Record<string, unknown> {
   const ports = ctx.targetPorts[s.upstream?.targets ?? 'single'];
+  const app: Record<string, unknown> = { targets: ports.map((p) => ({ url: `http://127.0.0.1:${p}` })), connectionsPerWorker: ctx.upstreamPool, ...s.upstream?.gateway };
+  // `engine` only when asked for: a baseline checkout from before the field would refuse it.
+  if (engine !== null) app.engine = engine;
   return {
     listen: { host: '127.0.0.1', port },
     workers: ctx.workers,
     accessLog: false,
-    upstreams: {
-      app: { targets: ports.map((p) => ({ url: `http://127.0.0.1:${p}` })), connectionsPerWorker: ctx.upstreamPool, ...s.upstream?.gateway },
-    },
+    upstreams: { app },
     ...s.gatewayTop,
     routes: [{ id: s.name, upstream: s.gatewayRoute.aggregate ? undefined : 'app', ...s.gatewayRoute }, ...(s.gatewayExtraRoutes ?? [])],
   };

@@ -1,6 +1,6 @@
 // gateway_native: the gateway's own addon. This file only registers the classes; each lives in
 // its own translation unit (router.cc, token_bucket.cc + shm.cc, uws_head.cc, shared_state.cc,
-// http_response_parser.cc + http_response_parser_napi.cc).
+// http_response_parser.cc + http_response_parser_napi.cc, upstream_connection.cc).
 #include <napi.h>
 
 #include "http_response_parser_napi.h"
@@ -10,6 +10,9 @@
 namespace gateway {
 void InitUwsHead(napi_env env, napi_value exports);
 void InitSharedState(napi_env env, napi_value exports);
+namespace upstream {
+void InitUpstream(Napi::Env env, Napi::Object exports);
+}
 }
 
 namespace {
@@ -20,6 +23,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gateway::InitUwsHead(env, exports);
   gateway::InitSharedState(env, exports);
   gateway::ResponseParserWrap::Init(env, exports);
+  gateway::upstream::InitUpstream(env, exports);
   return exports;
 }
 

@@ -15,9 +15,9 @@ export const NOT_IMPLEMENTED = 'is not implemented in this version of the gatewa
 export type Validation = { ok: true } | { ok: false; notImplemented: boolean; message: string };
 
 /** Writes the scenario's gateway config to `dir` and returns its path. */
-export function writeGatewayConfig(s: Scenario, ctx: BenchContext, dir: string, port: number, suffix = ''): string {
-  const path = join(dir, `gateway-${s.name}${suffix}.json`);
-  writeFileSync(path, `${JSON.stringify(gatewayConfig(s, ctx, port), null, 2)}\n`);
+export function writeGatewayConfig(s: Scenario, ctx: BenchContext, dir: string, port: number, engine: 'native' | 'undici' | null = null, tag = 'gateway'): string {
+  const path = join(dir, `${tag}-${s.name}.json`);
+  writeFileSync(path, `${JSON.stringify(gatewayConfig(s, ctx, port, engine), null, 2)}\n`);
   return path;
 }
 
@@ -51,10 +51,10 @@ export async function startGateway(
   s: Scenario,
   ctx: BenchContext,
   dir: string,
-  opts: { profileDir?: string; root?: string; as?: { name: 'reference'; label: string } } = {},
+  opts: { profileDir?: string; root?: string; as?: { name: 'reference'; label: string }; engine?: 'native' | 'undici' | null } = {},
 ): Promise<RunningContender> {
   const port = await freePort();
-  const configPath = writeGatewayConfig(s, ctx, dir, port, opts.as ? `-as-${opts.as.name}` : '');
+  const configPath = writeGatewayConfig(s, ctx, dir, port, opts.engine ?? null, opts.as ? opts.as.name : opts.root !== undefined ? 'baseline' : 'gateway');
   const env: Record<string, string | undefined> = { ...process.env, ...s.env };
   // --cpu-prof is not allowed in NODE_OPTIONS; as an option of the primary it reaches the workers
   // too (node:cluster forks with the primary's execArgv). Profiles are written at a clean exit.
@@ -74,7 +74,9 @@ export async function startGateway(
   });
   return {
     name,
-    label: opts.as ? `${opts.as.label} (${ctx.workers} workers)` : `${name === 'baseline' ? 'baseline gateway' : 'gateway'} (${ctx.workers} workers)`,
+    label: opts.as
+      ? `${opts.as.label} (${ctx.workers} workers${opts.engine ? `, ${opts.engine} engine` : ''})`
+      : `${name === 'baseline' ? 'baseline gateway' : 'gateway'} (${ctx.workers} workers${opts.engine ? `, ${opts.engine} engine` : ''})`,
     port,
     pid: m.pid,
     stop: () => m.stop(),

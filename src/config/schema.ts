@@ -408,6 +408,12 @@ export const UpstreamSchema = Type.Object(
         default: 512,
       }),
     ),
+    engine: Type.Optional(
+      Type.Union([Type.Literal('native'), Type.Literal('undici')], {
+        description:
+          'Upstream HTTP client: "native" (the addon\'s HTTP/1.1 engine, http:// only) or "undici". Absent: "native" for http:// targets, "undici" for https:// ones.',
+      }),
+    ),
     timeouts: withDefault(TimeoutsSchema),
     tls: Type.Optional(UpstreamTlsSchema),
     retries: Type.Optional(RetriesSchema),

@@ -213,6 +213,7 @@ export function endpointSettings(up: UpstreamConfig): EndpointSettings {
     connectMs: up.timeouts.connectMs,
     idleMs: up.timeouts.idleMs,
     tls: loadUpstreamTls(up.tls),
+    engine: up.engine,
   };
 }
 

@@ -42,6 +42,14 @@ export interface UpstreamRequest {
    * failed on was closed by the upstream, and its idle siblings may be too). Optional.
    */
   readonly fresh?: boolean;
+  /**
+   * Optional, for engines that prepare the response head (see UpstreamHandler.onPreparedHeaders):
+   * lower-case names of response headers the route removes. The array is long-lived (one per
+   * route), so an engine may cache what it derives from it by identity.
+   */
+  readonly dropResponseHeaders?: readonly string[] | null;
+  /** The handler needs the response headers one by one (onHeaders), not a prepared head. Optional. */
+  readonly rawHeaders?: boolean;
 }
 
 /** Why an attempt failed, as the proxy, the balancer and (later) retries and health need it. */
@@ -83,6 +91,23 @@ export interface UpstreamHandler {
   /** A 1xx response other than 100 Continue and 101 (e.g. 103 Early Hints). */
   onInformational(status: number, rawHeaders: Buffer[]): void;
   onHeaders(status: number, rawHeaders: Buffer[], resume: () => void): boolean;
+  /**
+   * Optional capability. A handler that has it may get this INSTEAD of onHeaders from an engine
+   * that prepares the final head itself (the native engine does, unless request.rawHeaders;
+   * undici never calls it): the headers to relay, already filtered and serialized as one block
+   *   "name1: value1\r\nname2: value2 ... \r\nnameN: valueN"
+   * handed over as `first` = "name1" and `rest` = "value1\r\n ... valueN" (two slices of one
+   * buffer), so that one uWS writeHeader(first, rest) writes them all (uWS writes name, ": ",
+   * value, CRLF verbatim; pinned by test/native/uws-verbatim.test.ts). Both null when no header is
+   * left. What the engine guarantees about the bytes: every name is a token and no value holds a
+   * CR, LF, NUL or other control except HTAB (the strict parser's rules), and these are removed:
+   * the hop-by-hop and framing headers of response-head.ts's dropResponseHeader (Connection,
+   * Keep-Alive, TE, Trailer, Upgrade, Transfer-Encoding, Content-Length, Proxy-*, Date), the names
+   * the upstream's Connection header lists, and request.dropResponseHeaders.
+   * `contentLength` is the response's Content-Length (-1 when absent), as the parser read it.
+   * Same pause semantics as onHeaders.
+   */
+  onPreparedHeaders?(status: number, first: Buffer | null, rest: Buffer | null, contentLength: number, resume: () => void): boolean;
   onData(chunk: Buffer): boolean;
   onComplete(): void;
   onError(err: UpstreamFailure): void;

@@ -10,10 +10,22 @@
  * address judge it each by its own rules.
  */
 import type { UpstreamDispatcher } from './dispatch.js';
+import { NativeEndpoint } from './native.js';
 import { UndiciEndpoint, type UndiciSettings } from './undici.js';
 import type { CircuitBreaker } from './breaker.js';
 
-export type EndpointSettings = UndiciSettings;
+export type EngineKind = 'native' | 'undici';
+
+export interface EndpointSettings extends UndiciSettings {
+  /** The upstream's `engine`; absent: native for http://, undici for https:// (see engineFor). */
+  readonly engine?: EngineKind;
+}
+
+/** The engine an origin gets: the configured one, else native for http:// and undici for https:// (docs/upstream-engine.md). */
+export function engineFor(origin: string, configured: EngineKind | undefined): EngineKind {
+  if (configured !== undefined) return configured;
+  return origin.startsWith('https:') ? 'undici' : 'native';
+}
 
 /** Outcome counts of one endpoint in this worker (read by metrics and /upstreams). */
 export interface EndpointCounters {
@@ -55,7 +67,7 @@ export class Endpoint {
 
 /** The registry key of an endpoint: its upstream, origin, shared-state slot and connection settings. */
 export function endpointKey(upstream: string, origin: string, slot: number, s: EndpointSettings): string {
-  return JSON.stringify([upstream, origin, slot, s.keepAlive, s.maxConnections, s.connectMs, s.idleMs, s.tls?.fingerprint ?? '']);
+  return JSON.stringify([upstream, origin, slot, s.keepAlive, s.maxConnections, s.connectMs, s.idleMs, s.tls?.fingerprint ?? '', engineFor(origin, s.engine)]);
 }
 
 /** What a worker reports about one endpoint (GET /upstreams, readiness, metrics). */
@@ -83,7 +95,8 @@ export class EndpointRegistry {
     const key = endpointKey(upstream, origin, slot, settings);
     let ep = this.#endpoints.get(key);
     if (ep === undefined) {
-      ep = new Endpoint(key, upstream, origin, hostHeader, slot, new UndiciEndpoint(origin, settings, hostHeader));
+      const dispatcher = engineFor(origin, settings.engine) === 'native' ? new NativeEndpoint(origin, settings) : new UndiciEndpoint(origin, settings, hostHeader);
+      ep = new Endpoint(key, upstream, origin, hostHeader, slot, dispatcher);
       this.#endpoints.set(key, ep);
     }
     return ep;

@@ -97,9 +97,26 @@ export function writeConfig(config: unknown): string {
   return path;
 }
 
+/**
+ * The upstream engine the integration suites run on: GATEWAY_TEST_ENGINE ("native" | "undici"),
+ * set by the vitest project that reruns the upstream-facing files on undici (vitest.config.ts).
+ * Unset: the configs keep the default (native for http://).
+ */
+export const TEST_ENGINE = (process.env.GATEWAY_TEST_ENGINE ?? 'native') as 'native' | 'undici';
+
+/** `config` with `engine` on every upstream that does not choose one, when GATEWAY_TEST_ENGINE is set. */
+export function withTestEngine<T extends Record<string, unknown>>(config: T): T {
+  const engine = process.env.GATEWAY_TEST_ENGINE;
+  const ups = config.upstreams as Record<string, Record<string, unknown>> | undefined;
+  if (engine === undefined || ups === undefined || typeof ups !== 'object') return config;
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [name, up] of Object.entries(ups)) out[name] = up !== null && typeof up === 'object' && !('engine' in up) ? { ...up, engine } : up;
+  return { ...config, upstreams: out };
+}
+
 export async function startGateway(config: Record<string, unknown> & { listen?: { port?: number } }, opts: GatewayOptions = {}): Promise<Gateway> {
   const port = config.listen?.port ?? (await freePort());
-  const full = { workers: 2, ...config, listen: { host: '127.0.0.1', ...(config.listen ?? {}), port } };
+  const full = { workers: 2, ...withTestEngine(config), listen: { host: '127.0.0.1', ...(config.listen ?? {}), port } };
   const configPath = writeConfig(full);
   return startGatewayFile(configPath, port, opts);
 }

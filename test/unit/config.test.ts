@@ -774,6 +774,24 @@ describe('plugins', () => {
 });
 
 describe('upstream and consumer rules', () => {
+  it('takes "engine": "native" or "undici"; "native" on an https:// target is an error with a pointer', () => {
+    const c = minimal();
+    for (const engine of ['native', 'undici']) {
+      c.upstreams.users.engine = engine;
+      expect(valid(c).config.upstreams.users.engine).toBe(engine);
+    }
+    delete c.upstreams.users.engine;
+    expect(valid(c).config.upstreams.users.engine).toBeUndefined(); // per target: native for http, undici for https
+    c.upstreams.users.targets = [{ url: 'https://127.0.0.1:9443' }];
+    valid(c);
+    c.upstreams.users.engine = 'undici';
+    valid(c);
+    c.upstreams.users.engine = 'native';
+    expect(oneError(c, '/upstreams/users/engine')).toMatch(/native engine speaks http:\/\/ only.*\/upstreams\/users\/targets\/0 is https.*"engine": "undici"/);
+    c.upstreams.users.engine = 'curl';
+    expect(errorsOf(c).map((e) => e.pointer)).toEqual(['/upstreams/users/engine']);
+  });
+
   it('checks the consistent-hash hashOn syntax', () => {
     const c = minimal();
     c.upstreams.users.balancer = 'consistent-hash';

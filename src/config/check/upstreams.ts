@@ -26,6 +26,9 @@ export function checkUpstreams(k: CheckContext): void {
         k.err(tp, `invalid URL ${k.show(tp, t.url)}`);
         return;
       }
+      if (url.protocol === 'https:' && up.engine === 'native') {
+        k.err(`${p}/engine`, `the native engine speaks http:// only, and ${p}/targets/${i} is https://: use "engine": "undici" for TLS upstreams (docs/upstream-engine.md)`);
+      }
       if (url.username || url.password || t.url.includes('@')) k.err(tp, 'credentials in target URLs are not supported');
       else if (url.hostname === '') k.err(tp, 'the URL has no host');
       const key = url.origin;

@@ -103,6 +103,10 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   private headersAt = 0;
   private attemptOpen = false;
   private rawHeaders: Buffer[] | null = null;
+  /** The engine's prepared head (onPreparedHeaders): the headers to relay as one name/value pair. */
+  private preparedFirst: Buffer | null = null;
+  private preparedRest: Buffer | null = null;
+  private prepared = false;
   /** Of the upstream response; -1 = unknown (chunked or close-delimited). */
   private contentLength = -1;
   private headersWritten = false;
@@ -213,6 +217,9 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
       headersTimeoutMs: t.responseHeadersMs,
       bodyTimeoutMs: t.idleMs,
       fresh,
+      dropResponseHeaders: this.route!.removeResponseHeaders,
+      // Plugins that read the upstream's headers (cache, encoding) need them one by one.
+      rawHeaders: this.route!.pipeline !== null && this.route!.pipeline.onUpstreamAnswer !== null,
     };
     t.cluster.begin(ep);
     this.attemptOpen = true;
@@ -353,29 +360,54 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     }
   }
 
+  /**
+   * A retryable status is caught at the head, before any byte of it reaches the client: true
+   * when the attempt was abandoned for a retry.
+   */
+  private retriedOnStatus(status: number): boolean {
+    const policy = this.target.cluster.resilience.retry;
+    if (policy === null || this.ended) return false;
+    const reason = policy.statusReason(status, this.head.method);
+    if (reason === null || this.retries >= policy.settings.attempts) return false;
+    this.upstreamStatus = status;
+    const abort = this.abortUpstream;
+    this.abortUpstream = null;
+    this.endAttempt('response');
+    if (this.mayRetry(reason)) {
+      abort?.(ABORTED);
+      return true;
+    }
+    // Not retried after all (budget, body, deadline): this answer is relayed; the attempt's
+    // accounting is done, its data still flows.
+    this.abortUpstream = abort;
+    return false;
+  }
+
+  /**
+   * The engine's prepared head (the native engine, first attempts of routes whose plugins do not
+   * read upstream headers; see dispatch.ts): the filtering writeHead's loop does was done natively,
+   * the bytes are safe, and one writeHeader call writes them all.
+   */
+  onPreparedHeaders(status: number, first: Buffer | null, rest: Buffer | null, contentLength: number, resume: () => void): boolean {
+    if (this.attemptNo !== 0) return false;
+    this.headersAt = performance.now();
+    if (this.retriedOnStatus(status)) return false;
+    this.upstreamStatus = status;
+    this.resumeUpstream = resume;
+    this.prepared = true;
+    this.preparedFirst = first;
+    this.preparedRest = rest;
+    this.contentLength = contentLength;
+    return !this.ended;
+  }
+
   attemptHeaders(n: number, status: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (n !== this.attemptNo) return false;
     this.headersAt = performance.now();
-    // A retryable status is caught here, before any byte of it reaches the client.
-    const policy = this.target.cluster.resilience.retry;
-    if (policy !== null && !this.ended) {
-      const reason = policy.statusReason(status, this.head.method);
-      if (reason !== null && this.retries < policy.settings.attempts) {
-        this.upstreamStatus = status;
-        const abort = this.abortUpstream;
-        this.abortUpstream = null;
-        this.endAttempt('response');
-        if (this.mayRetry(reason)) {
-          abort?.(ABORTED);
-          return false;
-        }
-        // Not retried after all (budget, body, deadline): this answer is relayed; the attempt's
-        // accounting is done, its data still flows.
-        this.abortUpstream = abort;
-      }
-    }
+    if (this.retriedOnStatus(status)) return false;
     this.upstreamStatus = status;
     this.resumeUpstream = resume;
+    this.prepared = false;
     this.rawHeaders = rawHeaders;
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i];
@@ -528,10 +560,17 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   /** Status line and the filtered upstream headers, then the gateway's own (called corked). */
   writeHead(): void {
     const res = this.res;
-    const raw = this.rawHeaders!;
     const status = this.upstreamStatus;
     this.headersWritten = true;
     this.status = status;
+    if (this.prepared) {
+      if (!this.interimSent) res.writeStatus(statusLine(status));
+      else res.writeHeader('HTTP/1.1 ' + statusLine(status) + '\r\nvia', '1.1 gateway'); // after a relayed 1xx
+      if (this.preparedFirst !== null) res.writeHeader(this.preparedFirst, this.preparedRest!);
+      this.writeGatewayHeaders(status, this.interimSent);
+      return;
+    }
+    const raw = this.rawHeaders!;
     if (!this.interimSent) res.writeStatus(statusLine(status));
     else res.writeHeader('HTTP/1.1 ' + statusLine(status) + '\r\nvia', '1.1 gateway'); // after a relayed 1xx
     const named = this.connectionNamed;

@@ -1,0 +1,63 @@
+/**
+ * Pins what the proxy relies on from uWebSockets.js when it relays an upstream head in one call
+ * (ProxyTransaction.writeHead with the native engine's prepared head, src/upstream/dispatch.ts
+ * onPreparedHeaders) and when it relays a 1xx: uWS writes writeStatus's argument and writeHeader's
+ * name and value VERBATIM ("HTTP/1.1 " + status + CRLF, name + ": " + value + CRLF), CR LF inside
+ * included, and nothing in between. An upgrade of uWS that escapes, checks or reorders these
+ * bytes must fail here, loudly, before it breaks the relay.
+ */
+import { connect } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { loadUws } from '../../src/uws.js';
+
+type ListenSocket = import('uWebSockets.js').us_listen_socket;
+
+function rawGet(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    let out = '';
+    s.on('data', (c) => {
+      out += c.toString('latin1');
+      if (out.endsWith('\r\n\r\nok')) {
+        s.destroy();
+        resolve(out);
+      }
+    });
+    s.on('error', reject);
+    s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  });
+}
+
+describe('uWebSockets.js writes status and headers verbatim', () => {
+  it('one writeHeader(name, "v1\\r\\nname2: v2") writes two header lines; writeStatus("200 OK") the status line; Buffers and strings alike', async () => {
+    const uws = loadUws();
+    const app = uws.App();
+    const block = Buffer.from('x-first: one\r\nx-second: two, three\r\nx-third: 8\xe9bit', 'latin1');
+    app.get('/block', (res) => {
+      res.cork(() => {
+        res.writeStatus('200 OK');
+        res.writeHeader(block.subarray(0, 7), block.subarray(9));
+        res.writeHeader('via', '1.1 gateway');
+        res.end('ok');
+      });
+    });
+    app.get('/interim', (res) => {
+      res.cork(() => {
+        res.writeStatus('103 Early Hints');
+        res.writeHeader('link', Buffer.from('</a>\r\n'));
+        res.writeHeader('HTTP/1.1 200 OK\r\nvia', '1.1 gateway');
+        res.end('ok');
+      });
+    });
+    const token = await new Promise<ListenSocket>((res, rej) => app.listen('127.0.0.1', 0, (t) => (t ? res(t) : rej(new Error('listen failed')))));
+    try {
+      const port = uws.us_socket_local_port(token);
+      const a = await rawGet(port, '/block');
+      expect(a.startsWith('HTTP/1.1 200 OK\r\nx-first: one\r\nx-second: two, three\r\nx-third: 8\xe9bit\r\nvia: 1.1 gateway\r\n')).toBe(true);
+      const b = await rawGet(port, '/interim');
+      expect(b.startsWith('HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nvia: 1.1 gateway\r\n')).toBe(true);
+    } finally {
+      uws.us_listen_socket_close(token);
+    }
+  });
+});
