@@ -21,7 +21,7 @@ import type { ResolvedUpstreams } from '../primary/targets.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { compileConfig } from '../runtime/compile.js';
 import { EndpointRegistry } from '../upstream/endpoint.js';
-import { installHandler } from './front.js';
+import { installHandler, openClientConnections } from './front.js';
 import type { WorkerHost } from './transaction.js';
 import { proxyAction } from './actions/proxy.js';
 import { respondAction } from './actions/respond.js';
@@ -29,6 +29,7 @@ import { AccessLog } from '../observability/access-log.js';
 import { log } from '../observability/log.js';
 import { loadUws } from '../uws.js';
 import { recordRequest, takeSnapshot } from '../observability/metrics.js';
+import { LoopDelayMonitor } from '../observability/event-loop.js';
 import { ServiceHost, type VersionScope } from '../runtime/services.js';
 
 const endpoints = new EndpointRegistry();
@@ -92,10 +93,12 @@ function send(msg: WorkerToPrimary): void {
   process.send?.(msg);
 }
 
-function accessLogFor(config: GatewayConfig): AccessLog | null {
+/** The access log of a config version: the one in use when path and format stay, else a new one (the old one closed). */
+function accessLogFor(config: GatewayConfig, current: AccessLog | null): AccessLog | null {
   const al = config.accessLog;
-  if (al === false) return null;
-  return new AccessLog(al.path, al.format);
+  if (current !== null && al !== false && current.path === al.path && current.format === al.format) return current;
+  current?.close();
+  return al === false ? null : new AccessLog(al.path, al.format);
 }
 
 function start(config: GatewayConfig, version: number): void {
@@ -109,7 +112,7 @@ function start(config: GatewayConfig, version: number): void {
   retireOld(first);
   app = config.tls !== undefined ? uws.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile }) : uws.App();
   setClientTimeouts(app, config);
-  const accessLog = accessLogFor(config);
+  const accessLog = accessLogFor(config, null);
   const s: WorkerHost = {
     config: compiled,
     accessLog,
@@ -151,12 +154,10 @@ function reload(config: GatewayConfig, version: number): void {
   }
   try {
     const { compiled, scope: next } = compileWithServices(config, version);
-    const oldLog = state.accessLog;
     state.config = compiled;
     retireOld(next);
-    state.accessLog = accessLogFor(config);
+    state.accessLog = accessLogFor(config, state.accessLog);
     if (app !== null) setClientTimeouts(app, config);
-    oldLog?.flush();
     // Endpoints the new config does not use close once their in-flight requests finish.
     endpoints.retainOnly(compiled.endpointKeys);
     running = version;
@@ -175,6 +176,8 @@ setInterval(flushMetrics, 1000).unref();
 setInterval(() => {
   if (endpoints.size > 0) send({ type: 'endpoints', endpoints: endpoints.report() });
 }, 1000).unref();
+const loopDelay = new LoopDelayMonitor();
+setInterval(() => send({ type: 'stats', loop: loopDelay.take(), connections: openClientConnections() }), 1000).unref();
 
 let drainTimer: NodeJS.Timeout | null = null;
 
@@ -233,6 +236,10 @@ process.on('message', (msg: PrimaryToWorker) => {
     retarget(msg.targets);
   } else if (msg.type === 'drain') {
     drain(msg.deadlineMs);
+  } else if (msg.type === 'reopen-logs') {
+    const accessLog = state?.accessLog ?? null;
+    accessLog?.reopen();
+    log('info', 'access log reopened', { worker: workerIndex, path: accessLog?.path ?? null });
   }
 });
 
