@@ -1,6 +1,7 @@
 /**
  * Admin API, served by the primary on admin.host:admin.port (node:http: it is not the hot path).
- * Every call but GET /healthz needs `Authorization: Bearer <admin.token>`; the token is compared in constant time. Errors use the gateway's JSON error
+ * Every call but GET /healthz and the dashboard's page and files needs `Authorization: Bearer
+ * <admin.token>`; the token is compared in constant time. Errors use the gateway's JSON error
  * shape (src/errors.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -11,9 +12,13 @@ import { GATEWAY_ERRORS, errorBody, type GatewayErrorCode } from '../errors.js';
 import { log } from '../observability/log.js';
 import { peerAddress } from './audit.js';
 import { metricsText } from './metrics.js';
+import { LiveStats } from './live-stats.js';
+import { dashboardData } from './dashboard/data.js';
+import { DASHBOARD_HEADERS, DashboardAssets, isDashboardAsset } from './dashboard/serve.js';
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body, null, 2) + '\n';
+/** Indented for people reading curl output; `compact` for what only the dashboard's script reads every second. */
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, compact = false): void {
+  const text = (compact ? JSON.stringify(body) : JSON.stringify(body, null, 2)) + '\n';
   res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
@@ -38,11 +43,20 @@ function authorized(req: IncomingMessage, token: string | undefined): boolean {
 export function startAdmin(sup: Supervisor): Promise<Server | null> {
   const admin = sup.config.admin;
   if (!admin) return Promise.resolve(null);
+  const assets = new DashboardAssets();
+  if (assets.error !== null) log('error', 'the dashboard cannot be served', { error: assets.error });
+  const live = new LiveStats(sup.metrics);
+  live.start();
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
     const route = `${req.method} ${url.pathname}`;
     if (route === 'GET /healthz') return sendJson(res, 200, { status: 'ok' });
+    // The page and its script hold no data: a browser gets them, then signs in (CONFIG.md).
+    if (req.method === 'GET' && isDashboardAsset(url.pathname)) {
+      if (!assets.serve(res, url.pathname)) sendError(res, 'internal_error', 'The dashboard files are missing from this installation.');
+      return;
+    }
     if (!authorized(req, sup.config.admin?.token)) {
       return sendError(res, 'unauthorized', 'Missing or invalid admin token.', { 'www-authenticate': 'Bearer' });
     }
@@ -86,10 +100,13 @@ export function startAdmin(sup: Supervisor): Promise<Server | null> {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
         return void res.end(text);
       }
+      case 'GET /dashboard/data':
+        return sendJson(res, 200, dashboardData(sup, live), DASHBOARD_HEADERS, true);
       default:
         return sendError(res, 'not_found', 'No such admin endpoint.');
     }
   });
+  server.on('close', () => live.stop());
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(admin.port, admin.host, () => {
