@@ -237,11 +237,20 @@ process.on('message', (msg: PrimaryToWorker) => {
   } else if (msg.type === 'drain') {
     drain(msg.deadlineMs);
   } else if (msg.type === 'reopen-logs') {
-    const accessLog = state?.accessLog ?? null;
-    accessLog?.reopen();
-    log('info', 'access log reopened', { worker: workerIndex, path: accessLog?.path ?? null });
+    reopenAccessLog();
   }
 });
+
+/** logrotate moved the access log away (SIGUSR1 to the primary, which tells every worker). */
+function reopenAccessLog(): void {
+  const accessLog = state?.accessLog ?? null;
+  accessLog?.reopen();
+  log('info', 'access log reopened', { worker: workerIndex, path: accessLog?.path ?? null });
+}
+// A SIGUSR1 sent to every process of the gateway (`systemctl kill -s USR1`, a process group)
+// reaches the workers too: they reopen as well (twice is harmless), and Node's default for
+// SIGUSR1, starting the inspector, never happens in a worker.
+process.on('SIGUSR1', reopenAccessLog);
 
 // The primary handles signals; a worker ignores Ctrl-C's SIGINT (sent to the whole process
 // group) and waits for the primary's drain message instead.

@@ -2,15 +2,16 @@
  * The access log file and logrotate: SIGUSR1 to the primary makes every worker reopen the file.
  * Under continuous traffic the file is renamed away (what logrotate does), SIGUSR1 is sent, and
  * every request ends up as exactly one line in one of the two files: none lost, none twice, new
- * lines in a new file at the original path. A reload that keeps the access log keeps the file
- * open once per worker (a reload used to open it again without closing the old one).
+ * lines in a new file at the original path. SIGUSR1 sent to the workers as well (a whole
+ * systemd unit) is fine too. A reload that keeps the access log keeps the file open once per
+ * worker (a reload used to open it again without closing the old one).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { echoUpstream, sleep, startGateway, waitForLogLines, type Gateway, type Upstream } from '../helpers/gateway.js';
+import { echoUpstream, logLines, sleep, startGateway, waitForLogLines, type Gateway, type Upstream } from '../helpers/gateway.js';
 import { childPids } from '../helpers/procs.js';
 
 const TOTAL = 300;
@@ -96,6 +97,27 @@ describe('access log reopen (SIGUSR1)', () => {
     expect([...old, ...fresh].sort()).toEqual([...sent].sort());
     // The primary said what it did.
     expect(gw.stderr).toContain('"msg":"reopening the access log"');
+  });
+
+  it('SIGUSR1 to every process of the gateway (systemctl kill): the workers reopen too, and none starts an inspector', async () => {
+    const workers = childPids(gw.proc.pid!);
+    expect(workers).toHaveLength(2);
+    const before = logLines(gw, 'access log reopened').length;
+    renameSync(logPath, `${logPath}.2`);
+    for (const pid of [gw.proc.pid!, ...workers]) process.kill(pid, 'SIGUSR1');
+    await waitForLogLines(gw, 'access log reopened', before + 4);
+    for (let i = 0; i < 20; i++) {
+      const r = await request(`${gw.url}/app/x`, { headers: { connection: 'close' } });
+      await r.body.dump();
+    }
+    let fresh: string[] = [];
+    for (let i = 0; i < 100 && fresh.length < 20; i++) {
+      fresh = requestIds(logPath);
+      if (fresh.length < 20) await sleep(50);
+    }
+    expect(fresh).toHaveLength(20);
+    expect(gw.stderr).not.toContain('Debugger listening');
+    expect(childPids(gw.proc.pid!)).toEqual(workers); // nobody died of it
   });
 
   it('a reload that keeps the access log keeps one open file per worker', async () => {
