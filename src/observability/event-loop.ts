@@ -4,6 +4,10 @@
  * that long before uWS's callback runs, so it is the first thing to look at when latency grows
  * and the upstreams do not explain it.
  *
+ * monitorEventLoopDelay records the time between two of its timer's runs, the sampling interval
+ * included (an idle loop reads 10 ms at a 10 ms resolution); what is reported is what comes on
+ * top of the interval, so an idle loop reads ~0 and a 200 ms stall reads ~200 ms.
+ *
  * Worker: every second, the last second's p50 / p99 / max / mean / sample count (then reset).
  * Primary: per worker, the worst second since the previous scrape of /metrics, exported as the
  * summary gateway_event_loop_delay_seconds{worker, quantile} (with cumulative _sum/_count) and
@@ -28,9 +32,12 @@ const NS = 1e-9;
 
 export class LoopDelayMonitor {
   readonly #h: IntervalHistogram;
+  /** The sampling interval, ns: subtracted from what the histogram holds. */
+  readonly #intervalNs: number;
 
   constructor(resolutionMs = 10) {
     this.#h = monitorEventLoopDelay({ resolution: resolutionMs });
+    this.#intervalNs = resolutionMs * 1e6;
     this.#h.enable();
   }
 
@@ -38,10 +45,11 @@ export class LoopDelayMonitor {
   take(): LoopDelaySample {
     const h = this.#h;
     const count = h.count;
+    const late = (ns: number) => Math.max(0, ns - this.#intervalNs) * NS;
     const sample: LoopDelaySample =
       count === 0
         ? { count: 0, sumS: 0, p50S: 0, p99S: 0, maxS: 0 }
-        : { count, sumS: h.mean * count * NS, p50S: h.percentile(50) * NS, p99S: h.percentile(99) * NS, maxS: h.max * NS };
+        : { count, sumS: late(h.mean) * count, p50S: late(h.percentile(50)), p99S: late(h.percentile(99)), maxS: late(h.max) };
     h.reset();
     return sample;
   }

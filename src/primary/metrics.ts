@@ -46,7 +46,7 @@ function primaryMetrics(sup: Supervisor): string {
   const live = sup.slots.filter((s) => s.worker !== null);
   family(out, 'gateway_client_connections', 'gauge', 'Client connections open now, by worker (reported every second).');
   for (const s of live) out.push(`gateway_client_connections{worker="${s.index}"} ${s.connections}`);
-  family(out, 'gateway_event_loop_delay_seconds', 'summary', "Event-loop delay by worker (monitorEventLoopDelay, 10 ms resolution): each quantile is the worst second's since the previous scrape; _sum and _count since start.");
+  family(out, 'gateway_event_loop_delay_seconds', 'summary', "How late each worker's event loop runs, beyond monitorEventLoopDelay's 10 ms sampling interval: each quantile is the worst second's since the previous scrape; _sum and _count since start.");
   for (const s of live) {
     const d = s.loopDelay;
     out.push(
