@@ -46,7 +46,7 @@ export type ReloadOutcome =
  * are listed in `requests` when there were several.
  */
 export function auditReload(requests: readonly ReloadRequest[], file: string, outcome: ReloadOutcome): void {
-  const first = requests[0] ?? { source: 'signal' };
+  const first = requests[0]!;
   const fields: Record<string, unknown> = { source: first.source };
   if (first.address !== undefined) fields.address = first.address;
   if (requests.length > 1) fields.requests = requests;

@@ -14,12 +14,12 @@
  * writes one audit line (audit.ts) with who asked, what came of it and what it changed.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { readGatewayConfig, formatErrors, type ConfigError } from '../config/index.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { canonicalJson, configChanges, restartOnlyDiff, type ConfigChanges } from '../config/diff.js';
-import { createHash } from 'node:crypto';
 import { auditReload, type LoadedFrom, type ReloadOutcome, type ReloadRequest, type ReloadSource } from './audit.js';
 import { dryRunCompile } from '../runtime/dry-run.js';
 import { ServiceHost } from '../runtime/services.js';
@@ -517,20 +517,35 @@ export class Supervisor {
     return running;
   }
 
-  /** One reload attempt for these requests: run, counted, audited. */
+  /** One reload attempt for these requests (at least one): run, counted, audited. */
   async #attemptReload(requests: ReloadRequest[]): Promise<ReloadResult> {
+    const first = requests[0]!;
     const previousVersion = this.version;
-    const { result, changes } = await this.#runReload(requests[0] ?? { source: 'signal' });
-    const outcome: ReloadOutcome = result.ok
-      ? { result: 'applied', version: result.version, previousVersion, complete: result.complete, changes: changes! }
-      : { result: 'refused', version: this.version, errors: result.errors, changes };
-    // Counted once per attempt, as the audit line: by the source of the first request in it.
-    const key = `${(requests[0] ?? { source: 'signal' }).source}\u0001${outcome.result}`;
-    this.reloadStats.attempts.set(key, (this.reloadStats.attempts.get(key) ?? 0) + 1);
-    this.reloadStats.lastOk = result.ok;
-    if (result.ok) this.reloadStats.lastAppliedAt = this.loaded.at;
-    auditReload(requests, this.options.configPath, outcome);
+    let ran: { result: ReloadResult; changes: ConfigChanges | null };
+    try {
+      ran = await this.#runReload(first);
+    } catch (err) {
+      // A bug, not a bad file: still an attempt of the audit trail, and the old config serves.
+      this.#recordAttempt(requests, { result: 'refused', version: this.version, errors: [{ pointer: '', message: `internal error: ${(err as Error).message}` }], changes: null });
+      throw err;
+    }
+    const { result, changes } = ran;
+    this.#recordAttempt(
+      requests,
+      result.ok
+        ? { result: 'applied', version: result.version, previousVersion, complete: result.complete, changes: changes! }
+        : { result: 'refused', version: this.version, errors: result.errors, changes },
+    );
     return result;
+  }
+
+  /** Counts an attempt (once, by the source of its first request, as its audit line says) and writes its audit line. */
+  #recordAttempt(requests: ReloadRequest[], outcome: ReloadOutcome): void {
+    const key = `${requests[0]!.source}\u0001${outcome.result}`;
+    this.reloadStats.attempts.set(key, (this.reloadStats.attempts.get(key) ?? 0) + 1);
+    this.reloadStats.lastOk = outcome.result === 'applied';
+    if (outcome.result === 'applied') this.reloadStats.lastAppliedAt = this.loaded.at;
+    auditReload(requests, this.options.configPath, outcome);
   }
 
   async #runReload(request: ReloadRequest): Promise<{ result: ReloadResult; changes: ConfigChanges | null }> {
