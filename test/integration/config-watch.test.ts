@@ -5,34 +5,45 @@
  * names (a jwt publicKeyFile); none for a touch or another file in the directory; one refused
  * attempt for a broken save, with the old config still serving.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { exportSPKI } from 'jose';
 import { echoUpstream, freePort, logLines, sleep, startGatewayFile, waitForLogLines, type Gateway, type Upstream } from '../helpers/gateway.js';
-import { mint, newKey, nowSec } from '../helpers/jwt-jwks.js';
+import { mint, newKey, nowSec, type TestKey } from '../helpers/jwt-jwks.js';
 
 /** Longer than the watch's debounce (200 ms) plus a loaded machine's scheduling. */
 const SETTLE_MS = 700;
 
 const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
 let up: Upstream;
+/** The jwt publicKeyFile of route /app, and the keys it is switched between. */
+let keyFile: string;
+let keyA: TestKey;
+let keyB: TestKey;
+
+beforeAll(async () => {
+  up = await echoUpstream();
+  [keyA, keyB] = await Promise.all([newKey('EdDSA', 'a'), newKey('EdDSA', 'b')]);
+  keyFile = join(mkdtempSync(join(tmpdir(), 'gw-watch-key-')), 'key.pem');
+  writeFileSync(keyFile, await exportSPKI(keyA.publicKey as CryptoKey));
+});
 afterAll(async () => {
+  while (cleanup.length) await cleanup.pop()!();
   await up?.close();
 });
 
-function configWith(port: number, body: string, extra: Record<string, unknown> = {}) {
+function configWith(port: number, body: string) {
   return JSON.stringify({
     workers: 2,
     listen: { host: '127.0.0.1', port },
     upstreams: { app: { targets: [{ url: up.url }] } },
-    routes: [{ id: 'v', paths: ['/v'], respond: { status: 200, body } }, { id: 'app', paths: ['/app'], upstream: 'app' }],
-    ...extra,
+    routes: [
+      { id: 'v', paths: ['/v'], respond: { status: 200, body } },
+      { id: 'app', paths: ['/app'], upstream: 'app', plugins: { jwt: { publicKeyFile: keyFile, algorithms: ['EdDSA'] } } },
+    ],
   });
 }
 
@@ -59,13 +70,15 @@ async function watching(path: string, port: number): Promise<Gateway> {
 const audits = (gw: Gateway) => logLines(gw, 'config audit');
 
 describe('gateway start --watch', () => {
+  /** A gateway watching a config file in a plain directory (the first two tests). */
+  let gw: Gateway;
+
   it('reloads on a save in place and on a save by rename; not on a touch or another file; one refused attempt for a broken save', async () => {
-    up ??= await echoUpstream();
     const dir = mkdtempSync(join(tmpdir(), 'gw-watch-'));
     const path = join(dir, 'gateway.json');
     const port = await freePort();
     writeFileSync(path, configWith(port, 'one'));
-    const gw = await watching(path, port);
+    gw = await watching(path, port);
     expect(await body(gw)).toBe('one');
 
     writeFileSync(path, configWith(port, 'two')); // in place
@@ -101,8 +114,20 @@ describe('gateway start --watch', () => {
     expect(await body(gw)).toBe('five');
   });
 
+  it('reloads when a file the config names changes (a jwt publicKeyFile), with no change to the config itself', async () => {
+    const before = audits(gw).length;
+    const tokenB = await mint(keyB.privateKey, { alg: 'EdDSA' }, { sub: 'x', iat: nowSec(), exp: nowSec() + 600 });
+    expect(await body(gw, '/app', { authorization: `Bearer ${tokenB}` })).toBe('401');
+
+    writeFileSync(keyFile, await exportSPKI(keyB.publicKey as CryptoKey));
+    const line = (await waitForLogLines(gw, 'config audit', before + 1))[before];
+    expect(line).toMatchObject({ source: 'watch', result: 'applied', version: 5 });
+    expect(Object.values(line.changes as Record<string, { changed: string[] }>).every((s) => s.changed.length === 0)).toBe(true);
+    const seen = [await body(gw, '/app', { authorization: `Bearer ${tokenB}` }), await body(gw, '/app', { authorization: `Bearer ${tokenB}` })];
+    expect(seen.map((s) => JSON.parse(s).url)).toEqual(['/app', '/app']);
+  });
+
   it('follows a Kubernetes ConfigMap update (the ..data symlink swapped to a new directory)', async () => {
-    up ??= await echoUpstream();
     // The kubelet's layout: gateway.json -> ..data/gateway.json, ..data -> ..<timestamp>/
     const dir = mkdtempSync(join(tmpdir(), 'gw-configmap-'));
     const port = await freePort();
@@ -133,23 +158,4 @@ describe('gateway start --watch', () => {
     expect(await body(gw)).toBe('v3');
   });
 
-  it('reloads when a file the config names changes (a jwt publicKeyFile), with no change to the config itself', async () => {
-    up ??= await echoUpstream();
-    const [a, b] = await Promise.all([newKey('EdDSA', 'a'), newKey('EdDSA', 'b')]);
-    const keyFile = join(mkdtempSync(join(tmpdir(), 'gw-watch-key-')), 'key.pem');
-    writeFileSync(keyFile, await exportSPKI(a.publicKey as CryptoKey));
-    const dir = mkdtempSync(join(tmpdir(), 'gw-watch-'));
-    const port = await freePort();
-    writeFileSync(join(dir, 'gateway.json'), configWith(port, 'x', { plugins: { jwt: { publicKeyFile: keyFile, algorithms: ['EdDSA'] } } }));
-    const gw = await watching(join(dir, 'gateway.json'), port);
-    const tokenB = await mint(b.privateKey, { alg: 'EdDSA' }, { sub: 'x', iat: nowSec(), exp: nowSec() + 600 });
-    expect(await body(gw, '/app', { authorization: `Bearer ${tokenB}` })).toBe('401');
-
-    writeFileSync(keyFile, await exportSPKI(b.publicKey as CryptoKey));
-    const [line] = await waitForLogLines(gw, 'config audit', 1);
-    expect(line).toMatchObject({ source: 'watch', result: 'applied', version: 2 });
-    expect(Object.values(line.changes as Record<string, { changed: string[] }>).every((s) => s.changed.length === 0)).toBe(true);
-    const seen = [await body(gw, '/app', { authorization: `Bearer ${tokenB}` }), await body(gw, '/app', { authorization: `Bearer ${tokenB}` })];
-    expect(seen.map((s) => JSON.parse(s).url)).toEqual(['/app', '/app']);
-  });
 });
