@@ -28,7 +28,7 @@ function primaryMetrics(sup: Supervisor): string {
 
   family(out, 'gateway_config_version', 'gauge', 'Version of the newest accepted config (1 at start, +1 per accepted reload).');
   out.push(`gateway_config_version ${sup.version}`);
-  family(out, 'gateway_config_info', 'gauge', 'The config in force: its version and hash (sha256 of its canonical JSON, 16 hex digits; equal on nodes that run the same config). Always 1.');
+  family(out, 'gateway_config_info', 'gauge', 'The config in force: its version and hash (sha256 of its canonical JSON with secrets redacted, 16 hex digits; equal on nodes that run the same config). Always 1.');
   out.push(`gateway_config_info{version="${sup.version}",hash="${sup.configHash}"} 1`);
   // Every source and result from the start, so that rate() and increase() see the first one.
   family(out, 'gateway_config_reloads_total', 'counter', 'Reload attempts by who asked (signal, admin, watch) and what came of it (applied, refused).');

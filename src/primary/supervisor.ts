@@ -17,7 +17,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { readGatewayConfig, formatErrors, type ConfigError } from '../config/index.js';
+import { readGatewayConfig, formatErrors, redactConfig, type ConfigError } from '../config/index.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { canonicalJson, configChanges, restartOnlyDiff, type ConfigChanges } from '../config/diff.js';
 import { auditReload, type LoadedFrom, type ReloadOutcome, type ReloadRequest, type ReloadSource } from './audit.js';
@@ -132,7 +132,11 @@ export class Supervisor {
   version = 1;
   /** When and at whose request the config in force was loaded. */
   loaded: LoadedFrom = { source: 'start', at: Date.now() };
-  /** A short fingerprint of the config in force (sha256 of its canonical JSON): equal on nodes that run the same config. */
+  /**
+   * A short fingerprint of the config in force: sha256 of its canonical JSON with the secrets
+   * redacted (it ends up in Prometheus, where it must not help anyone guess a weak secret), so
+   * equal on nodes that run the same config, whatever their secrets.
+   */
   configHash = '';
   readonly reloadStats: ReloadStats = { attempts: new Map(), lastAppliedAt: Date.now(), lastOk: true };
   /**
@@ -201,7 +205,7 @@ export class Supervisor {
   #setConfig(config: GatewayConfig): void {
     this.config = config;
     this.#encoded = encodeConfig(config);
-    this.configHash = createHash('sha256').update(canonicalJson(config)).digest('hex').slice(0, 16);
+    this.configHash = createHash('sha256').update(canonicalJson(redactConfig(config))).digest('hex').slice(0, 16);
   }
 
   /**

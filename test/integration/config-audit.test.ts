@@ -162,6 +162,20 @@ describe('config audit trail', () => {
     expect(lines[0].changes).toMatchObject({ routes: { added: ['legacy'], removed: ['orders'], changed: ['users'] } });
   });
 
+  it('a reload that changes only a secret: the consumer is changed, the config hash (secrets redacted) is not', async () => {
+    const before = (await admin('GET', '/config')).json();
+    const next = base();
+    next.consumers = [{ id: 'acme', apiKeys: [`sha256:${KEY_B}`] }];
+    write(next);
+    expect((await admin('POST', '/reload')).status).toBe(200);
+    const line = auditLines().at(-1)!;
+    expect(line).toMatchObject({ result: 'applied', changes: { consumers: { added: [], removed: [], changed: ['acme'] } } });
+    const after = (await admin('GET', '/config')).json();
+    expect(after.version).toBe(before.version + 1);
+    expect(after.hash).toBe(before.hash);
+    for (const s of SECRETS) expect(gw.stderr).not.toContain(s);
+  });
+
   it('the reload counters count the attempts of the audit trail, by source and result', async () => {
     const text = (await admin('GET', '/metrics')).text;
     const value = (source: string, result: string) => Number(new RegExp(`gateway_config_reloads_total\\{source="${source}",result="${result}"\\} (\\d+)`).exec(text)?.[1]);
