@@ -1,23 +1,31 @@
 /**
- * `gateway` command line: start | validate | bench | hash-key | hash-password | --version.
+ * `gateway` command line: start | validate | diff | bench | hash-key | hash-password | --version.
  */
 import { packageVersion } from './util/version.js';
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { createHash, randomBytes, scryptSync } from 'node:crypto';
-import { readGatewayConfig, formatErrors } from './config/index.js';
+import { readGatewayConfig, formatErrors, namedFiles } from './config/index.js';
+import { loadConfigFile } from './config/load.js';
+import { configChanges, formatChanges, hasChanges } from './config/diff.js';
 import { Supervisor } from './primary/supervisor.js';
 import { dryRunCompile } from './runtime/dry-run.js';
 import { ServiceHost } from './runtime/services.js';
 import { startAdmin } from './primary/admin.js';
+import { ConfigWatcher } from './primary/watch.js';
 import { log } from './observability/log.js';
 
 const USAGE = `Usage: gateway <command> [options]
 
 Commands:
   start -c FILE        start the gateway (primary + workers) on FILE
+                       --watch reloads when FILE (or a file it names) changes
+                       --watch-poll-ms N also compares the files every N ms (default
+                       5000; 0: only file-system events)
                        --demo also starts the demo upstreams of config/gateway.json
   validate -c FILE     check FILE; print every problem as "pointer: message"; exit 1 if any
+  diff OLD NEW         what a reload from OLD to NEW adds, removes and changes (ids only);
+                       --json for machines; exit 0 equal, 1 different, 2 invalid input
   bench [options]      run the load suite (see docs/benchmarking.md)
   hash-key             read an API key on stdin, print its config value (sha256:<hex>)
   hash-password        read a password on stdin, print its config value (scrypt:...)
@@ -45,10 +53,52 @@ async function cmdValidate(configPath: string): Promise<number> {
   return 0;
 }
 
-async function cmdStart(configPath: string, demo: boolean): Promise<number> {
+/**
+ * `gateway diff OLD NEW`: the summary a reload from OLD to NEW would write to its audit line.
+ * Exit status as diff(1), cmp and `git diff --exit-code`: 0 equal, 1 different, 2 trouble
+ * (either file unreadable or invalid; every problem printed as `validate` prints it).
+ * Both files are checked as `validate` checks them, except for what only the machine that runs
+ * them can check (the files they name, the compile dry run), and `env:NAME` values of
+ * variables that are not set compare as the reference itself: CI needs no secrets.
+ */
+async function cmdDiff(oldPath: string | undefined, newPath: string | undefined, json: boolean): Promise<number> {
+  if (oldPath === undefined || newPath === undefined) {
+    process.stderr.write(`gateway diff: two files needed: gateway diff OLD.json NEW.json\n`);
+    return 2;
+  }
+  const env = new Proxy(process.env, { get: (e, name: string) => e[name] ?? unsetEnvPlaceholder(name) });
+  const [before, after] = await Promise.all([loadConfigFile(oldPath, { env }), loadConfigFile(newPath, { env })]);
+  let invalid = false;
+  for (const [path, r] of [[oldPath, before], [newPath, after]] as const) {
+    if (r.ok) continue;
+    invalid = true;
+    process.stderr.write(`${path}: ${r.errors.length} problem(s)\n${formatErrors(r.errors)}\n`);
+  }
+  if (invalid || !before.ok || !after.ok) return 2;
+  const changes = configChanges(before.config, after.config);
+  const differ = hasChanges(changes);
+  process.stdout.write(json ? JSON.stringify({ differ, changes }, null, 2) + '\n' : formatChanges(changes));
+  return differ ? 1 : 0;
+}
+
+/** What an unset `env:NAME` reads as in `gateway diff`: its own name, long enough for secret-length rules. */
+function unsetEnvPlaceholder(name: string): string {
+  return `env:${name}`.padEnd(48, '.');
+}
+
+async function cmdStart(configPath: string, demo: boolean, watch: { pollMs: number } | null): Promise<number> {
   // The drain deadline on SIGTERM/SIGINT (in-flight requests and relayed WebSockets): 30 s by default.
   const drainEnv = Number(process.env.GATEWAY_DRAIN_MS);
   const sup = new Supervisor({ configPath, drainMs: Number.isInteger(drainEnv) && drainEnv >= 0 ? drainEnv : undefined });
+  // Unheard, SIGUSR1 starts Node's inspector: listen before anything else can take time.
+  process.on('SIGUSR1', () => sup.reopenLogs());
+  // Watched: the config file and what a reload re-reads (not TLS files: changing them needs a restart).
+  const watched = () => [configPath, ...(sup.config ? namedFiles(sup.config).reloaded.map((f) => f.path) : [])];
+  const watcher = watch !== null ? new ConfigWatcher(watched, () => void sup.reload('watch'), watch) : null;
+  if (watcher !== null) {
+    sup.beforeRead.push(() => watcher.noteRead());
+    sup.accepted.push(() => watcher.noteAccepted());
+  }
   const errors = await sup.init();
   if (errors !== null) {
     process.stderr.write(`${configPath}: refusing to start, ${errors.length} problem(s)\n${formatErrors(errors)}\n`);
@@ -92,6 +142,7 @@ async function cmdStart(configPath: string, demo: boolean): Promise<number> {
     await sup.shutdown(1);
     return 1;
   }
+  watcher?.start();
   return new Promise<number>(() => {}); // runs until a signal
 }
 
@@ -103,6 +154,9 @@ async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string', short: 'c' },
       demo: { type: 'boolean' },
+      watch: { type: 'boolean' },
+      'watch-poll-ms': { type: 'string' },
+      json: { type: 'boolean' },
       version: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -118,10 +172,18 @@ async function main(argv: string[]): Promise<number> {
   }
   const configPath = typeof values.config === 'string' ? values.config : 'config/gateway.json';
   switch (command) {
-    case 'start':
-      return cmdStart(configPath, values.demo === true);
+    case 'start': {
+      const pollMs = Number(values['watch-poll-ms'] ?? 5000);
+      if (!Number.isInteger(pollMs) || pollMs < 0) {
+        process.stderr.write(`--watch-poll-ms: expected an integer >= 0, got ${JSON.stringify(values['watch-poll-ms'])}\n`);
+        return 1;
+      }
+      return cmdStart(configPath, values.demo === true, values.watch === true ? { pollMs } : null);
+    }
     case 'validate':
       return cmdValidate(configPath);
+    case 'diff':
+      return cmdDiff(positionals[1], positionals[2], values.json === true);
     case 'bench': {
       const { runBenchCli } = await import('../bench/cli.js');
       return runBenchCli(argv.slice(argv.indexOf('bench') + 1));

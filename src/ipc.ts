@@ -5,6 +5,7 @@
 import { pack, unpack } from 'msgpackr';
 import type { GatewayConfig } from './config/schema.js';
 import type { MetricsSnapshot } from './observability/metrics.js';
+import type { LoopDelaySample } from './observability/event-loop.js';
 import type { EndpointReport } from './upstream/endpoint.js';
 import type { ResolvedUpstreams } from './primary/targets.js';
 
@@ -16,7 +17,9 @@ export type PrimaryToWorker =
   | { type: 'config'; version: number; config: Uint8Array; targets: ResolvedUpstreams }
   /** A host name of a target resolves to other addresses now: the same config over the new targets. */
   | { type: 'targets'; targets: ResolvedUpstreams }
-  | { type: 'drain'; deadlineMs: number };
+  | { type: 'drain'; deadlineMs: number }
+  /** SIGUSR1 to the primary: reopen the access log file (logrotate). */
+  | { type: 'reopen-logs' };
 
 /**
  * The worker answers every 'config': the first one with 'ready' once it listens, later ones
@@ -34,6 +37,8 @@ export type WorkerToPrimary =
   | { type: 'metrics'; snapshot: MetricsSnapshot }
   /** Every second: this worker's view of each upstream endpoint (connections, queue, leaks). */
   | { type: 'endpoints'; endpoints: EndpointReport[] }
+  /** Every second: the last second's event-loop delay and the client connections open now. */
+  | { type: 'stats'; loop: LoopDelaySample; connections: number }
   | { type: 'drained' };
 
 export function encodeConfig(config: GatewayConfig): Uint8Array {

@@ -14,33 +14,49 @@ import { REGISTRY } from '../plugins/registry.js';
 import type { PluginDescriptor } from '../plugins/api.js';
 import { isObject } from './util.js';
 
+/**
+ * The files a config names, with their pointers: TLS (read once at start: restart-only) and what
+ * plugins read when they compile, so again on every reload (a jwt publicKeyFile).
+ */
+export function namedFiles(config: GatewayConfig): { tls: NamedFile[]; reloaded: NamedFile[] } {
+  const tls: NamedFile[] = [];
+  if (config.tls !== undefined) tls.push({ pointer: '/tls/certFile', path: config.tls.certFile }, { pointer: '/tls/keyFile', path: config.tls.keyFile });
+  const reloaded: NamedFile[] = [];
+  const pluginFiles = (plugins: Record<string, unknown>, base: string) => {
+    for (const d of REGISTRY as readonly PluginDescriptor[]) {
+      const conf = plugins[d.name];
+      if (d.files !== undefined && isObject(conf)) for (const f of d.files(conf)) if (f.path !== undefined) reloaded.push({ pointer: `${base}/${d.name}${f.at}`, path: f.path });
+    }
+  };
+  pluginFiles(config.plugins, '/plugins');
+  config.routes.forEach((r, i) => pluginFiles(r.plugins, `/routes/${i}/plugins`));
+  // Upstream TLS files are read again by every reload (src/upstream/tls.ts).
+  for (const [name, up] of Object.entries(config.upstreams)) {
+    const at = `/upstreams/${escapePointer(name)}/tls`;
+    for (const key of ['caFile', 'certFile', 'keyFile'] as const) {
+      const path = up.tls?.[key];
+      if (path !== undefined) reloaded.push({ pointer: `${at}/${key}`, path });
+    }
+  }
+  return { tls, reloaded };
+}
+
+export interface NamedFile {
+  pointer: string;
+  path: string;
+}
+
 /** Files the config names must be readable now, not when a worker first needs them. */
 function fileErrors(config: GatewayConfig): ConfigError[] {
   const out: ConfigError[] = [];
-  const check = (pointer: string, path: string | undefined) => {
-    if (path === undefined) return;
+  const { tls, reloaded } = namedFiles(config);
+  for (const { pointer, path } of [...tls, ...reloaded]) {
     try {
       accessSync(path, constants.R_OK);
     } catch (err) {
       out.push({ pointer, message: `cannot read "${path}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
     }
-  };
-  check('/tls/certFile', config.tls?.certFile);
-  check('/tls/keyFile', config.tls?.keyFile);
-  for (const [name, up] of Object.entries(config.upstreams)) {
-    const at = `/upstreams/${escapePointer(name)}/tls`;
-    check(`${at}/caFile`, up.tls?.caFile);
-    check(`${at}/certFile`, up.tls?.certFile);
-    check(`${at}/keyFile`, up.tls?.keyFile);
   }
-  const pluginFiles = (plugins: Record<string, unknown>, base: string) => {
-    for (const d of REGISTRY as readonly PluginDescriptor[]) {
-      const conf = plugins[d.name];
-      if (d.files !== undefined && isObject(conf)) for (const f of d.files(conf)) check(`${base}/${d.name}${f.at}`, f.path);
-    }
-  };
-  pluginFiles(config.plugins, '/plugins');
-  config.routes.forEach((r, i) => pluginFiles(r.plugins, `/routes/${i}/plugins`));
   return out;
 }
 

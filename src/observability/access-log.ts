@@ -4,8 +4,13 @@
  *   json      one JSON object per line (the default);
  *   combined  the Apache/nginx "combined" format, for tools that read it:
  *             client - consumer [time] "METHOD target HTTP/1.1" status bytes "referer" "user-agent"
+ *
+ * A file is opened for appending; reopen() (SIGUSR1 to the primary, for logrotate) writes out
+ * what is buffered to the file as it was opened, closes it and opens the path again, so after a
+ * rename every line lands in exactly one of the two files.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { log } from './log.js';
 
 const FLUSH_BYTES = 64 * 1024;
 const FLUSH_MS = 100;
@@ -46,6 +51,16 @@ function clfTime(d: Date): string {
   return `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
 }
 
+/**
+ * An access log file for appending. A file that cannot be written (its directory removed, a full
+ * disk) is logged, never a crash of the worker: requests matter more than their log lines.
+ */
+function openFile(path: string): WriteStream {
+  const stream = createWriteStream(path, { flags: 'a' });
+  stream.on('error', (err) => log('error', 'access log file cannot be written; its lines are lost until it can', { path, error: err.message }));
+  return stream;
+}
+
 /** A quoted field of the combined format: `"` and `\` escaped, controls as \xHH (as nginx does). */
 function quoted(v: string | undefined): string {
   if (v === undefined || v === '') return '"-"';
@@ -56,9 +71,26 @@ export class AccessLog {
   #buffer = '';
   #timer: NodeJS.Timeout | null = null;
   #out: NodeJS.WritableStream | WriteStream;
+  /** A file of ours (not stdout/stderr): reopened on reopen(), closed on close(). */
+  readonly #file: boolean;
 
-  constructor(path: string, readonly format: AccessLogFormat = 'json') {
-    this.#out = path === 'stdout' ? process.stdout : path === 'stderr' ? process.stderr : createWriteStream(path, { flags: 'a' });
+  constructor(readonly path: string, readonly format: AccessLogFormat = 'json') {
+    this.#file = path !== 'stdout' && path !== 'stderr';
+    this.#out = this.#file ? openFile(path) : path === 'stdout' ? process.stdout : process.stderr;
+  }
+
+  /** logrotate moved the file away: what is buffered goes to it, new lines to a new file at the path. */
+  reopen(): void {
+    this.flush();
+    if (!this.#file) return;
+    (this.#out as WriteStream).end();
+    this.#out = openFile(this.path);
+  }
+
+  /** A reload that changes the access log: write out what is buffered and let the file go. */
+  close(): void {
+    this.flush();
+    if (this.#file) (this.#out as WriteStream).end();
   }
 
   #push(line: string): void {

@@ -234,6 +234,18 @@ export class MetricsAggregator {
     for (const g of this.#gauges.values()) g.bySource.delete(source);
   }
 
+  /**
+   * Each route's totals since start: requests, those answered 5xx, and the duration histogram's
+   * counts per bucket (not cumulative; the last is +Inf). For the dashboard's live rates.
+   */
+  forEachRoute(visit: (route: string, requests: number, errors: number, buckets: readonly number[]) => void): void {
+    for (const [route, t] of this.#routes) {
+      let errors = 0;
+      for (const [status, n] of t.byStatus) if (status >= 500) errors += n;
+      visit(route, t.count, errors, t.buckets);
+    }
+  }
+
   /** Prometheus text exposition of everything counted so far. */
   render(): string {
     const out: string[] = [];
@@ -258,12 +270,17 @@ export class MetricsAggregator {
       out.push(`gateway_request_duration_seconds_sum{${l}} ${t.sumUs / 1e6}`);
       out.push(`gateway_request_duration_seconds_count{${l}} ${t.count}`);
     }
-    out.push('# HELP gateway_request_duration_quantile_seconds Latency quantiles since start, from an HDR histogram (2 significant digits), by route.');
-    out.push('# TYPE gateway_request_duration_quantile_seconds gauge');
+    // The same requests as a summary: exact quantiles (to 2 significant digits) since start, per
+    // gateway; the histogram above is the one to aggregate over gateways and time windows.
+    out.push('# HELP gateway_request_duration_hdr_seconds Time from the request to the end of the answer, by route: quantiles since start from an HDR histogram (2 significant digits).');
+    out.push('# TYPE gateway_request_duration_hdr_seconds summary');
     for (const [route, t] of this.#routes) {
+      const l = `route="${escapeLabel(route)}"`;
       for (const q of [0.5, 0.9, 0.99, 0.999]) {
-        out.push(`gateway_request_duration_quantile_seconds{route="${escapeLabel(route)}",quantile="${q}"} ${t.hdr.getValueAtPercentile(q * 100) / 1e6}`);
+        out.push(`gateway_request_duration_hdr_seconds{${l},quantile="${q}"} ${t.hdr.getValueAtPercentile(q * 100) / 1e6}`);
       }
+      out.push(`gateway_request_duration_hdr_seconds_sum{${l}} ${t.sumUs / 1e6}`);
+      out.push(`gateway_request_duration_hdr_seconds_count{${l}} ${t.count}`);
     }
     for (const [name, c] of this.#counters) {
       out.push(`# HELP ${name} ${c.help}`);

@@ -10,14 +10,17 @@
  * accepted config when it says hello, and again whenever it reports an older one). The reload
  * then waits, at most RELOAD_DEADLINE_MS, until every worker process reports it runs that
  * version (or that it cannot apply it, or exits), and reports which version each one runs.
- * A request that arrives while a reload runs joins the next one (see reload()).
+ * A request that arrives while a reload runs joins the next one (see reload()). Every attempt
+ * writes one audit line (audit.ts) with who asked, what came of it and what it changed.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { readGatewayConfig, formatErrors, type ConfigError } from '../config/index.js';
+import { readGatewayConfig, formatErrors, redactConfig, type ConfigError } from '../config/index.js';
 import type { GatewayConfig } from '../config/schema.js';
-import { restartOnlyDiff } from '../config/diff.js';
+import { canonicalJson, configChanges, restartOnlyDiff, type ConfigChanges } from '../config/diff.js';
+import { auditReload, type LoadedFrom, type ReloadOutcome, type ReloadRequest, type ReloadSource } from './audit.js';
 import { dryRunCompile } from '../runtime/dry-run.js';
 import { ServiceHost } from '../runtime/services.js';
 import { TOKEN_TABLE } from '../plugins/rate-limit/services.js';
@@ -29,6 +32,7 @@ import { SlotTable, TargetResolver, type ResolvedUpstreams } from './targets.js'
 import { upstreamStatus, type UpstreamStatus } from './upstream-status.js';
 import { log } from '../observability/log.js';
 import { MetricsAggregator } from '../observability/metrics.js';
+import { LoopDelayWindow } from '../observability/event-loop.js';
 // Rate limiting: the shared-memory token-bucket table lives for as long as this primary.
 import {
   SEGMENT_ENV,
@@ -66,6 +70,10 @@ interface Slot {
   failed: { version: number; error: string } | null;
   /** The worker's latest endpoint report (every second). */
   endpoints: EndpointReport[];
+  /** Client connections the worker had open at its latest report (every second). */
+  connections: number;
+  /** Its event-loop delay (kept across the slot's restarts: the summary's count and sum only grow). */
+  readonly loopDelay: LoopDelayWindow;
   restarts: number[]; // timestamps of recent restarts, for crash-loop detection
   backoffMs: number;
   givenUp: boolean;
@@ -95,7 +103,16 @@ export type ReloadResult =
     }
   | { ok: false; errors: ConfigError[] };
 
-export type ReloadSource = 'signal' | 'admin';
+export type { ReloadSource };
+
+/** Reload attempts by source and result since start (the metrics). */
+export interface ReloadStats {
+  attempts: Map<string, number>; // `${source}\u0001${result}`
+  /** ms since the epoch of the last applied reload (the start counts as one). */
+  lastAppliedAt: number;
+  /** Whether the last attempt was applied (true before any). */
+  lastOk: boolean;
+}
 
 const CRASH_WINDOW_MS = 60_000;
 const CRASH_LIMIT = 5;
@@ -113,6 +130,22 @@ export class Supervisor {
   /** The newest accepted config, its version (1 at start, +1 per accepted reload) and encoding. */
   config!: GatewayConfig;
   version = 1;
+  /** When and at whose request the config in force was loaded. */
+  loaded: LoadedFrom = { source: 'start', at: Date.now() };
+  /**
+   * A short fingerprint of the config in force: sha256 of its canonical JSON with the secrets
+   * redacted (it ends up in Prometheus, where it must not help anyone guess a weak secret), so
+   * equal on nodes that run the same config, whatever their secrets.
+   */
+  configHash = '';
+  readonly reloadStats: ReloadStats = { attempts: new Map(), lastAppliedAt: Date.now(), lastOk: true };
+  /**
+   * Called right before a reload reads the config file (the file watch takes what is on disk
+   * then as what the gateway has seen, whoever asked for the reload).
+   */
+  readonly beforeRead: Array<() => void> = [];
+  /** Called when a config is accepted (at start and by a reload), before the workers are sent it. */
+  readonly accepted: Array<() => void> = [];
   readonly slots: Slot[] = [];
   readonly startedAt = Date.now();
   workerRestarts = 0;
@@ -123,6 +156,8 @@ export class Supervisor {
   /** The reload that runs now, and the one requests that arrived meanwhile wait for. */
   #reloadRunning: Promise<ReloadResult> | null = null;
   #reloadQueued: Promise<ReloadResult> | null = null;
+  /** Who asked for the queued reload. */
+  #queuedRequests: ReloadRequest[] = [];
   /** The running reload while it waits for the workers: resolved by #checkReload. */
   #reloadWait: { version: number; done: () => void } | null = null;
   readonly drainMs: number;
@@ -143,6 +178,7 @@ export class Supervisor {
 
   /** Loads and validates the config; false (errors printed) if it is invalid. */
   async init(): Promise<ConfigError[] | null> {
+    for (const f of this.beforeRead) f();
     const result = await readGatewayConfig(this.options.configPath);
     if (!result.ok) return result.errors;
     for (const w of result.warnings) log('warn', w);
@@ -158,10 +194,18 @@ export class Supervisor {
       this.#removeBucketSegment();
       return [stateError];
     }
-    this.config = result.config;
-    this.#encoded = encodeConfig(result.config);
+    this.#setConfig(result.config);
+    for (const f of this.accepted) f();
+    this.loaded = { source: 'start', at: Date.now() };
+    this.reloadStats.lastAppliedAt = this.loaded.at;
     await this.#useTargets(result.config);
     return null;
+  }
+
+  #setConfig(config: GatewayConfig): void {
+    this.config = config;
+    this.#encoded = encodeConfig(config);
+    this.configHash = createHash('sha256').update(canonicalJson(redactConfig(config))).digest('hex').slice(0, 16);
   }
 
   /**
@@ -270,7 +314,7 @@ export class Supervisor {
     for (let i = 0; i < this.workerCount; i++) {
       const slot: Slot = {
         index: i, worker: null, hello: false, listening: false, ready: false, version: 0, sent: 0, failed: null,
-        endpoints: [], restarts: [], backoffMs: BACKOFF_START_MS, givenUp: false,
+        endpoints: [], connections: 0, loopDelay: new LoopDelayWindow(), restarts: [], backoffMs: BACKOFF_START_MS, givenUp: false,
       };
       this.slots.push(slot);
       this.#fork(slot);
@@ -392,6 +436,10 @@ export class Supervisor {
       case 'endpoints':
         slot.endpoints = msg.endpoints;
         break;
+      case 'stats':
+        slot.connections = msg.connections;
+        slot.loopDelay.add(msg.loop);
+        break;
       case 'drained':
         break;
     }
@@ -401,6 +449,7 @@ export class Supervisor {
     if (slot.worker !== worker) return;
     slot.endpoints = [];
     this.metrics.forgetSource(worker.id);
+    slot.connections = 0;
     // What it had in flight to every target leaves the machine-wide counts with it.
     this.#state?.forgetWorker(slot.index);
     slot.worker = null;
@@ -448,55 +497,89 @@ export class Supervisor {
    * (coalescing), so each answer comes from a reload that read the file after the request
    * arrived, and each accepted reload has a version of its own.
    */
-  reload(source: ReloadSource = 'signal'): Promise<ReloadResult> {
-    log('info', 'reload requested', { source, queued: this.#reloadRunning !== null });
-    if (this.#reloadQueued !== null) return this.#reloadQueued;
-    if (this.#reloadRunning === null) return this.#startReload();
+  reload(source: ReloadSource = 'signal', address?: string): Promise<ReloadResult> {
+    const request: ReloadRequest = address === undefined ? { source } : { source, address };
+    log('info', 'reload requested', { ...request, queued: this.#reloadRunning !== null });
+    if (this.#reloadQueued !== null) {
+      this.#queuedRequests.push(request);
+      return this.#reloadQueued;
+    }
+    if (this.#reloadRunning === null) return this.#startReload([request]);
+    this.#queuedRequests = [request];
     const settle = () => {
       this.#reloadQueued = null;
-      return this.#startReload();
+      const requests = this.#queuedRequests;
+      this.#queuedRequests = [];
+      return this.#startReload(requests);
     };
     this.#reloadQueued = this.#reloadRunning.then(settle, settle);
     return this.#reloadQueued;
   }
 
-  #startReload(): Promise<ReloadResult> {
-    const running: Promise<ReloadResult> = this.#runReload().finally(() => {
+  #startReload(requests: ReloadRequest[]): Promise<ReloadResult> {
+    const running: Promise<ReloadResult> = this.#attemptReload(requests).finally(() => {
       if (this.#reloadRunning === running) this.#reloadRunning = null;
     });
     this.#reloadRunning = running;
     return running;
   }
 
-  async #runReload(): Promise<ReloadResult> {
-    if (this.#shuttingDown) {
-      const errors = [{ pointer: '', message: 'the gateway is shutting down' }];
-      log('error', 'reload refused; the gateway is shutting down', { errors: formatErrors(errors) });
-      return { ok: false, errors };
+  /** One reload attempt for these requests (at least one): run, counted, audited. */
+  async #attemptReload(requests: ReloadRequest[]): Promise<ReloadResult> {
+    const first = requests[0]!;
+    const previousVersion = this.version;
+    let ran: { result: ReloadResult; changes: ConfigChanges | null };
+    try {
+      ran = await this.#runReload(first);
+    } catch (err) {
+      // A bug, not a bad file: still an attempt of the audit trail, and the old config serves.
+      this.#recordAttempt(requests, { result: 'refused', version: this.version, errors: [{ pointer: '', message: `internal error: ${(err as Error).message}` }], changes: null });
+      throw err;
     }
+    const { result, changes } = ran;
+    this.#recordAttempt(
+      requests,
+      result.ok
+        ? { result: 'applied', version: result.version, previousVersion, complete: result.complete, changes: changes! }
+        : { result: 'refused', version: this.version, errors: result.errors, changes },
+    );
+    return result;
+  }
+
+  /** Counts an attempt (once, by the source of its first request, as its audit line says) and writes its audit line. */
+  #recordAttempt(requests: ReloadRequest[], outcome: ReloadOutcome): void {
+    const key = `${requests[0]!.source}\u0001${outcome.result}`;
+    this.reloadStats.attempts.set(key, (this.reloadStats.attempts.get(key) ?? 0) + 1);
+    this.reloadStats.lastOk = outcome.result === 'applied';
+    if (outcome.result === 'applied') this.reloadStats.lastAppliedAt = this.loaded.at;
+    auditReload(requests, this.options.configPath, outcome);
+  }
+
+  async #runReload(request: ReloadRequest): Promise<{ result: ReloadResult; changes: ConfigChanges | null }> {
+    const refuse = (errors: ConfigError[], changes: ConfigChanges | null, why: string) => {
+      log('error', why, { errors: formatErrors(errors) });
+      return { result: { ok: false as const, errors }, changes };
+    };
+    if (this.#shuttingDown) return refuse([{ pointer: '', message: 'the gateway is shutting down' }], null, 'reload refused; the gateway is shutting down');
+    for (const f of this.beforeRead) f();
     const result = await readGatewayConfig(this.options.configPath);
-    if (!result.ok) {
-      log('error', 'reload refused: invalid config; the previous config stays in force', { errors: formatErrors(result.errors) });
-      return { ok: false, errors: result.errors };
-    }
+    if (!result.ok) return refuse(result.errors, null, 'reload refused: invalid config; the previous config stays in force');
+    const changes = configChanges(this.config, result.config);
     const fixed = restartOnlyDiff(this.config, result.config);
     if (fixed.length > 0) {
       const errors = fixed.map((pointer) => ({ pointer, message: 'changing this needs a restart, not a reload' }));
-      log('error', 'reload refused; the previous config stays in force', { errors: formatErrors(errors) });
-      return { ok: false, errors };
+      return refuse(errors, changes, 'reload refused; the previous config stays in force');
     }
     const errors = dryRunCompile(result.config, this.#services);
-    if (errors.length > 0) {
-      log('error', 'reload refused; the previous config stays in force', { errors: formatErrors(errors) });
-      return { ok: false, errors };
-    }
+    if (errors.length > 0) return refuse(errors, changes, 'reload refused; the previous config stays in force');
     // Accepted: from here on this is the config every worker is brought to, starting ones included.
     // Its targets are resolved first, so that no worker ever gets the new config with old targets.
     await this.#useTargets(result.config);
     const version = this.version + 1;
     this.version = version;
-    this.config = result.config;
-    this.#encoded = encodeConfig(result.config);
+    this.#setConfig(result.config);
+    for (const f of this.accepted) f();
+    this.loaded = { ...request, at: Date.now() };
     for (const w of result.warnings) log('warn', w);
     for (const slot of this.slots) this.#catchUp(slot);
 
@@ -528,7 +611,7 @@ export class Supervisor {
     }
     const complete = workers.every((w) => w.pid === null || w.state === 'given-up' || (w.version !== null && w.version >= version));
     log(complete ? 'info' : 'warn', 'config reloaded', { version, complete, ...(timedOut ? { deadlineMs: RELOAD_DEADLINE_MS } : {}), workers });
-    return { ok: true, version, complete, workers };
+    return { result: { ok: true, version, complete, workers }, changes };
   }
 
   /** A slot has answered reload `version`: no process, given up, runs it (or newer), or cannot apply it. */
@@ -566,6 +649,14 @@ export class Supervisor {
       delete s.timedOut; // "not there yet" is only a timeout at a reload's deadline
       return s;
     });
+  }
+
+  /** SIGUSR1: every worker reopens its access log file (logrotate moved it away). */
+  reopenLogs(): void {
+    if (this.config === undefined) return; // not started: nothing is open yet
+    const workers = this.slots.filter((s) => s.worker !== null && s.hello);
+    log('info', 'reopening the access log', { path: this.config.accessLog === false ? null : this.config.accessLog.path, workers: workers.length });
+    for (const slot of workers) this.#send(slot.worker!, { type: 'reopen-logs' });
   }
 
   #exitCode = 0;

@@ -211,9 +211,18 @@ function answerEarly(
   tx.replyError(code, close || cl < 0, extra);
 }
 
+/** Client connections open now (uWS's filter: +1 on open, -1 on close), for the metrics. */
+let clientConnections = 0;
+export function openClientConnections(): number {
+  return clientConnections;
+}
+
 export function installHandler(app: TemplatedApp, host: WorkerHost): void {
   // One catch-all: the gateway's router decides, not uWS's.
   app.any('/*', (res, req) => handleRequest(host, res, req));
   // Per-connection facts (the peer address) are dropped whenever uWS opens or closes a connection.
-  app.filter((res) => forgetConnection(res));
+  app.filter((res, count) => {
+    forgetConnection(res);
+    clientConnections += count as number;
+  });
 }

@@ -21,7 +21,7 @@ import type { ResolvedUpstreams } from '../primary/targets.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { compileConfig } from '../runtime/compile.js';
 import { EndpointRegistry } from '../upstream/endpoint.js';
-import { installHandler } from './front.js';
+import { installHandler, openClientConnections } from './front.js';
 import { checkMessageLimit, installWebSockets } from './websocket.js';
 import { closeAllRelays } from './ws-relay.js';
 import type { WorkerHost } from './transaction.js';
@@ -32,6 +32,7 @@ import { AccessLog } from '../observability/access-log.js';
 import { log } from '../observability/log.js';
 import { loadUws } from '../uws.js';
 import { recordRequest, takeSnapshot } from '../observability/metrics.js';
+import { LoopDelayMonitor } from '../observability/event-loop.js';
 import { ServiceHost, type VersionScope } from '../runtime/services.js';
 import { tracer } from './spans.js';
 import type { TracingSettings } from '../observability/tracing.js';
@@ -103,10 +104,12 @@ function send(msg: WorkerToPrimary): void {
   process.send?.(msg);
 }
 
-function accessLogFor(config: GatewayConfig): AccessLog | null {
+/** The access log of a config version: the one in use when path and format stay, else a new one (the old one closed). */
+function accessLogFor(config: GatewayConfig, current: AccessLog | null): AccessLog | null {
   const al = config.accessLog;
-  if (al === false) return null;
-  return new AccessLog(al.path, al.format);
+  if (current !== null && al !== false && current.path === al.path && current.format === al.format) return current;
+  current?.close();
+  return al === false ? null : new AccessLog(al.path, al.format);
 }
 
 function start(config: GatewayConfig, version: number): void {
@@ -120,7 +123,7 @@ function start(config: GatewayConfig, version: number): void {
   retireOld(first);
   app = config.tls !== undefined ? uws.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile }) : uws.App();
   setClientTimeouts(app, config);
-  const accessLog = accessLogFor(config);
+  const accessLog = accessLogFor(config, null);
   tracer.configure(tracingOf(config));
   const s: WorkerHost = {
     config: compiled,
@@ -164,14 +167,12 @@ function reload(config: GatewayConfig, version: number): void {
   }
   try {
     const { compiled, scope: next } = compileWithServices(config, version);
-    const oldLog = state.accessLog;
     checkMessageLimit(compiled.maxWebSocketMessageBytes);
     state.config = compiled;
     retireOld(next);
-    state.accessLog = accessLogFor(config);
+    state.accessLog = accessLogFor(config, state.accessLog);
     tracer.configure(tracingOf(config));
     if (app !== null) setClientTimeouts(app, config);
-    oldLog?.flush();
     // Endpoints the new config does not use close once their in-flight requests finish.
     endpoints.retainOnly(compiled.endpointKeys);
     running = version;
@@ -190,6 +191,8 @@ setInterval(flushMetrics, 1000).unref();
 setInterval(() => {
   if (endpoints.size > 0) send({ type: 'endpoints', endpoints: endpoints.report() });
 }, 1000).unref();
+const loopDelay = new LoopDelayMonitor();
+setInterval(() => send({ type: 'stats', loop: loopDelay.take(), connections: openClientConnections() }), 1000).unref();
 
 let drainTimer: NodeJS.Timeout | null = null;
 
@@ -256,8 +259,21 @@ process.on('message', (msg: PrimaryToWorker) => {
     retarget(msg.targets);
   } else if (msg.type === 'drain') {
     drain(msg.deadlineMs);
+  } else if (msg.type === 'reopen-logs') {
+    reopenAccessLog();
   }
 });
+
+/** logrotate moved the access log away (SIGUSR1 to the primary, which tells every worker). */
+function reopenAccessLog(): void {
+  const accessLog = state?.accessLog ?? null;
+  accessLog?.reopen();
+  log('info', 'access log reopened', { worker: workerIndex, path: accessLog?.path ?? null });
+}
+// A SIGUSR1 sent to every process of the gateway (`systemctl kill -s USR1`, a process group)
+// reaches the workers too: they reopen as well (twice is harmless), and Node's default for
+// SIGUSR1, starting the inspector, never happens in a worker.
+process.on('SIGUSR1', reopenAccessLog);
 
 // The primary handles signals; a worker ignores Ctrl-C's SIGINT (sent to the whole process
 // group) and waits for the primary's drain message instead.

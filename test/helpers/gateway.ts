@@ -88,6 +88,8 @@ export interface GatewayOptions {
   env?: Record<string, string>;
   /** Resolve as soon as the process is spawned (for tests of failing starts). */
   noWait?: boolean;
+  /** More arguments for `gateway start` (e.g. --watch). */
+  args?: string[];
 }
 
 export function writeConfig(config: unknown): string {
@@ -122,7 +124,7 @@ export async function startGateway(config: Record<string, unknown> & { listen?: 
 }
 
 export async function startGatewayFile(configPath: string, port: number, opts: GatewayOptions = {}): Promise<Gateway> {
-  const proc = spawn(process.execPath, [GATEWAY_BIN, 'start', '--config', configPath], {
+  const proc = spawn(process.execPath, [GATEWAY_BIN, 'start', '--config', configPath, ...(opts.args ?? [])], {
     cwd: ROOT,
     env: { ...process.env, GATEWAY_LOG_LEVEL: 'info', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -207,6 +209,28 @@ export function rawSequence(port: number, parts: Array<string | Buffer>, gapMs =
     parts.forEach((p, i) => setTimeout(() => sock.write(p), i * gapMs));
     t = setTimeout(done, (parts.length - 1) * gapMs + waitMs);
   });
+}
+
+/** The JSON lines of the gateway's operational log with this `msg`, in order. */
+export function logLines(gw: Gateway, msg: string): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  for (const line of gw.stderr.split('\n')) {
+    if (!line.startsWith('{') || !line.includes(JSON.stringify(msg))) continue;
+    const entry = JSON.parse(line) as Record<string, unknown>;
+    if (entry.msg === msg) out.push(entry);
+  }
+  return out;
+}
+
+/** Waits until the gateway has written `count` log lines with this `msg`; returns them all. */
+export async function waitForLogLines(gw: Gateway, msg: string, count: number, timeoutMs = 20_000): Promise<Array<Record<string, unknown>>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const lines = logLines(gw, msg);
+    if (lines.length >= count) return lines;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} "${msg}" log lines (${lines.length} so far); log:\n${gw.stderr}`);
+    await sleep(50);
+  }
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -122,7 +122,7 @@ describe('admin API', () => {
     expect(Number(appCount?.[1])).toBeGreaterThanOrEqual(5);
     expect(r.text).toMatch(/gateway_requests_total\{route="",status="404"\} [1-9]/);
     expect(r.text).toMatch(/gateway_request_duration_seconds_bucket\{route="app",le="\+Inf"\} [1-9]/);
-    expect(r.text).toMatch(/gateway_request_duration_quantile_seconds\{route="app",quantile="0.99"\} /);
+    expect(r.text).toMatch(/gateway_request_duration_hdr_seconds\{route="app",quantile="0.99"\} /);
     expect(r.text).toContain('gateway_worker_restarts_total 0');
   });
 
