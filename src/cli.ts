@@ -38,7 +38,7 @@ async function readStdin(): Promise<string> {
 /** The checks of `gateway start` and every reload: read and validate, then the compile dry run (probe services). */
 async function cmdValidate(configPath: string): Promise<number> {
   const result = await readGatewayConfig(configPath);
-  const errors = result.ok ? dryRunCompile(result.config, new ServiceHost('probe')) : result.errors;
+  const errors = result.ok ? dryRunCompile(result.config, new ServiceHost('probe'), result.plugins) : result.errors;
   if (!result.ok || errors.length > 0) {
     process.stderr.write(`${configPath}: ${errors.length} problem(s)\n${formatErrors(errors)}\n`);
     return 1;

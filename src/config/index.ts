@@ -8,13 +8,14 @@ import { accessSync, constants } from 'node:fs';
 import { loadConfigFile, type LoadResult } from './load.js';
 import { notImplementedErrors } from './not-implemented.js';
 import type { GatewayConfig } from './schema.js';
-import type { ConfigError } from './report.js';
-import { REGISTRY } from '../plugins/registry.js';
-import type { PluginDescriptor } from '../plugins/api.js';
+import { newCollector, type ConfigError } from './report.js';
+import type { PluginDescriptor, PluginFile } from '../plugins/api.js';
+import type { PluginCatalog } from '../plugins/catalog.js';
+import { callModuleHook } from './load/plugin-configs.js';
 import { isObject } from './util.js';
 
 /** Files the config names must be readable now, not when a worker first needs them. */
-function fileErrors(config: GatewayConfig): ConfigError[] {
+function fileErrors(config: GatewayConfig, catalog: PluginCatalog): ConfigError[] {
   const out: ConfigError[] = [];
   const check = (pointer: string, path: string | undefined) => {
     if (path === undefined) return;
@@ -27,9 +28,18 @@ function fileErrors(config: GatewayConfig): ConfigError[] {
   check('/tls/certFile', config.tls?.certFile);
   check('/tls/keyFile', config.tls?.keyFile);
   const pluginFiles = (plugins: Record<string, unknown>, base: string) => {
-    for (const d of REGISTRY as readonly PluginDescriptor[]) {
+    for (const d of catalog.descriptors as readonly PluginDescriptor[]) {
       const conf = plugins[d.name];
-      if (d.files !== undefined && isObject(conf)) for (const f of d.files(conf)) check(`${base}/${d.name}${f.at}`, f.path);
+      if (d.files === undefined || !isObject(conf)) continue;
+      const at = `${base}/${d.name}`;
+      let files: readonly PluginFile[] | undefined;
+      if (catalog.moduleOf(d) === undefined) files = d.files(conf);
+      else {
+        const ctx = newCollector([]);
+        files = callModuleHook(ctx, at, d, 'files', () => d.files!(conf));
+        out.push(...ctx.errors);
+      }
+      for (const f of files ?? []) check(`${at}${f.at}`, f.path);
     }
   };
   pluginFiles(config.plugins, '/plugins');
@@ -39,9 +49,10 @@ function fileErrors(config: GatewayConfig): ConfigError[] {
 
 export { formatErrors, redactConfig, type ConfigError } from './load.js';
 
+/** Reads and validates a config file (its plugin modules imported); the result carries the plugin catalog to compile with. */
 export async function readGatewayConfig(path: string): Promise<LoadResult> {
   const result = await loadConfigFile(path);
   if (!result.ok) return result;
-  const errors = [...notImplementedErrors(result.config), ...fileErrors(result.config)];
+  const errors = [...notImplementedErrors(result.config), ...fileErrors(result.config, result.plugins)];
   return errors.length > 0 ? { ok: false, errors } : result;
 }

@@ -16,6 +16,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { readGatewayConfig, formatErrors, type ConfigError } from '../config/index.js';
+import type { PluginCatalog } from '../plugins/catalog.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { restartOnlyDiff } from '../config/diff.js';
 import { dryRunCompile } from '../runtime/dry-run.js';
@@ -112,6 +113,8 @@ export const RELOAD_DEADLINE_MS = 10_000;
 export class Supervisor {
   /** The newest accepted config, its version (1 at start, +1 per accepted reload) and encoding. */
   config!: GatewayConfig;
+  /** Its plugins: the built-ins and the plugin module versions it was validated with. */
+  plugins!: PluginCatalog;
   version = 1;
   readonly slots: Slot[] = [];
   readonly startedAt = Date.now();
@@ -148,7 +151,7 @@ export class Supervisor {
     for (const w of result.warnings) log('warn', w);
     const segmentError = this.#createBucketSegment(result.config);
     if (segmentError !== null) return [segmentError];
-    const compileErrors = dryRunCompile(result.config, this.#services);
+    const compileErrors = dryRunCompile(result.config, this.#services, result.plugins);
     if (compileErrors.length > 0) {
       this.#removeBucketSegment();
       return compileErrors;
@@ -159,6 +162,7 @@ export class Supervisor {
       return [stateError];
     }
     this.config = result.config;
+    this.plugins = result.plugins;
     this.#encoded = encodeConfig(result.config);
     await this.#useTargets(result.config);
     return null;
@@ -322,7 +326,7 @@ export class Supervisor {
     if (worker === null || !slot.hello || slot.givenUp || this.#shuttingDown) return;
     if (slot.sent >= this.version) return;
     slot.sent = this.version;
-    this.#send(worker, { type: 'config', version: this.version, config: this.#encoded, targets: this.targets });
+    this.#send(worker, { type: 'config', version: this.version, config: this.#encoded, targets: this.targets, pluginModules: this.plugins.refs });
   }
 
   /**
@@ -482,7 +486,7 @@ export class Supervisor {
       log('error', 'reload refused; the previous config stays in force', { errors: formatErrors(errors) });
       return { ok: false, errors };
     }
-    const errors = dryRunCompile(result.config, this.#services);
+    const errors = dryRunCompile(result.config, this.#services, result.plugins);
     if (errors.length > 0) {
       log('error', 'reload refused; the previous config stays in force', { errors: formatErrors(errors) });
       return { ok: false, errors };
@@ -493,6 +497,7 @@ export class Supervisor {
     const version = this.version + 1;
     this.version = version;
     this.config = result.config;
+    this.plugins = result.plugins;
     this.#encoded = encodeConfig(result.config);
     for (const w of result.warnings) log('warn', w);
     for (const slot of this.slots) this.#catchUp(slot);

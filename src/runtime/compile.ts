@@ -23,6 +23,7 @@ import type { MirrorTarget } from '../worker/actions/mirror.js';
 import { log } from '../observability/log.js';
 import { createBalancer } from '../upstream/lb/index.js';
 import { compilePipeline, type CompiledPipeline } from '../plugins/pipeline.js';
+import { BUILTIN_PLUGINS, type PluginCatalog } from '../plugins/catalog.js';
 import { ConsumerDirectory } from '../plugins/consumers.js';
 import { ConfigFault, type LocalReply } from '../plugins/api.js';
 import type { VersionScope } from './services.js';
@@ -105,6 +106,8 @@ export interface CompiledPattern {
   readonly route: CompiledRoute;
   /** Rewrite template with param references resolved to capture indexes, or null. */
   readonly rewrite: readonly TemplatePart[] | null;
+  /** The names of the path's captures in order (ctx.params for plugin modules). */
+  readonly paramNames: readonly string[];
   /** Non-null for the preflight-only OPTIONS patterns (see PreflightOnly). */
   readonly preflight: PreflightOnly | null;
 }
@@ -142,6 +145,8 @@ export interface CompileDeps {
   readonly shared?: SharedEndpointState | null;
   /** This worker's index (its column in the shared state). */
   readonly worker?: number;
+  /** The plugins the config can use (its LoadResult's); default: the built-ins. */
+  readonly plugins?: PluginCatalog;
 }
 
 /** Every ConfigFault the plugins raised, with absolute pointers (compileConfig throws it). */
@@ -301,6 +306,7 @@ function preflightPatterns(table: RoutePattern[], patterns: CompiledPattern[], n
     patterns.push({
       route: pattern.route,
       rewrite: pattern.rewrite,
+      paramNames: pattern.paramNames,
       preflight: { methods: new Set(base.methods), allow: [...allowOf.get(group(base))!].sort().join(', ') },
     });
   }
@@ -326,7 +332,7 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
     const requestIdHeader = requestIdHeaderOf(Object.fromEntries(plugins.map((p) => [p.name, p.conf])));
     let pipeline: CompiledPipeline | null = null;
     try {
-      pipeline = compilePipeline(plugins, { consumers, isTrustedProxy, routeId: r.id, role: services.ctx.role, use });
+      pipeline = compilePipeline(plugins, { consumers, isTrustedProxy, routeId: r.id, role: services.ctx.role, use }, deps.plugins ?? BUILTIN_PLUGINS);
     } catch (err) {
       if (!(err instanceof ConfigFault)) throw err;
       if (!faults.some((f) => f.pointer === err.pointer && f.message === err.message)) faults.push(err);
@@ -359,7 +365,7 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
       // headerMatches: the router lists this pattern before the same path's unconditional ones,
       // and goes on to less specific patterns when only conditional ones matched.
       table.push({ hosts, methods, path, priority: r.priority, headerMatches: headerEntries.length });
-      patterns.push({ route, rewrite: r.rewrite ? compileRewrite(r.rewrite, path) : null, preflight: null });
+      patterns.push({ route, rewrite: r.rewrite ? compileRewrite(r.rewrite, path) : null, paramNames: captureNames(path), preflight: null });
     }
   });
   if (faults.length > 0) throw new ConfigFaults(faults);

@@ -369,6 +369,14 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
       else if (name.length === 10 && nameIs(name, 'connection')) this.connectionNamed = responseConnectionTokens(rawHeaders[i + 1]);
     }
     if (this.ended) return false;
+    if (this.ctx !== null && this.moduleResponseHookFailed(status)) {
+      // A plugin module's response hook failed (nothing is written yet): a 500 instead of this answer.
+      const abort = this.abortUpstream;
+      this.endAttempt('response');
+      this.replyError('plugin_error');
+      abort?.(ABORTED);
+      return false;
+    }
     return true;
   }
 
