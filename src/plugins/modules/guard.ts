@@ -67,14 +67,14 @@ export class ModuleGuard {
     readonly plugin: string,
   ) {}
 
-  /** One log line per failure; `answered`: what the client got because of it. */
-  fail(hook: string, ctx: RequestContext, what: string, err: unknown, answered: string | null): void {
+  /** One log line per failure: what happened, in which hook, what the client got because of it, and the details. */
+  fail(hook: string, ctx: RequestContext, what: string, error: string, answered: string | null): void {
     log('error', `plugin "${this.plugin}" ${what} in ${hook}${answered !== null ? `: answered ${answered}` : ''}`, {
       plugin: this.plugin,
       hook,
       route: ctx.routeId,
       requestId: ctx.requestId || undefined,
-      error: err === undefined ? undefined : errorText(err),
+      error,
     });
   }
 
@@ -115,7 +115,7 @@ export class ModuleGuard {
       if (r === undefined || r === null) return undefined;
       const problem = replyProblem(r);
       if (problem === null) return r as LocalReply;
-      this.fail('onRequest', ctx, problem, undefined, '500');
+      this.fail('onRequest', ctx, 'returned an invalid reply', problem, '500');
       return PLUGIN_FAILED;
     };
     return (ctx) => {
@@ -123,14 +123,14 @@ export class ModuleGuard {
       try {
         r = hook(ctx);
       } catch (err) {
-        this.fail('onRequest', ctx, 'threw', err, '500');
+        this.fail('onRequest', ctx, 'threw', errorText(err), '500');
         return PLUGIN_FAILED;
       }
       if (!isPromise(r)) return settle(ctx, r);
       return r.then(
         (v) => settle(ctx, v),
         (err: unknown) => {
-          this.fail('onRequest', ctx, 'rejected', err, '500');
+          this.fail('onRequest', ctx, 'rejected', errorText(err), '500');
           return PLUGIN_FAILED;
         },
       );
@@ -144,11 +144,11 @@ export class ModuleGuard {
         r = hook(ctx, status);
       } catch (err) {
         ctx.moduleHookFailed = true;
-        this.fail('onResponseHeaders', ctx, 'threw', err, '500');
+        this.fail('onResponseHeaders', ctx, 'threw', errorText(err), '500');
         return;
       }
       if (r !== undefined && isPromise(r)) {
-        (r as Promise<unknown>).then(undefined, (err: unknown) => this.fail('onResponseHeaders', ctx, 'rejected (not awaited: response hooks are synchronous)', err, null));
+        (r as Promise<unknown>).then(undefined, (err: unknown) => this.fail('onResponseHeaders', ctx, 'rejected (not awaited: response hooks are synchronous)', errorText(err), null));
       }
     };
   }
@@ -159,10 +159,10 @@ export class ModuleGuard {
       try {
         r = hook(ctx, tx);
       } catch (err) {
-        this.fail('onComplete', ctx, 'threw', err, null);
+        this.fail('onComplete', ctx, 'threw', errorText(err), null);
         return;
       }
-      if (r !== undefined && isPromise(r)) (r as Promise<unknown>).then(undefined, (err: unknown) => this.fail('onComplete', ctx, 'rejected', err, null));
+      if (r !== undefined && isPromise(r)) (r as Promise<unknown>).then(undefined, (err: unknown) => this.fail('onComplete', ctx, 'rejected', errorText(err), null));
     };
   }
 }

@@ -53,7 +53,9 @@ function reason(err: unknown): string {
   if (e?.code === 'ENOENT') return 'no such file';
   if (e?.code === 'EACCES') return 'permission denied';
   if (e?.code === 'EISDIR') return 'it is a directory';
-  return e instanceof Error ? `${e.name === 'Error' ? '' : `${e.name}: `}${e.message}` : String(err);
+  // Not `instanceof Error`: an error from another realm (the module's SyntaxError under a test runner's vm) is one too.
+  if (typeof e?.message !== 'string') return String(err);
+  return `${e.name === undefined || e.name === 'Error' ? '' : `${e.name}: `}${e.message}`;
 }
 
 /** Reads the file and pins its current content: the ref every process imports. */
