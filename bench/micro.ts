@@ -1,7 +1,8 @@
 /**
  * Micro-benchmarks beside the load suite: router lookups/s (native addon vs the TS reference,
- * 1,000 routes; bench/router-bench.ts), token-bucket takes/s (bench/token-bucket-bench.ts) and
- * balancer picks/s over 4 members (bench/balancer-bench.ts).
+ * 1,000 routes; bench/router-bench.ts), token-bucket takes/s (bench/token-bucket-bench.ts),
+ * balancer picks/s over 4 members (bench/balancer-bench.ts) and the per-request cost of plugin
+ * modules (bench/plugin-module-bench.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,12 +11,14 @@ import type { MicroResults } from './report.js';
 import { formatBalancerBench, runBalancerBench } from './balancer-bench.js';
 import { formatRouterBench, runRouterBench } from './router-bench.js';
 import { formatTokenBucketBench, runTokenBucketBench } from './token-bucket-bench.js';
+import { formatPluginModuleBench, runPluginModuleBench } from './plugin-module-bench.js';
 
 export async function runMicro(workDir: string, workers: number, note: (msg: string) => void): Promise<MicroResults> {
   const micro: MicroResults = {
     router: { status: 'skipped' },
     tokenBucket: { status: 'skipped' },
     balancers: { status: 'skipped' },
+    pluginModules: { status: 'skipped' },
   };
 
   note('micro: router lookups, native vs reference, 1,000 routes ...');
@@ -61,6 +64,13 @@ export async function runMicro(workDir: string, workers: number, note: (msg: str
     micro.balancers = { status: 'ran', result, table: formatBalancerBench(result) };
   } catch (e) {
     micro.balancers = { status: 'failed', reason: (e as Error).message.split('\n')[0] };
+  }
+  note('micro: plugin modules, per request through the pipeline ...');
+  try {
+    const result = await runPluginModuleBench();
+    micro.pluginModules = { status: 'ran', result, table: formatPluginModuleBench(result) };
+  } catch (e) {
+    micro.pluginModules = { status: 'failed', reason: (e as Error).message.split('\n')[0] };
   }
   return micro;
 }

@@ -84,6 +84,8 @@ export interface MicroResults {
   tokenBucket: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
   /** Absent in reports written before the balancers existed. */
   balancers?: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
+  /** Absent in reports written before plugin modules existed. */
+  pluginModules?: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
 }
 
 function stat(xs: number[]): Stat {
@@ -346,6 +348,7 @@ export function renderMarkdown(r: Report, charts: { rps?: string; cpu?: string; 
     ['Router lookups (1,000 routes, native vs TS reference)', r.micro.router],
     ['Token bucket takes', r.micro.tokenBucket],
     ['Balancer picks (4 members)', r.micro.balancers ?? { status: 'skipped', reason: 'not in this report' }],
+    ['Plugin modules (per request, through the pipeline)', r.micro.pluginModules ?? { status: 'skipped', reason: 'not in this report' }],
   ] as const) {
     out.push(`### ${name}`);
     out.push('');

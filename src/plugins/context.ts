@@ -61,6 +61,20 @@ function checkHeader(name: string, value: string): void {
   if (typeof value !== 'string' || BAD_VALUE.test(value)) throw new TypeError(`invalid value for header "${name}": expected a string without CR, LF or NUL`);
 }
 
+/**
+ * What a route with a plugin module gives its plugins beyond what the built-ins use: the route's
+ * params by name (`pairs`: the router's capture offsets into `path`, this pattern's from pair
+ * `first`), and checks on the header values plugins set (a module may build them from request
+ * data). Routes without plugin modules never pay for either (front.ts calls this only for them).
+ */
+export function openToModules(ctx: RequestContext, names: readonly string[], path: string, pairs: Int32Array, first: number): void {
+  ctx.checkHeaders = true;
+  if (names.length === 0) return;
+  const params = Object.create(null) as Record<string, string>;
+  for (let k = 0; k < names.length; k++) params[names[k]] = path.slice(pairs[2 * (first + k)], pairs[2 * (first + k) + 1]);
+  ctx.params = params;
+}
+
 export class RequestContext implements PublicRequestContext {
   /** Authenticated consumer, set by an auth plugin. */
   consumer: Consumer | null = null;

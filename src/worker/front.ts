@@ -17,7 +17,7 @@ import type { CompiledConfig, CompiledPattern } from '../runtime/compile.js';
 import { upstreamPath } from '../runtime/compile.js';
 import type { GatewayErrorCode } from '../errors.js';
 import { newMatchOutput, MATCH_FOUND, MATCH_METHOD_NOT_ALLOWED } from '../native/router-types.js';
-import { RequestContext } from '../plugins/context.js';
+import { RequestContext, openToModules } from '../plugins/context.js';
 import { runAccess } from '../plugins/pipeline.js';
 import { isPromise } from '../util/promise.js';
 import { normalizePath } from './normalize-path.js';
@@ -128,7 +128,7 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
   const ctx = new RequestContext(method, path!, query, hostHeader, head.headers, head.peer, head.clientIp, route.id);
   ctx.startedAt = startedAt;
   ctx.requestId = head.requestId;
-  if (pipeline.modules) forModules(ctx, pattern, path!);
+  if (pipeline.modules) openToModules(ctx, pattern.paramNames, path!, matchOut.params, pickedParams);
   tx.ctx = ctx;
   if (pipeline.access === null) return tx.proceed();
   const result = runAccess(pipeline.access, ctx);
@@ -143,21 +143,6 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
     if (reply === undefined) tx.proceed();
     else tx.reply(reply);
   });
-}
-
-/**
- * What a route with a plugin module gives its plugins beyond what the built-ins use: the route's
- * params by name, and checks on the header values plugins set (a module may build them from
- * request data). Routes without plugin modules never pay for either.
- */
-function forModules(ctx: RequestContext, pattern: CompiledPattern, path: string): void {
-  ctx.checkHeaders = true;
-  const names = pattern.paramNames;
-  if (names.length === 0) return;
-  const p = matchOut.params;
-  const params: Record<string, string> = Object.create(null) as Record<string, string>;
-  for (let k = 0; k < names.length; k++) params[names[k]] = path.slice(p[2 * (pickedParams + k)], p[2 * (pickedParams + k) + 1]);
-  ctx.params = params;
 }
 
 /**
