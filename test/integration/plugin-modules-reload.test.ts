@@ -189,3 +189,21 @@ describe('validate, start and reload report the same errors', () => {
     expect(await stampsSeen()).toEqual(new Set(['v4-a/v4-a']));
   });
 });
+
+describe('a worker that starts after the file changed on disk', () => {
+  it('does not run the unvalidated version: it waits for the next reload, which brings everyone to it', async () => {
+    d.write('stamp.js', stamp('v5')); // edited, not reloaded
+    const victim = Number((await freshGet()).pid);
+    const mark = gw.stderr.length;
+    process.kill(victim, 'SIGKILL'); // a worker of the gateway this test started; the primary restarts it
+    await gw.waitForLog('"msg":"a worker failed to apply a validated config"');
+    expect(gw.stderr.slice(mark)).toContain('plugin module \\"./stamp.js\\" changed on disk after the config was validated; reload again to use the new version');
+    // The other worker serves on with the version in force; the replacement does not listen.
+    expect(await stampsSeen()).toEqual(new Set(['v4-a/v4-a']));
+
+    const r = await reloadViaAdmin();
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ complete: true });
+    expect(await stampsSeen()).toEqual(new Set(['v5-a/v5-a']));
+  });
+});
