@@ -117,7 +117,8 @@ export function compilePipeline(plugins: readonly EffectivePlugin[], deps: Pipel
       if (isConfigFault(err)) throw new ConfigFault(p.pointer + err.pointer, err.message);
       throw err;
     }
-    if (catalog.moduleOf(def) !== undefined) modules = true;
+    // A module with hooks: the route's requests get what modules see (params, header checks).
+    if (catalog.moduleOf(def) !== undefined && (inst.onRequest || inst.onResponseHeaders || inst.onComplete)) modules = true;
     if (inst.onRequest) access.push(inst.onRequest);
     if (inst.onUpstream) upstream.push(inst.onUpstream);
     if (inst.onRequestBody) requestBody.push(inst.onRequestBody);
