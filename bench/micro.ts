@@ -2,8 +2,9 @@
  * Micro-benchmarks beside the load suite: router lookups/s (native addon vs the TS reference,
  * 1,000 routes; bench/router-bench.ts), token-bucket takes/s (bench/token-bucket-bench.ts),
  * balancer picks/s over 4 members (bench/balancer-bench.ts), the aggregation merge's cost,
- * inline vs on the offload pool (bench/merge-bench.ts), and the upstream engines' JS request
- * path (requests/s and heap bytes per request, native vs undici; bench/upstream-engine-bench.ts).
+ * inline vs on the offload pool (bench/merge-bench.ts), the upstream engines' JS request
+ * path (requests/s and heap bytes per request, native vs undici; bench/upstream-engine-bench.ts)
+ * and the per-request cost of plugin modules (bench/plugin-module-bench.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { formatMergeBench, runMergeBench } from './merge-bench.js';
 import { formatRouterBench, runRouterBench } from './router-bench.js';
 import { formatTokenBucketBench, runTokenBucketBench } from './token-bucket-bench.js';
 import { formatUpstreamEngineBench, runUpstreamEngineBench } from './upstream-engine-bench.js';
+import { formatPluginModuleBench, runPluginModuleBench } from './plugin-module-bench.js';
 
 export async function runMicro(workDir: string, workers: number, note: (msg: string) => void): Promise<MicroResults> {
   const micro: MicroResults = {
@@ -22,6 +24,7 @@ export async function runMicro(workDir: string, workers: number, note: (msg: str
     balancers: { status: 'skipped' },
     aggregateMerge: { status: 'skipped' },
     upstreamEngine: { status: 'skipped' },
+    pluginModules: { status: 'skipped' },
   };
 
   note('micro: upstream engines, JS request path and heap bytes per request, native vs undici ...');
@@ -82,6 +85,13 @@ export async function runMicro(workDir: string, workers: number, note: (msg: str
     micro.aggregateMerge = { status: 'ran', result, table: formatMergeBench(result) };
   } catch (e) {
     micro.aggregateMerge = { status: 'failed', reason: (e as Error).message.split('\n')[0] };
+  }
+  note('micro: plugin modules, per request through the pipeline ...');
+  try {
+    const result = await runPluginModuleBench();
+    micro.pluginModules = { status: 'ran', result, table: formatPluginModuleBench(result) };
+  } catch (e) {
+    micro.pluginModules = { status: 'failed', reason: (e as Error).message.split('\n')[0] };
   }
   return micro;
 }

@@ -159,6 +159,8 @@ export interface MicroResults {
   aggregateMerge?: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
   /** The upstream engines' JS request path (bench/upstream-engine-bench.ts); absent in older reports. */
   upstreamEngine?: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
+  /** Absent in reports written before plugin modules existed. */
+  pluginModules?: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
 }
 
 function stat(xs: number[]): Stat {
@@ -710,6 +712,7 @@ export function renderMarkdown(r: Report, charts: { rps?: string; cpu?: string; 
     ['Token bucket takes', r.micro.tokenBucket],
     ['Balancer picks (4 members)', r.micro.balancers ?? { status: 'skipped', reason: 'not in this report' }],
     ['Aggregation merge (3 backends): inline vs the offload pool', r.micro.aggregateMerge ?? { status: 'skipped', reason: 'not in this report' }],
+    ['Plugin modules (per request, through the pipeline)', r.micro.pluginModules ?? { status: 'skipped', reason: 'not in this report' }],
   ];
   if (r.micro.upstreamEngine) micros.push(['Upstream engines: JS request path and allocations', r.micro.upstreamEngine]);
   for (const [name, mres] of micros) {

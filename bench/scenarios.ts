@@ -129,6 +129,8 @@ export interface Fixtures {
   hs256Token: string;
   rsaPublicKeyFile: string;
   rs256Token: string;
+  /** A plugin module whose one hook does nothing (the plugins-user scenario). */
+  noopPluginFile: string;
 }
 
 const ISSUER = 'https://bench.gateway.local';
@@ -155,7 +157,9 @@ export function makeFixtures(dir: string): Fixtures {
   writeFileSync(rsaPublicKeyFile, publicKey.export({ type: 'spki', format: 'pem' }));
   const rsInput = jwtSigningInput('RS256');
   const rs256Token = `${rsInput}.${b64url(sign('sha256', Buffer.from(rsInput), privateKey))}`;
-  return { dir, apiKey: 'bench-api-key-7f3a9c', jwtSecret, hs256Token, rsaPublicKeyFile, rs256Token };
+  const noopPluginFile = join(dir, 'noop-plugin.mjs');
+  writeFileSync(noopPluginFile, `export default { name: 'noop', phase: 'transform', schema: { type: 'object' }, compile: () => ({ onRequest() {} }) };\n`);
+  return { dir, apiKey: 'bench-api-key-7f3a9c', jwtSecret, hs256Token, rsaPublicKeyFile, rs256Token, noopPluginFile };
 }
 
 export const SMALL_RESPONSE_BYTES = 17; // '{"hello":"world"}' (bench/upstream-server.ts)
@@ -223,6 +227,17 @@ export function scenarios(fx: Fixtures): Scenario[] {
       proxy_set_header X-Internal "";
       proxy_hide_header X-Powered-By;
       add_header X-Served-By bench always;`,
+    },
+    {
+      name: 'plugins-user',
+      title: 'a plugin module that does nothing',
+      measures: 'The plain route with one plugin of your own (pluginModules) whose onRequest does nothing: compare with `proxy`.',
+      kind: 'http',
+      request: plainGet,
+      contenders: ['gateway'],
+      notApplicable: { nginx: 'nginx runs no plugin modules of the gateway (compare the gateway with its own proxy scenario)', peer: peerPlainOnly },
+      gatewayTop: { pluginModules: [fx.noopPluginFile] },
+      gatewayRoute: { paths: ['/*'], plugins: { noop: {} } },
     },
     {
       name: 'jwt-hs256',
@@ -443,7 +458,7 @@ function lbScenarios(): Scenario[] {
 }
 
 export const SCENARIO_NAMES = [
-  'direct', 'proxy', 'plugins', 'jwt-hs256', 'jwt-rs256', 'post-64k', 'download-1m', 'conns-5k', 'aggregate-3', 'aggregate-1m', 'aggregate-1m-inline',
+  'direct', 'proxy', 'plugins', 'plugins-user', 'jwt-hs256', 'jwt-rs256', 'post-64k', 'download-1m', 'conns-5k', 'aggregate-3', 'aggregate-1m', 'aggregate-1m-inline',
   'websocket',
   'resilience-on',
   'lb-round-robin', 'lb-least-connections', 'lb-consistent-hash', 'lb-p2c-ewma',
@@ -475,7 +490,7 @@ export function selectScenarios(words: string[]): { selected: string[]; unknown:
 }
 
 /** Fixtures for listing scenarios (names, groups); nothing is written. */
-const STUB_FIXTURES: Fixtures = { dir: '', apiKey: '', jwtSecret: '', hs256Token: '', rsaPublicKeyFile: '', rs256Token: '' };
+const STUB_FIXTURES: Fixtures = { dir: '', apiKey: '', jwtSecret: '', hs256Token: '', rsaPublicKeyFile: '', rs256Token: '', noopPluginFile: '' };
 
 /** The gateway config a scenario runs with. */
 export function gatewayConfig(s: Scenario, ctx: BenchContext, port: number, engine: 'native' | 'undici' | null = null): Record<string, unknown> {

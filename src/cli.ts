@@ -43,7 +43,7 @@ async function readStdin(): Promise<string> {
 /** The checks of `gateway start` and every reload: read and validate, then the compile dry run (probe services). */
 async function cmdValidate(configPath: string): Promise<number> {
   const result = await readGatewayConfig(configPath);
-  const errors = result.ok ? dryRunCompile(result.config, new ServiceHost('probe')) : result.errors;
+  const errors = result.ok ? dryRunCompile(result.config, new ServiceHost('probe'), result.plugins) : result.errors;
   if (!result.ok || errors.length > 0) {
     process.stderr.write(`${configPath}: ${errors.length} problem(s)\n${formatErrors(errors)}\n`);
     return 1;
@@ -92,8 +92,10 @@ async function cmdStart(configPath: string, demo: boolean, watch: { pollMs: numb
   const sup = new Supervisor({ configPath, drainMs: Number.isInteger(drainEnv) && drainEnv >= 0 ? drainEnv : undefined });
   // Unheard, SIGUSR1 starts Node's inspector: listen before anything else can take time.
   process.on('SIGUSR1', () => sup.reopenLogs());
-  // Watched: the config file and what a reload re-reads (not TLS files: changing them needs a restart).
-  const watched = () => [configPath, ...(sup.config ? namedFiles(sup.config).reloaded.map((f) => f.path) : [])];
+  // Watched: the config file and what a reload re-reads, plugin modules' files included (not TLS
+  // files: changing them needs a restart).
+  const watched = () =>
+    sup.config ? [configPath, ...namedFiles(sup.config, sup.plugins).reloaded.map((f) => f.path), ...sup.plugins.refs.map((r) => r.path)] : [configPath];
   const watcher = watch !== null ? new ConfigWatcher(watched, () => void sup.reload('watch'), watch) : null;
   if (watcher !== null) {
     sup.beforeRead.push(() => watcher.noteRead());

@@ -23,6 +23,7 @@ export const GATEWAY_ERRORS = {
   unsupported_websocket_version: { status: 426, message: 'Only WebSocket version 13 is supported.' },
   rate_limited: { status: 429, message: 'Too many requests.' },
   internal_error: { status: 500, message: 'The gateway failed to handle the request.' },
+  plugin_error: { status: 500, message: 'A plugin failed to handle the request.' },
   not_implemented: { status: 501, message: 'The gateway does not support this method or transfer coding.' },
   upstream_unavailable: { status: 502, message: 'The upstream service could not be reached.' },
   upstream_reset: { status: 502, message: 'The upstream service closed the connection before answering.' },

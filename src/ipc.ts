@@ -8,13 +8,17 @@ import type { MetricsSnapshot } from './observability/metrics.js';
 import type { LoopDelaySample } from './observability/event-loop.js';
 import type { EndpointReport } from './upstream/endpoint.js';
 import type { ResolvedUpstreams } from './primary/targets.js';
+import type { PluginModuleRef } from './plugins/catalog.js';
 
 /** The environment variable that names the shared endpoint-state segment for the workers. */
 export const STATE_SEGMENT_ENV = 'GATEWAY_STATE_SEGMENT';
 
 export type PrimaryToWorker =
-  /** A config version, with its upstreams' targets as the primary resolved them. */
-  | { type: 'config'; version: number; config: Uint8Array; targets: ResolvedUpstreams }
+  /**
+   * A config version, with its upstreams' targets as the primary resolved them and the plugin
+   * module versions it validated (the worker imports exactly those before compiling).
+   */
+  | { type: 'config'; version: number; config: Uint8Array; targets: ResolvedUpstreams; pluginModules: PluginModuleRef[] }
   /** A host name of a target resolves to other addresses now: the same config over the new targets. */
   | { type: 'targets'; targets: ResolvedUpstreams }
   | { type: 'drain'; deadlineMs: number }

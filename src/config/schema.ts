@@ -13,7 +13,9 @@
  * The user-facing contract is /work/shared/docs/CONFIG.md; the reference is docs/configuration.md.
  *
  * Conventions (src/util/schema-kit.ts):
- * - every object is closed (`additionalProperties: false`): unknown keys are errors;
+ * - every object is closed (`additionalProperties: false`): unknown keys are errors (under
+ *   `plugins`, other names are plugin modules' plugins: the loader checks them, see
+ *   ModulePluginConfigSchema);
  * - `withDefault(schema)` marks an optional field that always has a value after loading;
  *   plain `Type.Optional` fields stay absent when the user leaves them out (a feature whose
  *   object is absent is off);
@@ -482,9 +484,27 @@ export type PluginName = RegisteredPlugin['name'];
 type PluginProps = { [D in RegisteredPlugin as D['name']]: TOptional<D['schema']> };
 type RoutePluginProps = { [D in RegisteredPlugin as D['name']]: TOptional<TUnion<[D['schema'], TLiteral<false>]>> };
 
+/**
+ * Any other name under `plugins`: a plugin of a module listed in `pluginModules`. This schema
+ * cannot know those plugins, so it (and editors using config/gateway.schema.json) takes any
+ * object there; the loader validates it against the module's own schema and refuses names that
+ * are neither built-in nor loaded (src/config/load/plugin-configs.ts).
+ */
+export const ModulePluginConfigSchema = Type.Object(
+  {},
+  {
+    additionalProperties: true,
+    description: 'A plugin from one of the "pluginModules": its config is validated when the gateway loads the file, against the module\'s own schema.',
+  },
+);
+
 export const PluginsSchema = Type.Object(
   Object.fromEntries(REGISTRY.map((d) => [d.name, Type.Optional(d.schema)])) as unknown as PluginProps,
-  { ...closed, description: 'Plugins applied to every route (a route may override or turn off each by name).', default: {} },
+  {
+    additionalProperties: ModulePluginConfigSchema,
+    description: 'Plugins applied to every route (a route may override or turn off each by name): the built-in ones, and those of "pluginModules".',
+    default: {},
+  },
 );
 
 const optOut = <T extends TSchema>(schema: T) =>
@@ -497,7 +517,7 @@ const optOut = <T extends TSchema>(schema: T) =>
 export const RoutePluginsSchema = Type.Object(
   Object.fromEntries(REGISTRY.map((d) => [d.name, optOut(d.schema)])) as unknown as RoutePluginProps,
   {
-    ...closed,
+    additionalProperties: Type.Union([ModulePluginConfigSchema, Type.Literal(false)]),
     description: 'Route plugins: replace the global plugin of the same name; false turns the global one off here.',
     default: {},
   },
@@ -678,6 +698,19 @@ export const GatewayConfigSchema = Type.Object(
     tracing: Type.Optional(TracingSchema),
     upstreams: UpstreamsSchema,
     consumers: withDefault(Type.Array(ConsumerSchema, { description: 'Known API clients.', default: [] })),
+    pluginModules: withDefault(
+      Type.Array(
+        Type.String({
+          minLength: 1,
+          description: 'Path of an ES module (or CommonJS) file, relative to this file\'s directory, whose default export is a plugin descriptor.',
+        }),
+        {
+          description:
+            'Plugins of your own (docs/plugins/writing-plugins.md): each module exports a plugin descriptor; its name is then used under "plugins" like a built-in one. Re-imported on reload when the file changed.',
+          default: [],
+        },
+      ),
+    ),
     plugins: withDefault(PluginsSchema),
     routes: Type.Array(RouteSchema, { minItems: 1, description: 'The routes (at least one, required).' }),
   },

@@ -16,6 +16,10 @@
  * Control flow on the request path uses return values, not exceptions: onRequest returns
  * `undefined` to continue or a LocalReply to answer the client now. A hook that throws is a bug;
  * the pipeline turns it into a 500 `internal_error` and logs it.
+ *
+ * Plugin modules (the config's pluginModules, docs/plugins/writing-plugins.md) export this same
+ * descriptor, typed by the public subset in public.ts; catalog.ts orders them among the
+ * built-ins and modules/guard.ts isolates their hooks.
  */
 import type { TSchema } from '@sinclair/typebox';
 import type { GatewayErrorCode } from '../errors.js';

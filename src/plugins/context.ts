@@ -13,6 +13,7 @@
  * no state allocates nothing for them.
  */
 import type { Consumer } from './consumers.js';
+import type { RequestContext as PublicRequestContext } from './public.js';
 
 /** A typed per-request state cell; allocate with slot() at module load, never per request. */
 export interface Slot<T> {
@@ -23,6 +24,7 @@ export interface Slot<T> {
 }
 
 const slotNames: string[] = [];
+const moduleSlots = new Map<string, Slot<unknown>>();
 
 export function slot<T>(name: string): Slot<T> {
   if (slotNames.includes(name)) throw new Error(`request context slot "${name}" is allocated twice`);
@@ -30,14 +32,61 @@ export function slot<T>(name: string): Slot<T> {
   return Object.freeze({ index: slotNames.length - 1, name });
 }
 
+/**
+ * A plugin module's slot (the public slot(), public.ts): the same name gives the same slot, so a
+ * module that a reload re-imports gets its slots back instead of new ones each time. Its own
+ * namespace: a module cannot reach a built-in's slot by naming it.
+ */
+export function moduleSlot<T>(name: string): Slot<T> {
+  let s = moduleSlots.get(name);
+  if (s === undefined) {
+    s = slot<unknown>(`module:${name}`);
+    moduleSlots.set(name, s);
+  }
+  return s as Slot<T>;
+}
+
 /** Names of the slots allocated so far (diagnostics, tests). */
 export function slotCount(): number {
   return slotNames.length;
 }
 
-export class RequestContext {
+const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze(Object.create(null) as Record<string, string>);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+const BAD_VALUE = /[\r\n\0]/;
+
+/** What plugin modules set must be a valid header: a lower-case token name, a value without CR, LF or NUL. */
+function checkHeader(name: string, value: string): void {
+  if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}: expected a lower-case RFC 9110 token`);
+  if (typeof value !== 'string' || BAD_VALUE.test(value)) throw new TypeError(`invalid value for header "${name}": expected a string without CR, LF or NUL`);
+}
+
+/**
+ * What a route with a plugin module gives its plugins beyond what the built-ins use: the route's
+ * params by name (`pairs`: the router's capture offsets into `path`, this pattern's from pair
+ * `first`), and checks on the header values plugins set (a module may build them from request
+ * data). Routes without plugin modules never pay for either (front.ts calls this only for them).
+ */
+export function openToModules(ctx: RequestContext, names: readonly string[], path: string, pairs: Int32Array, first: number): void {
+  ctx.checkHeaders = true;
+  if (names.length === 0) return;
+  const params = Object.create(null) as Record<string, string>;
+  for (let k = 0; k < names.length; k++) params[names[k]] = path.slice(pairs[2 * (first + k)], pairs[2 * (first + k) + 1]);
+  ctx.params = params;
+}
+
+export class RequestContext implements PublicRequestContext {
   /** Authenticated consumer, set by an auth plugin. */
   consumer: Consumer | null = null;
+  /** The route's captures (`:name`, `*`) by name; filled on routes with a plugin module (built-ins do not read them). */
+  params: Readonly<Record<string, string>> = NO_PARAMS;
+  /**
+   * Headers set through setHeader/addResponseHeader are checked (routes with a plugin module:
+   * a module may build a value from request data; the built-ins' values are checked at load).
+   */
+  checkHeaders = false;
+  /** A plugin module's response hook failed during this answer's response hooks (modules/guard.ts). */
+  moduleHookFailed = false;
   /** The request id (core, src/worker/request-id.ts); '' when ids are off. Echoed in error bodies. */
   requestId = '';
   /** performance.now() when the request arrived. */
@@ -87,6 +136,7 @@ export class RequestContext {
 
   /** Replaces every value of a header with one value. */
   setHeader(name: string, value: string): void {
+    if (this.checkHeaders) checkHeader(name, value);
     this.removeHeader(name);
     this.headers.push(name, value);
   }
@@ -98,6 +148,7 @@ export class RequestContext {
   }
 
   addResponseHeader(name: string, value: string): void {
+    if (this.checkHeaders) checkHeader(name, value);
     this.responseHeaders.push(name, value);
   }
 }

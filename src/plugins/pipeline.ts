@@ -2,6 +2,10 @@
  * A route's compiled plugin pipeline and the code that runs it. Phases with nothing in them
  * are null, so a route without plugins costs one null check (and a route with plugins one null
  * check per phase it does not use).
+ *
+ * The plugins run in their catalog's order (catalog.ts: phases in order, each phase's built-ins
+ * then its plugin modules'). A plugin module's hooks come wrapped (modules/guard.ts): a module's
+ * failure is that request's 500, never the worker's crash; built-in hooks are called as they are.
  */
 import {
   ConfigFault,
@@ -11,6 +15,7 @@ import {
   type CompleteHook,
   type LocalReply,
   type PluginDescriptor,
+  type PluginInstance,
   type PluginScope,
   type RequestBodyRewriter,
   type ResponseHook,
@@ -19,8 +24,10 @@ import {
 } from './api.js';
 import type { RequestContext } from './context.js';
 import type { TxSummary } from '../observability/access-log.js';
-import { REGISTRY } from './registry.js';
-import { log } from '../observability/log.js';
+import { BUILTIN_PLUGINS, type PluginCatalog } from './catalog.js';
+import { ModuleGuard } from './modules/guard.js';
+import type { ModuleCompileDeps } from './public.js';
+import { log, type Level } from '../observability/log.js';
 import { isPromise } from '../util/promise.js';
 
 export interface CompiledPipeline {
@@ -36,6 +43,11 @@ export interface CompiledPipeline {
   readonly rewritesBodies: boolean;
   /** Some plugin answers CORS preflights (its descriptor says answersPreflight). */
   readonly answersPreflight: boolean;
+  /**
+   * A plugin module is in force: its requests get ctx.params, and a failure of its response
+   * hook makes the answer a 500 (runResponseHooks).
+   */
+  readonly modules: boolean;
 }
 
 /** One plugin in force on a route: its config, where that config is, and whose it is. */
@@ -50,11 +62,43 @@ export interface EffectivePlugin {
 /** CompileDeps without the per-plugin scope. */
 export type PipelineDeps = Omit<CompileDeps, 'scope'>;
 
+/** A ConfigFault, also one thrown by a plugin module that bundles its own copy of the class. */
+function isConfigFault(err: unknown): err is ConfigFault {
+  return err instanceof ConfigFault || (err instanceof Error && err.name === 'ConfigFault' && typeof (err as ConfigFault).pointer === 'string');
+}
+
+/** What a plugin module's compile() gets: the public subset of CompileDeps, plus a log that names it. */
+function moduleDeps(name: string, deps: PipelineDeps, scope: PluginScope): ModuleCompileDeps {
+  const routeId = deps.routeId;
+  return {
+    scope,
+    routeId,
+    role: deps.role,
+    use: deps.use,
+    consumer: (id) => deps.consumers.byId.get(id),
+    log: (level: Level, msg: string, fields?: Record<string, unknown>) => log(level, msg, { ...fields, plugin: name, route: routeId }),
+  };
+}
+
+/** Calls a descriptor's compile: a module's result is checked and its hooks wrapped. */
+function compileOne(def: PluginDescriptor, p: EffectivePlugin, deps: PipelineDeps, catalog: PluginCatalog): PluginInstance {
+  if (catalog.moduleOf(def) === undefined) return def.compile(p.conf, { ...deps, scope: p.scope });
+  const guard = new ModuleGuard(def.name);
+  let inst: unknown;
+  try {
+    inst = (def.compile as unknown as (conf: unknown, deps: ModuleCompileDeps) => unknown)(p.conf, moduleDeps(def.name, deps, p.scope));
+  } catch (err) {
+    if (isConfigFault(err)) throw err;
+    throw new ConfigFault('', `plugin "${def.name}": its compile() threw: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return guard.wrap(guard.checkInstance(inst));
+}
+
 /**
- * Compiles the plugins in force on a route, in registry order; null if none has a hook. A
+ * Compiles the plugins in force on a route, in catalog order; null if none has a hook. A
  * ConfigFault a plugin throws comes out with its absolute pointer.
  */
-export function compilePipeline(plugins: readonly EffectivePlugin[], deps: PipelineDeps): CompiledPipeline | null {
+export function compilePipeline(plugins: readonly EffectivePlugin[], deps: PipelineDeps, catalog: PluginCatalog = BUILTIN_PLUGINS): CompiledPipeline | null {
   const access: AccessHandler[] = [];
   const upstream: UpstreamHook[] = [];
   const requestBody: RequestBodyRewriter[] = [];
@@ -63,16 +107,19 @@ export function compilePipeline(plugins: readonly EffectivePlugin[], deps: Pipel
   const complete: CompleteHook[] = [];
   const remove: string[] = [];
   let answersPreflight = false;
-  for (const def of REGISTRY as readonly PluginDescriptor[]) {
+  let modules = false;
+  for (const def of catalog.descriptors) {
     const p = plugins.find((x) => x.name === def.name);
     if (p === undefined || p.conf === undefined || p.conf === false) continue;
-    let inst;
+    let inst: PluginInstance;
     try {
-      inst = def.compile(p.conf, { ...deps, scope: p.scope });
+      inst = compileOne(def, p, deps, catalog);
     } catch (err) {
-      if (err instanceof ConfigFault) throw new ConfigFault(p.pointer + err.pointer, err.message);
+      if (isConfigFault(err)) throw new ConfigFault(p.pointer + err.pointer, err.message);
       throw err;
     }
+    // A module with hooks: the route's requests get what modules see (params, header checks).
+    if (catalog.moduleOf(def) !== undefined && (inst.onRequest || inst.onResponseHeaders || inst.onComplete)) modules = true;
     if (inst.onRequest) access.push(inst.onRequest);
     if (inst.onUpstream) upstream.push(inst.onUpstream);
     if (inst.onRequestBody) requestBody.push(inst.onRequestBody);
@@ -93,6 +140,7 @@ export function compilePipeline(plugins: readonly EffectivePlugin[], deps: Pipel
     removeResponseHeaders: orNull(remove),
     rewritesBodies: requestBody.length > 0,
     answersPreflight,
+    modules,
   };
   const empty =
     pipeline.access === null &&
@@ -135,10 +183,14 @@ export function runAccess(handlers: readonly AccessHandler[], ctx: RequestContex
   return undefined;
 }
 
-/** Lets every response hook add its headers for an answer with this status. */
-export function runResponseHooks(pipeline: CompiledPipeline, ctx: RequestContext, status: number): void {
+/**
+ * Lets every response hook add its headers for an answer with this status. False when a plugin
+ * module's hook failed (modules/guard.ts): the caller then answers 500 plugin_error instead, so
+ * it must run these before it writes the status line.
+ */
+export function runResponseHooks(pipeline: CompiledPipeline, ctx: RequestContext, status: number): boolean {
   const hooks = pipeline.onResponseHeaders;
-  if (hooks === null) return;
+  if (hooks === null) return true;
   for (let i = 0; i < hooks.length; i++) {
     try {
       hooks[i](ctx, status);
@@ -146,6 +198,9 @@ export function runResponseHooks(pipeline: CompiledPipeline, ctx: RequestContext
       bug(err);
     }
   }
+  if (!pipeline.modules || !ctx.moduleHookFailed) return true;
+  ctx.moduleHookFailed = false;
+  return false;
 }
 
 /** Tells every completion hook that the request is over (answered, or the client went away). */

@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { readGatewayConfig, formatErrors, redactConfig, type ConfigError } from '../config/index.js';
+import type { PluginCatalog } from '../plugins/catalog.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { canonicalJson, configChanges, restartOnlyDiff, type ConfigChanges } from '../config/diff.js';
 import { auditReload, type LoadedFrom, type ReloadOutcome, type ReloadRequest, type ReloadSource } from './audit.js';
@@ -129,6 +130,8 @@ export const RELOAD_DEADLINE_MS = 10_000;
 export class Supervisor {
   /** The newest accepted config, its version (1 at start, +1 per accepted reload) and encoding. */
   config!: GatewayConfig;
+  /** Its plugins: the built-ins and the plugin module versions it was validated with. */
+  plugins!: PluginCatalog;
   version = 1;
   /** When and at whose request the config in force was loaded. */
   loaded: LoadedFrom = { source: 'start', at: Date.now() };
@@ -184,7 +187,7 @@ export class Supervisor {
     for (const w of result.warnings) log('warn', w);
     const segmentError = this.#createBucketSegment(result.config);
     if (segmentError !== null) return [segmentError];
-    const compileErrors = dryRunCompile(result.config, this.#services);
+    const compileErrors = dryRunCompile(result.config, this.#services, result.plugins);
     if (compileErrors.length > 0) {
       this.#removeBucketSegment();
       return compileErrors;
@@ -195,6 +198,7 @@ export class Supervisor {
       return [stateError];
     }
     this.#setConfig(result.config);
+    this.plugins = result.plugins;
     for (const f of this.accepted) f();
     this.loaded = { source: 'start', at: Date.now() };
     this.reloadStats.lastAppliedAt = this.loaded.at;
@@ -367,7 +371,7 @@ export class Supervisor {
     if (worker === null || !slot.hello || slot.givenUp || this.#shuttingDown) return;
     if (slot.sent >= this.version) return;
     slot.sent = this.version;
-    this.#send(worker, { type: 'config', version: this.version, config: this.#encoded, targets: this.targets });
+    this.#send(worker, { type: 'config', version: this.version, config: this.#encoded, targets: this.targets, pluginModules: this.plugins.refs });
   }
 
   /**
@@ -570,7 +574,7 @@ export class Supervisor {
       const errors = fixed.map((pointer) => ({ pointer, message: 'changing this needs a restart, not a reload' }));
       return refuse(errors, changes, 'reload refused; the previous config stays in force');
     }
-    const errors = dryRunCompile(result.config, this.#services);
+    const errors = dryRunCompile(result.config, this.#services, result.plugins);
     if (errors.length > 0) return refuse(errors, changes, 'reload refused; the previous config stays in force');
     // Accepted: from here on this is the config every worker is brought to, starting ones included.
     // Its targets are resolved first, so that no worker ever gets the new config with old targets.
@@ -578,6 +582,7 @@ export class Supervisor {
     const version = this.version + 1;
     this.version = version;
     this.#setConfig(result.config);
+    this.plugins = result.plugins;
     for (const f of this.accepted) f();
     this.loaded = { ...request, at: Date.now() };
     for (const w of result.warnings) log('warn', w);

@@ -24,6 +24,7 @@ import type { MirrorTarget } from '../worker/actions/mirror.js';
 import { log } from '../observability/log.js';
 import { createBalancer } from '../upstream/lb/index.js';
 import { compilePipeline, type CompiledPipeline } from '../plugins/pipeline.js';
+import { BUILTIN_PLUGINS, type PluginCatalog } from '../plugins/catalog.js';
 import { ConsumerDirectory } from '../plugins/consumers.js';
 import { ConfigFault, type LocalReply } from '../plugins/api.js';
 import type { VersionScope } from './services.js';
@@ -154,6 +155,8 @@ export interface CompiledPattern {
   readonly rewrite: readonly TemplatePart[] | null;
   /** Aggregate routes: each backend's path template for this pattern's captures; else null. */
   readonly backendPaths: ReadonlyArray<readonly BackendPathPart[]> | null;
+  /** The names of the path's captures in order (ctx.params for plugin modules). */
+  readonly paramNames: readonly string[];
   /** Non-null for the preflight-only OPTIONS patterns (see PreflightOnly). */
   readonly preflight: PreflightOnly | null;
 }
@@ -195,6 +198,8 @@ export interface CompileDeps {
   readonly shared?: SharedEndpointState | null;
   /** This worker's index (its column in the shared state). */
   readonly worker?: number;
+  /** The plugins the config can use (its LoadResult's); default: the built-ins. */
+  readonly plugins?: PluginCatalog;
 }
 
 /** Every ConfigFault the plugins raised, with absolute pointers (compileConfig throws it). */
@@ -395,6 +400,7 @@ function preflightPatterns(table: RoutePattern[], patterns: CompiledPattern[], n
       route: pattern.route,
       rewrite: pattern.rewrite,
       backendPaths: pattern.backendPaths,
+      paramNames: pattern.paramNames,
       preflight: { methods: new Set(base.methods), allow: [...allowOf.get(group(base))!].sort().join(', ') },
     });
   }
@@ -420,7 +426,7 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
     const requestIdHeader = requestIdHeaderOf(Object.fromEntries(plugins.map((p) => [p.name, p.conf])));
     let pipeline: CompiledPipeline | null = null;
     try {
-      pipeline = compilePipeline(plugins, { consumers, isTrustedProxy, routeId: r.id, role: services.ctx.role, use });
+      pipeline = compilePipeline(plugins, { consumers, isTrustedProxy, routeId: r.id, role: services.ctx.role, use }, deps.plugins ?? BUILTIN_PLUGINS);
     } catch (err) {
       if (!(err instanceof ConfigFault)) throw err;
       if (!faults.some((f) => f.pointer === err.pointer && f.message === err.message)) faults.push(err);
@@ -461,6 +467,7 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
         route,
         rewrite: r.rewrite ? compileRewrite(r.rewrite, path) : null,
         backendPaths: r.aggregate !== undefined ? r.aggregate.backends.map((b) => compileBackendPath(b.path, path)) : null,
+        paramNames: captureNames(path),
         preflight: null,
       });
     }

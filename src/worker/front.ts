@@ -18,7 +18,7 @@ import type { CompiledConfig, CompiledPattern } from '../runtime/compile.js';
 import { backendPaths, upstreamPath } from '../runtime/compile.js';
 import type { GatewayErrorCode } from '../errors.js';
 import { newMatchOutput, MATCH_FOUND, MATCH_METHOD_NOT_ALLOWED } from '../native/router-types.js';
-import { RequestContext } from '../plugins/context.js';
+import { RequestContext, openToModules } from '../plugins/context.js';
 import { runAccess } from '../plugins/pipeline.js';
 import { isPromise } from '../util/promise.js';
 import { normalizePath } from './normalize-path.js';
@@ -132,6 +132,7 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
   const ctx = new RequestContext(method, path!, query, hostHeader, head.headers, head.peer, head.clientIp, route.id);
   ctx.startedAt = startedAt;
   ctx.requestId = head.requestId;
+  if (pipeline.modules) openToModules(ctx, pattern.paramNames, path!, matchOut.params, pickedParams);
   tx.ctx = ctx;
   if (pipeline.access === null) return tx.proceed();
   const result = runAccess(pipeline.access, ctx);

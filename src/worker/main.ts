@@ -12,9 +12,16 @@
  * (a reload accepted while it started) is applied before it serves a request; one that comes
  * later is applied like any reload, and the primary counts this worker ready only once it
  * runs the newest version.
+ *
+ * A config with plugin modules is applied once the module versions the primary validated are
+ * imported (asynchronous): config and target messages are applied in arrival order, so one that
+ * waits for an import holds back the ones behind it (see inOrder).
  */
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { PrimaryToWorker, WorkerToPrimary } from '../ipc.js';
+import { BUILTIN_PLUGINS, PluginCatalog, type PluginModuleRef } from '../plugins/catalog.js';
+import { importValidatedModule } from '../plugins/modules/import.js';
+import type { PluginDescriptor } from '../plugins/api.js';
 import { STATE_SEGMENT_ENV, decodeConfig } from '../ipc.js';
 import { SharedEndpointState } from '../native/shared-state.js';
 import type { ResolvedUpstreams } from '../primary/targets.js';
@@ -51,6 +58,8 @@ const workerIndex = Number(process.env.GATEWAY_WORKER_INDEX ?? '0');
 /** The upstreams' targets as addresses (from the primary), and the config in force, for target updates. */
 let targets: ResolvedUpstreams | undefined;
 let inForce: GatewayConfig | null = null;
+/** The plugins of the config in force. */
+let inForcePlugins: PluginCatalog = BUILTIN_PLUGINS;
 
 // Plugins' services (src/runtime/services.ts): 'process' ones (the primary's token-bucket
 // table, mapped once; a Redis client per cluster.redis URL) live as long as this worker;
@@ -60,10 +69,10 @@ const services = new ServiceHost('worker');
 let scope: VersionScope | null = null;
 
 /** Compiles a config version with its own service scope; the scope is retired if compiling fails. */
-function compileWithServices(config: GatewayConfig, version: number) {
+function compileWithServices(config: GatewayConfig, version: number, plugins: PluginCatalog) {
   const next = services.scope(config);
   try {
-    return { compiled: compileConfig(config, version, { endpoints, actions, services: next, targets, shared, worker: workerIndex }), scope: next };
+    return { compiled: compileConfig(config, version, { endpoints, actions, services: next, targets, shared, worker: workerIndex, plugins }), scope: next };
   } catch (err) {
     next.retire();
     throw err;
@@ -112,14 +121,14 @@ function accessLogFor(config: GatewayConfig, current: AccessLog | null): AccessL
   return al === false ? null : new AccessLog(al.path, al.format);
 }
 
-function start(config: GatewayConfig, version: number): void {
+function start(config: GatewayConfig, version: number, plugins: PluginCatalog): void {
   // uWS reads its request-head limit from the environment when the module loads.
   process.env.UWS_HTTP_MAX_HEADERS_SIZE = String(config.limits.maxHeaderBytes);
   const uws = loadUws();
   // No "uWebSockets: 20" header on every answer (like nginx's server_tokens off): the gateway
   // says who it is in Via. `_cfg('silent')` is the package's run-time switch for it.
   (uws as unknown as { _cfg(k: string): void })._cfg('silent');
-  const { compiled, scope: first } = compileWithServices(config, version);
+  const { compiled, scope: first } = compileWithServices(config, version, plugins);
   retireOld(first);
   app = config.tls !== undefined ? uws.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile }) : uws.App();
   setClientTimeouts(app, config);
@@ -139,6 +148,7 @@ function start(config: GatewayConfig, version: number): void {
   state = s;
   running = version;
   inForce = config;
+  inForcePlugins = plugins;
   installHandler(app, s);
   installWebSockets(app, s, compiled.maxWebSocketMessageBytes);
   // listen, tls and maxHeaderBytes cannot change on reload, so the first config's are the ones.
@@ -158,15 +168,15 @@ function start(config: GatewayConfig, version: number): void {
   });
 }
 
-function reload(config: GatewayConfig, version: number): void {
-  if (state === null) return start(config, version);
+function reload(config: GatewayConfig, version: number, plugins: PluginCatalog): void {
+  if (state === null) return start(config, version, plugins);
   if (version <= running) {
     // Not newer than what runs: keep it, and say what runs.
     send({ type: 'reloaded', version: running });
     return;
   }
   try {
-    const { compiled, scope: next } = compileWithServices(config, version);
+    const { compiled, scope: next } = compileWithServices(config, version, plugins);
     checkMessageLimit(compiled.maxWebSocketMessageBytes);
     state.config = compiled;
     retireOld(next);
@@ -177,6 +187,7 @@ function reload(config: GatewayConfig, version: number): void {
     endpoints.retainOnly(compiled.endpointKeys);
     running = version;
     inForce = config;
+    inForcePlugins = plugins;
     send({ type: 'reloaded', version });
   } catch (err) {
     send({ type: 'reload-failed', version, running, error: (err as Error).message });
@@ -241,7 +252,7 @@ function retarget(next: ResolvedUpstreams): void {
   targets = next;
   if (state === null || inForce === null) return;
   try {
-    const { compiled, scope: nextScope } = compileWithServices(inForce, running);
+    const { compiled, scope: nextScope } = compileWithServices(inForce, running, inForcePlugins);
     state.config = compiled;
     retireOld(nextScope);
     endpoints.retainOnly(compiled.endpointKeys);
@@ -250,13 +261,63 @@ function retarget(next: ResolvedUpstreams): void {
   }
 }
 
+/** Plugin module versions this worker imported (a module is imported once per version). */
+const imported = new Map<string, PluginDescriptor>();
+
+/** The catalog of the module versions the primary validated (src/plugins/modules/import.ts). */
+async function importPlugins(refs: readonly PluginModuleRef[]): Promise<PluginCatalog> {
+  const modules = await Promise.all(
+    refs.map(async (ref) => {
+      let descriptor = imported.get(ref.url);
+      if (descriptor === undefined) {
+        descriptor = await importValidatedModule(ref);
+        imported.set(ref.url, descriptor);
+      }
+      return { ref, descriptor };
+    }),
+  );
+  return new PluginCatalog(modules);
+}
+
+function applyConfig(msg: Extract<PrimaryToWorker, { type: 'config' }>): void | Promise<void> {
+  const config = decodeConfig(msg.config);
+  if (msg.pluginModules.length === 0) {
+    targets = msg.targets;
+    return reload(config, msg.version, BUILTIN_PLUGINS);
+  }
+  return importPlugins(msg.pluginModules).then(
+    (plugins) => {
+      targets = msg.targets;
+      reload(config, msg.version, plugins);
+    },
+    (err: Error) => {
+      // The primary imported the same versions, so this is a file changed or removed since:
+      // this worker keeps what it runs (or, not started yet, waits for the next reload).
+      send({ type: 'reload-failed', version: msg.version, running, error: err.message });
+    },
+  );
+}
+
+/**
+ * Runs config-changing messages one at a time in arrival order: synchronously while nothing
+ * waits (a config without plugin modules applies at once, as it always did), else after the
+ * pending import. Tasks never reject.
+ */
+let pending: Promise<void> | null = null;
+function inOrder(task: () => void | Promise<void>): void {
+  const done = pending === null ? task() : pending.then(task);
+  if (done === undefined) return;
+  const mine: Promise<void> = done.then(() => {
+    if (pending === mine) pending = null;
+  });
+  pending = mine;
+}
+
 process.on('message', (msg: PrimaryToWorker) => {
   if (msg.type === 'config') {
-    const config = decodeConfig(msg.config);
-    targets = msg.targets;
-    reload(config, msg.version);
+    inOrder(() => applyConfig(msg));
   } else if (msg.type === 'targets') {
-    retarget(msg.targets);
+    inOrder(() => retarget(msg.targets));
   } else if (msg.type === 'drain') {
     drain(msg.deadlineMs);
   } else if (msg.type === 'reopen-logs') {

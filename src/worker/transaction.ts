@@ -25,6 +25,7 @@ import type { CompiledConfig, CompiledRoute } from '../runtime/compile.js';
 import type { RequestContext } from '../plugins/context.js';
 import type { LocalReply } from '../plugins/api.js';
 import { runComplete, runResponseHooks } from '../plugins/pipeline.js';
+import { PLUGIN_FAILED } from '../plugins/modules/guard.js';
 import type { AccessLog, TxSummary } from '../observability/access-log.js';
 import type { Endpoint } from '../upstream/endpoint.js';
 import type { PickContext } from '../upstream/cluster.js';
@@ -102,6 +103,8 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
   /** The upstream exchange's times, for its span (sampled proxied requests only). */
   upstreamTiming: UpstreamTiming | null = null;
   private bodyTimer: Deadline | null = null;
+  /** The response hooks ran for this answer (they run once, before its status line). */
+  private responseHooksRan = false;
 
   constructor(
     readonly res: HttpResponse,
@@ -244,6 +247,12 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
   /** Writes a LocalReply whole (called corked). */
   writeReply(r: LocalReply, close: boolean): void {
     const res = this.res;
+    if (!this.runResponseHooksOnce(r.status)) {
+      // A plugin module's response hook failed: this answer becomes its 500.
+      r = PLUGIN_FAILED;
+      this.status = r.status;
+      this.errorCode = r.code!;
+    }
     res.writeStatus(statusLine(r.status));
     if (r.code !== undefined) res.writeHeader('content-type', 'application/json');
     const h = r.headers;
@@ -262,15 +271,38 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
   }
 
   /**
+   * Runs the route's response hooks for the answer's status, once per answer: before its status
+   * line is written, so that false (a plugin module's hook failed) can still make the answer a
+   * 500 plugin_error (writeReply; the proxy's upstream head). Callers that do not call it first
+   * get it from writeGatewayHeaders, where a failure is only logged.
+   */
+  runResponseHooksOnce(status: number): boolean {
+    if (this.responseHooksRan) return true;
+    this.responseHooksRan = true;
+    const ctx = this.ctx;
+    const pipeline = this.route !== null ? this.route.pipeline : null;
+    return ctx === null || pipeline === null || runResponseHooks(pipeline, ctx, status);
+  }
+
+  /**
+   * On a route with a plugin module: runs the response hooks now, before anything of the answer
+   * is written, and says whether a module's hook failed (the answer must then be its 500). Other
+   * routes run them when the headers are written, as they always did.
+   */
+  moduleResponseHookFailed(status: number): boolean {
+    const pipeline = this.route !== null ? this.route.pipeline : null;
+    return pipeline !== null && pipeline.modules && !this.runResponseHooksOnce(status);
+  }
+
+  /**
    * The headers the gateway puts on every answer once the route is known: what the plugins add
    * (CORS, rate-limit state...), the request id, Via.
    */
   writeGatewayHeaders(status: number, viaWritten = false): void {
     const res = this.res;
     const ctx = this.ctx;
-    const pipeline = this.route !== null ? this.route.pipeline : null;
-    if (ctx !== null && pipeline !== null) {
-      runResponseHooks(pipeline, ctx, status);
+    if (ctx !== null) {
+      this.runResponseHooksOnce(status);
       const extra = ctx.responseHeaders;
       for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i], extra[i + 1]);
     }

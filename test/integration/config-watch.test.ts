@@ -2,7 +2,7 @@
  * `gateway start --watch` (file-system events only: polling off) on the real gateway: a reload (audit source "watch") for each real
  * change of the config file, however it is saved (written in place, or a new file renamed over
  * it as editors do, or a Kubernetes ConfigMap's `..data` symlink swap), and of a file the config
- * names (a jwt publicKeyFile); none for a touch or another file in the directory; one refused
+ * names (a jwt publicKeyFile, a pluginModules file); none for a touch or another file in the directory; one refused
  * attempt for a broken save, with the old config still serving.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -158,4 +158,40 @@ describe('gateway start --watch', () => {
     expect(await body(gw)).toBe('v3');
   });
 
+  it('reloads when a pluginModules file changes: the edited module is the code every worker runs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-watch-module-'));
+    const modFile = join(dir, 'stamp.mjs');
+    const stampModule = (value: string) =>
+      `export default { name: 'stamp', phase: 'transform', schema: { type: 'object' }, compile: () => ({ onResponseHeaders(ctx) { ctx.addResponseHeader('x-stamp', '${value}'); } }) };\n`;
+    writeFileSync(modFile, stampModule('a'));
+    const port = await freePort();
+    const path = join(dir, 'gateway.json');
+    writeFileSync(
+      path,
+      JSON.stringify({
+        workers: 2,
+        listen: { host: '127.0.0.1', port },
+        pluginModules: ['./stamp.mjs'],
+        upstreams: { app: { targets: [{ url: up.url }] } },
+        routes: [{ id: 'app', paths: ['/app'], upstream: 'app', plugins: { stamp: {} } }],
+      }),
+    );
+    const gw = await watching(path, port);
+    const stamps = async () => {
+      const out: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const agent = new Agent({ pipelining: 0 });
+        const r = await request(gw.url + '/app', { dispatcher: agent });
+        await r.body.text();
+        out.push(String(r.headers['x-stamp']));
+        await agent.close();
+      }
+      return out;
+    };
+    expect(await stamps()).toEqual(['a', 'a', 'a', 'a']);
+    writeFileSync(modFile, stampModule('b'));
+    const [line] = await waitForLogLines(gw, 'config audit', 1);
+    expect(line).toMatchObject({ source: 'watch', result: 'applied', version: 2 });
+    expect(await stamps()).toEqual(['b', 'b', 'b', 'b']);
+  });
 });

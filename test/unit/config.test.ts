@@ -274,6 +274,7 @@ describe('valid configs', () => {
         },
       },
       consumers: [],
+      pluginModules: [],
       plugins: {},
       routes: [
         {
@@ -388,7 +389,8 @@ describe('schema errors', () => {
     const errors = errorsOf(c);
     expect(errors).toContainEqual({ pointer: '/routes/0', message: 'unknown key "upstrem"; did you mean "upstream"?' });
     expect(oneError({ ...minimal(), colour: 'red' }, '')).toBe('unknown key "colour"');
-    expect(oneError(withPlugins({ rateLimits: {} }), '/plugins')).toBe('unknown key "rateLimits"; did you mean "rateLimit"?');
+    // Under plugins, an unknown key is an unknown plugin: the message lists the known ones.
+    expect(oneError(withPlugins({ rateLimits: {} }), '/plugins')).toMatch(/^unknown plugin "rateLimits"; did you mean "rateLimit"\? Known plugins: requestId, cors, .*, encoding \(plugins of your own are loaded with "pluginModules"\)\.$/);
     expect(oneError(withRoute({ jwt: false }), '/routes/0')).toBe('unknown key "jwt"; plugins go inside "plugins": { "jwt": ... }');
   });
 

@@ -7,6 +7,7 @@
 import type { SyntaxReporter } from '../../util/syntax.js';
 import { semanticError, show, warning, type Collector } from '../report.js';
 import { isObject } from '../util.js';
+import type { PluginCatalog } from '../../plugins/catalog.js';
 
 export type Obj = Record<string, unknown>;
 
@@ -22,17 +23,19 @@ export interface CheckContext {
   show(pointer: string, value: unknown): string;
   /** Upstream names routes refer to (filled by the route checks, read by the unused-upstream warning). */
   readonly usedUpstreams: Set<string>;
+  /** The plugins this config can use (built-ins and its plugin modules'). */
+  readonly plugins: PluginCatalog;
 }
 
 export const str = (v: unknown): v is string => typeof v === 'string';
 export const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 export const obj = (v: unknown): Obj => (isObject(v) ? v : {});
 
-export function checkContext(c: Obj, ctx: Collector, original: Obj): CheckContext {
+export function checkContext(c: Obj, ctx: Collector, original: Obj, plugins: PluginCatalog): CheckContext {
   const err = (pointer: string, message: string): void => semanticError(ctx, pointer, message);
   const warn = (pointer: string, message: string): void => warning(ctx, pointer, message);
   const shown = (pointer: string, value: unknown): string => show(ctx, pointer, value);
-  return { c, original, ctx, root: { error: err, warn, show: shown }, err, warn, show: shown, usedUpstreams: new Set() };
+  return { c, original, ctx, root: { error: err, warn, show: shown }, err, warn, show: shown, usedUpstreams: new Set(), plugins };
 }
 
 /** An id that must be unique in its section: "duplicate <what> <id> (also /<section>/<first>/id)". */

@@ -3,6 +3,7 @@
  * normalization (load/normalize.ts) runs only when nothing was reported as an error.
  */
 import type { Collector } from '../report.js';
+import { BUILTIN_PLUGINS, type PluginCatalog } from '../../plugins/catalog.js';
 import { checkContext, obj, type Obj } from './context.js';
 import { checkUpstreams, warnUnusedUpstreams } from './upstreams.js';
 import { checkTop } from './top.js';
@@ -11,8 +12,8 @@ import { checkPlugins } from './plugins.js';
 import { checkRoutes } from './routes.js';
 import { checkConflicts } from './conflicts.js';
 
-export function semanticChecks(c: Obj, ctx: Collector, original: Obj): void {
-  const k = checkContext(c, ctx, original);
+export function semanticChecks(c: Obj, ctx: Collector, original: Obj, plugins: PluginCatalog = BUILTIN_PLUGINS): void {
+  const k = checkContext(c, ctx, original, plugins);
   checkUpstreams(k);
   checkTop(k);
   checkConsumers(k);

@@ -1,15 +1,17 @@
 /**
- * Plugins (global, and each route's): each descriptor's own check (src/plugins/<name>/), with
- * pointers relative to the plugin's config, and the rules that concern plugins as a set.
+ * Plugins (global, and each route's): each descriptor's own check (src/plugins/<name>/, or a
+ * plugin module's), with pointers relative to the plugin's config, and the rules that concern
+ * plugins as a set.
  */
-import { REGISTRY } from '../../plugins/registry.js';
-import { mergePlugins } from '../effective.js';
 import type { PluginDescriptor } from '../../plugins/api.js';
+import { mergePlugins } from '../effective.js';
 import { reporterAt } from '../report.js';
 import { isObject } from '../util.js';
+import { REGISTRY } from '../../plugins/registry.js';
+import { callModuleHook } from '../load/plugin-configs.js';
 import { obj, type CheckContext, type Obj } from './context.js';
 
-const AUTH_PLUGINS = REGISTRY.filter((d) => d.phase === 'auth').map((d) => d.name);
+/** The built-in access control (a plugin module's acl-phase plugin may not need a consumer). */
 const ACL_PLUGINS = REGISTRY.filter((d) => d.phase === 'acl').map((d) => d.name);
 
 /** Checks the plugins object at `base` ("/plugins" or "/routes/<i>/plugins"). */
@@ -21,15 +23,20 @@ export function checkPlugins(k: CheckContext, plugins: Obj, base: string, isRout
     }
   }
   const env = { isRoute, hasCluster: isObject(k.c.cluster) };
-  for (const d of REGISTRY as readonly PluginDescriptor[]) {
+  for (const d of k.plugins.descriptors as readonly PluginDescriptor[]) {
     const conf = plugins[d.name];
-    if (d.check !== undefined && isObject(conf)) d.check(conf, reporterAt(k.ctx, `${base}/${d.name}`), env);
+    if (d.check === undefined || !isObject(conf)) continue;
+    const r = reporterAt(k.ctx, `${base}/${d.name}`);
+    if (k.plugins.moduleOf(d) === undefined) d.check(conf, r, env);
+    else callModuleHook(k.ctx, `${base}/${d.name}`, d, 'check', () => d.check!(conf, r, env));
   }
   if (!isRoute) return;
   // A route's effective plugins: access control needs an authenticated consumer.
   const effective = mergePlugins(globalPlugins, plugins);
   const has = (names: readonly string[]): boolean => names.some((n) => effective[n] !== undefined);
-  if (has(ACL_PLUGINS) && !has(AUTH_PLUGINS)) {
-    k.warn(base, `acl is in force but no authentication plugin (${AUTH_PLUGINS.join(', ')}) is: every request gets 401/403`);
+  // A plugin module's auth-phase plugin may authenticate (it sets ctx.consumer).
+  const auth = k.plugins.namesOf('auth');
+  if (has(ACL_PLUGINS) && !has(auth)) {
+    k.warn(base, `acl is in force but no authentication plugin (${auth.join(', ')}) is: every request gets 401/403`);
   }
 }

@@ -18,14 +18,18 @@ export function schemaDocument(): JsonSchema {
   return documentCache;
 }
 
-export function compiledValidator(): ValidateFunction {
-  if (validatorCache) return validatorCache;
+/** An Ajv with the loader's settings: the gateway's schema and plugin modules' schemas are compiled alike. */
+export function newAjv(): Ajv {
   // strict: false because Ajv (rightly) notes that it ignores defaults inside anyOf branches;
-  // applyDefaults() below fills those in.
+  // applyDefaults() (load/defaults.ts) fills those in.
   const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
   // VS Code's readable pattern error; an annotation for Ajv (the loader reads it, see below).
   ajv.addKeyword({ keyword: 'patternErrorMessage', schemaType: 'string' });
-  validatorCache = ajv.compile(schemaDocument());
+  return ajv;
+}
+
+export function compiledValidator(): ValidateFunction {
+  validatorCache ??= newAjv().compile(schemaDocument());
   return validatorCache;
 }
 

@@ -10,7 +10,10 @@ import { schemaDocument, type JsonSchema } from './ajv.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-export function substituteEnv(data: unknown, env: Record<string, string | undefined>, ctx: Collector): unknown {
+/** JSON types the schema accepts at a pointer of the config (empty set: unknown location). */
+export type TypesAt = (pointer: string) => Set<string>;
+
+export function substituteEnv(data: unknown, env: Record<string, string | undefined>, ctx: Collector, typesAt: TypesAt = schemaTypesAt): unknown {
   const box = { value: data };
   walk(box.value, (value, set, pointer) => {
     if (typeof value !== 'string' || !value.startsWith('env:')) return;
@@ -29,14 +32,14 @@ export function substituteEnv(data: unknown, env: Record<string, string | undefi
     }
     ctx.env.set(pointer, name);
     ctx.envValues.set(name, v);
-    set(coerceEnvValue(pointer, v));
+    set(coerceEnvValue(pointer, v, typesAt));
   });
   return box.value;
 }
 
 /** "8080" from the environment becomes 8080 where the schema takes no string (ports, ...). */
-export function coerceEnvValue(pointer: string, value: string): unknown {
-  const types = schemaTypesAt(pointer);
+export function coerceEnvValue(pointer: string, value: string, typesAt: TypesAt = schemaTypesAt): unknown {
+  const types = typesAt(pointer);
   if (types.size === 0 || types.has('string')) return value;
   if ((types.has('integer') || types.has('number')) && /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(value.trim())) {
     return Number(value.trim());
@@ -46,10 +49,10 @@ export function coerceEnvValue(pointer: string, value: string): unknown {
 }
 
 
-/** JSON types the schema accepts at a pointer (empty set: unknown location). */
-export function schemaTypesAt(pointer: string): Set<string> {
+/** JSON types the schema (default: the gateway's) accepts at a pointer relative to it (empty set: unknown location). */
+export function schemaTypesAt(pointer: string, root: JsonSchema = schemaDocument()): Set<string> {
   const segs = pointer === '' ? [] : pointer.slice(1).split('/').map(unescapePointer);
-  let current: JsonSchema[] = [schemaDocument()];
+  let current: JsonSchema[] = [root];
   for (const seg of segs) {
     const next: JsonSchema[] = [];
     for (const s of expandUnions(current)) {

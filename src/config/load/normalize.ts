@@ -5,13 +5,14 @@
  *     lower-cased (env pointers follow the renamed keys);
  *   - consumers' apiKeys lower-cased;
  *   - each plugin's own normalization (its descriptor's normalize(): cors methods upper-cased,
- *     rateLimit's computed burst), global and per route;
+ *     rateLimit's computed burst; plugin modules' too), global and per route;
  *   - aggregate.timeoutMs defaults to the route's timeoutMs (a computed default).
  */
-import { REGISTRY } from '../../plugins/registry.js';
 import type { PluginDescriptor } from '../../plugins/api.js';
+import type { PluginCatalog } from '../../plugins/catalog.js';
 import type { Collector } from '../report.js';
 import { defineProp, escapePointer, isObject } from '../util.js';
+import { callModuleHook } from './plugin-configs.js';
 
 type Obj = Record<string, unknown>;
 
@@ -39,20 +40,27 @@ function renameEnvPointers(ctx: Collector, from: string, to: string): void {
   }
 }
 
-function normalizePlugins(plugins: Obj): void {
-  for (const d of REGISTRY as readonly PluginDescriptor[]) {
+function normalizePlugins(plugins: Obj, base: string, catalog: PluginCatalog, ctx: Collector): void {
+  for (const d of catalog.descriptors as readonly PluginDescriptor[]) {
     const conf = plugins[d.name];
-    if (d.normalize !== undefined && isObject(conf)) plugins[d.name] = d.normalize(conf);
+    if (d.normalize === undefined || !isObject(conf)) continue;
+    if (catalog.moduleOf(d) === undefined) plugins[d.name] = d.normalize(conf);
+    else {
+      const out = callModuleHook(ctx, `${base}/${d.name}`, d, 'normalize', () => d.normalize!(conf));
+      if (isObject(out)) plugins[d.name] = out;
+      else if (out !== undefined) ctx.errors.push({ pointer: `${base}/${d.name}`, message: `plugin "${d.name}": its normalize() must return the config object` });
+    }
   }
 }
 
-export function normalize(c: Obj, ctx: Collector): void {
+/** Normalizes a valid config in place; errors only from plugin modules' normalize() (they are bugs of the module). */
+export function normalize(c: Obj, ctx: Collector, catalog: PluginCatalog): void {
   if (Array.isArray(c.consumers)) {
     for (const consumer of c.consumers as Obj[]) {
       if (Array.isArray(consumer.apiKeys)) consumer.apiKeys = consumer.apiKeys.map((k) => (typeof k === 'string' ? k.toLowerCase() : k));
     }
   }
-  if (isObject(c.plugins)) normalizePlugins(c.plugins);
+  if (isObject(c.plugins)) normalizePlugins(c.plugins, '/plugins', catalog, ctx);
   (c.routes as Obj[]).forEach((route, i) => {
     const p = `/routes/${i}`;
     if (Array.isArray(route.hosts)) route.hosts = normalizedHosts(route.hosts);
@@ -67,6 +75,6 @@ export function normalize(c: Obj, ctx: Collector): void {
       route.headers = out;
     }
     if (isObject(route.aggregate) && route.aggregate.timeoutMs === undefined) route.aggregate.timeoutMs = route.timeoutMs;
-    if (isObject(route.plugins)) normalizePlugins(route.plugins);
+    if (isObject(route.plugins)) normalizePlugins(route.plugins, `${p}/plugins`, catalog, ctx);
   });
 }

@@ -398,7 +398,21 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     this.preparedFirst = first;
     this.preparedRest = rest;
     this.contentLength = contentLength;
-    return !this.ended;
+    if (this.ended) return false;
+    return !this.failedByModule(status);
+  }
+
+  /**
+   * A plugin module's response hook failed on this answer's head (nothing is written yet): the
+   * answer becomes a 500 plugin_error and the upstream's is dropped.
+   */
+  private failedByModule(status: number): boolean {
+    if (this.ctx === null || !this.moduleResponseHookFailed(status)) return false;
+    const abort = this.abortUpstream;
+    this.endAttempt('response');
+    this.replyError('plugin_error');
+    abort?.(ABORTED);
+    return true;
   }
 
   attemptHeaders(n: number, status: number, rawHeaders: Buffer[], resume: () => void): boolean {
@@ -415,6 +429,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
       else if (name.length === 10 && nameIs(name, 'connection')) this.connectionNamed = responseConnectionTokens(rawHeaders[i + 1]);
     }
     if (this.ended) return false;
+    if (this.failedByModule(status)) return false;
     const hooks = this.route!.pipeline?.onUpstreamAnswer;
     const plan = hooks != null && this.ctx !== null ? AnswerPlan.make(hooks, this.ctx, status, this.head.method, rawHeaders, this.route!.id) : null;
     this.plan = plan;
