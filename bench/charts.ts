@@ -13,6 +13,8 @@ const COLORS: Record<ContenderName, string> = {
   gateway: '#1f6feb',
   reference: '#79b8ff',
   nginx: '#2da44e',
+  haproxy: '#cf222e',
+  caddy: '#1b7c83',
   peer: '#d4760b',
 };
 

@@ -8,15 +8,15 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildCharts } from './charts.js';
 import { compareReports, formatComparison, readReport } from './compare.js';
-import { nginxVersion } from './contenders/nginx.js';
 import { peerVersions } from './contenders/peer.js';
+import { findServers, SERVER_TITLES } from './contenders/servers.js';
 import { runMicro } from './micro.js';
 import { ROOT } from './paths.js';
 import { gitCommit, loadAverage, machineInfo, which } from './proc.js';
 import { formatProfile, runProfiles } from './profile.js';
 import { buildReport, fmtRps, renderMarkdown, terminalTable, type MicroResults, type Report } from './report.js';
 import { Aborted, current, runSuite, type Progress, type RunRecord, type SuiteOptions } from './runner.js';
-import { makeFixtures, scenarioGroups, SCENARIO_NAMES, selectScenarios } from './scenarios.js';
+import { DEFAULT_OPEN_LOOP_RATE, makeFixtures, scenarioGroups, SCENARIO_NAMES, SERVER_PEERS, selectScenarios, type ServerPeer } from './scenarios.js';
 import { killAllNow, stopAll } from './spawn.js';
 
 const GROUPS = scenarioGroups();
@@ -39,18 +39,24 @@ const USAGE_INDENT = ' '.repeat(24);
 
 export const BENCH_USAGE = `Usage: gateway bench [options]          (or: npm run bench -- [options])
 
-Measures the gateway against the direct path and nginx, side by side, on 127.0.0.1.
+Measures the gateway against the direct path, nginx, haproxy and Caddy (those installed) and,
+with --with-peer, a Node proxy, side by side, on 127.0.0.1.
 
   --scenario LIST       names and groups, comma-separated, repeatable (default: the group default):
                         ${wrapList(SCENARIO_NAMES, USAGE_INDENT)}
                         groups: default (every scenario but the lb-* ones), all (every scenario),
                         lb (${wrapList(GROUPS.lb, USAGE_INDENT).trimStart()}),
-                        lb-slow (the lb-slow-* ones)
+                        lb-slow (the lb-slow-* ones), routes (the routes-* ones), msgpack, tracing
   --rounds N            alternating rounds per contender (default 3)
   --duration S          seconds per measured run (default 10)
   --warmup S            seconds of warm-up per contender before its first round (default 2; 0 = none)
   --connections LIST    client connections, comma-separated (default 64,256; conns-5k always uses 5000)
-  --workers N           gateway workers = nginx workers = peer workers (default 2)
+  --scenario-connections NAME=LIST
+                        connections for one scenario instead of --connections (repeatable),
+                        e.g. --connections 64 --scenario-connections proxy=64,256
+  --rate N              requests/s of the open-loop scenario (default ${DEFAULT_OPEN_LOOP_RATE})
+  --workers N           gateway workers = nginx workers = haproxy threads = Caddy GOMAXPROCS =
+                        peer workers (default 2)
   --loadgen TOOL        wrk | autocannon (default: wrk when installed, else autocannon)
   --wrk-threads N       wrk threads (default 1)
   --timeout S           a response slower than this counts as a timeout error (default 10)
@@ -62,7 +68,8 @@ Measures the gateway against the direct path and nginx, side by side, on 127.0.0
                         gateway's own default, native for http://)
   --baseline-engine E   native | undici: the same for the --baseline contender (e.g. --baseline . with
                         --baseline-engine undici measures both engines of this checkout in one run)
-  --no-nginx            do not measure nginx even when it is on PATH
+  --no-nginx, --no-haproxy, --no-caddy
+                        leave that server out even when it is installed
   --no-micro            skip the micro-benchmarks (router, token bucket)
   --micro-only          run only the micro-benchmarks
   --out DIR             results directory (default bench/results/<date>)
@@ -210,6 +217,10 @@ export async function runBenchCli(args: string[]): Promise<number> {
         engine: { type: 'string' },
         'baseline-engine': { type: 'string' },
         'no-nginx': { type: 'boolean' },
+        'no-haproxy': { type: 'boolean' },
+        'no-caddy': { type: 'boolean' },
+        rate: { type: 'string' },
+        'scenario-connections': { type: 'string', multiple: true },
         'no-micro': { type: 'boolean' },
         'micro-only': { type: 'boolean' },
         out: { type: 'string' },
@@ -269,7 +280,15 @@ async function main(v: Values, argv: string[]): Promise<number> {
   const upstreamArg = v.upstream === undefined ? 'uws' : String(v.upstream);
   if (upstreamArg !== 'uws' && upstreamArg !== 'http') throw new UsageError(`--upstream wants uws or http, got "${upstreamArg}"`);
   const upstreamKind: 'uws' | 'http' = upstreamArg;
-  const nginxBin = v['no-nginx'] ? null : which('nginx') ?? findSbinNginx();
+  const servers = findServers(new Set(SERVER_PEERS.filter((n) => v[`no-${n}`] === true)));
+  const scenarioConnections: Record<string, number[]> = {};
+  for (const item of (v['scenario-connections'] as string[] | undefined) ?? []) {
+    const eq = item.indexOf('=');
+    const name = item.slice(0, eq).trim();
+    if (eq < 0 || !SCENARIO_NAMES.includes(name)) throw new UsageError(`--scenario-connections wants NAME=LIST with a scenario name, got "${item}"`);
+    scenarioConnections[name] = list(item.slice(eq + 1)).map((c) => positiveInt('scenario-connections', c, 0));
+    if (scenarioConnections[name].length === 0) throw new UsageError(`--scenario-connections ${name}: no connection count`);
+  }
   const peerVersion = peerVersions();
   let baselineDir: string | null = null;
   if (v.baseline !== undefined) {
@@ -299,7 +318,7 @@ async function main(v: Values, argv: string[]): Promise<number> {
     loadgen,
     wrkThreads: positiveInt('wrk-threads', v['wrk-threads'], 1),
     timeoutS: positiveNum('timeout', v.timeout, 10, 1),
-    nginxBin,
+    servers,
     withPeer: v['with-peer'] === true,
     peerVersion,
     upstreamKind,
@@ -307,6 +326,8 @@ async function main(v: Values, argv: string[]): Promise<number> {
     engine,
     baselineEngine,
     workDir,
+    rate: positiveNum('rate', v.rate, DEFAULT_OPEN_LOOP_RATE, 1),
+    scenarioConnections,
   };
 
   const progress = makeProgress() as ReturnType<typeof makeProgress> & { stop(): void };
@@ -343,7 +364,7 @@ async function main(v: Values, argv: string[]): Promise<number> {
     if (loadAverageAtStart > 0.5) progress.note(`note: the load average is ${loadAverageAtStart.toFixed(2)}: something else runs on this machine; runs it disturbs are flagged.`);
     progress.note(
       `load suite: ${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}; load generator ${loadgen} ${toolVersion(loadgen)}; ` +
-        `nginx: ${opts.nginxBin ? nginxVersion(opts.nginxBin) : 'not on PATH'}${opts.withPeer ? `; peer: ${peerVersion ?? 'not installed'}` : ''}`,
+        `${SERVER_PEERS.map((n) => `${SERVER_TITLES[n]}: ${opts.servers[n]?.version ?? 'not installed'}`).join('; ')}${opts.withPeer ? `; peer: ${peerVersion ?? 'not installed'}` : ''}`,
     );
     if (machine.cores <= 2) progress.note('note: load generator, contender and upstream share these cores; read CPU µs/request first (docs/benchmarking.md).');
 
@@ -371,11 +392,13 @@ async function main(v: Values, argv: string[]): Promise<number> {
           kind: upstreamKind,
           description: upstreamKind === 'uws' ? 'uWebSockets.js server, 1 process, 17-byte JSON answer (1 MiB on /1m)' : 'node:http server, 1 process, 17-byte JSON answer (1 MiB on /1m)',
         },
-        nginx: opts.nginxBin ? nginxVersion(opts.nginxBin) : null,
+        nginx: opts.servers.nginx?.version ?? null,
+        servers: Object.fromEntries(SERVER_PEERS.map((n) => [n, opts.servers[n]?.version ?? null])) as Record<ServerPeer, string | null>,
         peer: opts.withPeer ? peerVersion : null,
         options: {
           rounds: opts.rounds, durationS: opts.durationS, warmupS: opts.warmupS, connections: opts.connections, workers: opts.workers,
-          scenarios: opts.scenarios, wrkThreads: opts.wrkThreads, timeoutS: opts.timeoutS, withPeer: opts.withPeer, argv: argv.join(' '),
+          scenarios: opts.scenarios, wrkThreads: opts.wrkThreads, timeoutS: opts.timeoutS, withPeer: opts.withPeer, rate: opts.rate,
+          scenarioConnections: opts.scenarioConnections, argv: argv.join(' '),
         },
         durationS: progress.elapsed(),
         loadAverageAtStart,
@@ -418,17 +441,4 @@ async function main(v: Values, argv: string[]): Promise<number> {
     process.off('SIGTERM', sigterm);
     rmSync(workDir, { recursive: true, force: true });
   }
-}
-
-/** nginx lives in /usr/sbin on Debian, which is not on every user's PATH. */
-function findSbinNginx(): string | null {
-  for (const p of ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx']) {
-    try {
-      execFileSync(p, ['-v'], { stdio: 'ignore' });
-      return p;
-    } catch {
-      /* not there */
-    }
-  }
-  return null;
 }

@@ -6,6 +6,8 @@
  * - autocannon (programmatic API, in bench/loadgen-autocannon.ts): every response's latency is
  *   recorded in microseconds into an HdrHistogram (autocannon's own histogram has 1 ms steps).
  * - ws (bench/loadgen-ws.ts): WebSocket echo round trips, for the websocket scenario.
+ * - open (bench/loadgen-open.ts): a fixed request rate, latency from each request's scheduled
+ *   time (open loop, no coordinated omission), for the open-loop scenario.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +16,7 @@ import { benchScript, ROOT } from './paths.js';
 import { reapedChildrenCpuSeconds } from './proc.js';
 import { start, type Managed } from './spawn.js';
 
-export type LoadTool = 'wrk' | 'autocannon' | 'ws';
+export type LoadTool = 'wrk' | 'autocannon' | 'ws' | 'open';
 
 export interface LoadSpec {
   port: number;
@@ -30,6 +32,18 @@ export interface LoadSpec {
   threads: number;
   /** A header whose value cycles per request (`<name>: user-<n>`, n = 1..count); see bench/wrk-x-user.lua. */
   keyHeader?: { name: string; count: number };
+  /** The open-loop client only: requests per second, on schedule. */
+  rate?: number;
+}
+
+/** What the open-loop client reports beside the latencies. */
+export interface OpenLoopFigures {
+  /** Offered requests per second. */
+  rate: number;
+  /** How late requests left after their scheduled time (the client's timer resolution, and its own stalls). */
+  sendLagUs: LatencySummary;
+  /** Most requests waiting at once for a free connection. */
+  maxQueued: number;
 }
 
 /** The wrk script that varies a header per request (in the source tree: .lua files are not compiled). */
@@ -52,6 +66,7 @@ export interface LoadResult {
   wrkCorrected?: LatencySummary;
   /** CPU seconds the load generator process used. */
   cpuS: number;
+  openLoop?: OpenLoopFigures;
 }
 
 /** Serialized form the Node load generators print on stdout, one line: `BENCH-RESULT {...}`. */
@@ -62,6 +77,7 @@ export interface ChildResult {
   errorDetail: Record<string, number>;
   non2xx: number;
   hist: string;
+  openLoop?: OpenLoopFigures;
 }
 
 function luaString(s: string): string {
@@ -132,7 +148,7 @@ export async function runLoad(tool: LoadTool, spec: LoadSpec, dir: string, onChi
     if (code !== 0) throw new Error(`wrk exited with ${code}:\n${m.output().slice(-3000)}`);
     return { tool, cpuS, ...parseWrk(m.output(), spec.connections) };
   }
-  const script = tool === 'ws' ? 'loadgen-ws.js' : 'loadgen-autocannon.js';
+  const script = tool === 'ws' ? 'loadgen-ws.js' : tool === 'open' ? 'loadgen-open.js' : 'loadgen-autocannon.js';
   const cpu0 = reapedChildrenCpuSeconds();
   m = start(tool, process.execPath, [benchScript(script), JSON.stringify(spec)], { cwd: ROOT });
   onChild?.(m);
@@ -152,5 +168,6 @@ export async function runLoad(tool: LoadTool, spec: LoadSpec, dir: string, onChi
     non2xx: r.non2xx,
     hist: decode(r.hist),
     cpuS,
+    ...(r.openLoop ? { openLoop: r.openLoop } : {}),
   };
 }

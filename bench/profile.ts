@@ -12,7 +12,7 @@ import { startUpstream } from './contenders/upstream.js';
 import { runLoad } from './loadgen.js';
 import { ROOT } from './paths.js';
 import { descendants, TreeCpu } from './proc.js';
-import { planScenarios, current, type SuiteOptions } from './runner.js';
+import { planScenarios, current, toolFor, type SuiteOptions } from './runner.js';
 import type { Fixtures } from './scenarios.js';
 import { sleep } from './spawn.js';
 
@@ -197,8 +197,9 @@ export async function runProfiles(opts: SuiteOptions, fx: Fixtures, topN: number
         port: gw.port, path: s.request.path, method: s.request.method, headers: s.request.headers, bodyBytes: s.request.bodyBytes,
         connections: conns, durationS: opts.durationS, timeoutS: opts.timeoutS, threads: opts.wrkThreads,
         keyHeader: s.request.keyHeader,
+        ...(s.openLoop ? { rate: opts.rate } : {}),
       };
-      const tool = s.kind === 'ws' ? 'ws' : opts.loadgen;
+      const tool = toolFor(s, opts);
       let requests = 0;
       let rps = 0;
       let procS = 0;

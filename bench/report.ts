@@ -5,15 +5,13 @@
 import { decode, newHistogram, summarize, type LatencySummary } from './histogram.js';
 import type { MachineInfo } from './proc.js';
 import { NOISE_CORES, type RunRecord, type ScenarioStatus, type SuiteResult } from './runner.js';
-import type { ContenderName } from './scenarios.js';
+import { cpuCell, fmtMs, fmtRps, fmtUs, mdTable, pct, pctFine, range, ratio, signedPct, signedUs, stat, textTable, type Stat } from './format.js';
+import { featureComparisons, featuresMarkdown, featuresText, type FeatureComparisons } from './report-features.js';
+import type { ContenderName, ServerPeer } from './scenarios.js';
+
+export { fmtMs, fmtRps, type Stat };
 
 export const REPORT_SCHEMA = 'uws-gateway-bench/1';
-
-export interface Stat {
-  median: number;
-  min: number;
-  max: number;
-}
 
 export interface Aggregate {
   scenario: string;
@@ -43,12 +41,26 @@ export interface Aggregate {
   vsDirectRps: number | null;
   /** Scenarios over several targets: each target's share of the requests (all rounds), and its answer delay (ms). */
   targets?: { shares: number[]; delayMs: number[] };
+  /**
+   * What the upstream saw, medians over the rounds: new TCP connections per second and per 1,000
+   * client requests (the upstream connection reuse), and requests it answered per client request
+   * (below 1: a cache answered the rest).
+   */
+  upstreamSeen?: { newConnectionsPerS: Stat; newConnectionsPer1kRequests: Stat; upstreamRequestsPerRequest: Stat };
+  /** tracing-*: spans the OTLP sink received, all rounds. */
+  otlp?: { exports: number; spans: number; spansPerRequest: number };
+  /** open-loop: the offered rate and the client's send lag (medians over rounds of each run's p50 / p99), the deepest queue. */
+  openLoop?: { rate: number; sendLagP50Us: Stat; sendLagP99Us: Stat; maxQueued: number };
 }
 
-/** Gateway with the resilience features on vs the same gateway without them (resilience-on). */
-export interface ResilienceComparison {
+/**
+ * The gateway with a feature on against the `reference` contender of the same rounds (the same
+ * gateway without it: another scenario's config, or the same config with another request):
+ * resilience-on, cache-hit, msgpack-*, tracing-*.
+ */
+export interface ReferenceComparison {
   scenario: string;
-  /** The scenario whose config the `reference` contender ran (proxy). */
+  /** The scenario whose config the `reference` contender ran (proxy, or this scenario itself). */
   reference: string;
   connections: number;
   on: ContenderFigures;
@@ -60,10 +72,14 @@ export interface ResilienceComparison {
   pairedCpuDeltaUs: Stat | null;
   /** on ÷ off − 1 on req/s medians. */
   rpsChange: number | null;
-  /** The gateway of the `proxy` scenario of the same run (not alternated with `on`), if it ran. */
+  /** The gateway of the reference scenario of the same run (not alternated with `on`), if it ran and is another scenario. */
   proxyScenario: (ContenderFigures & { cpuDeltaUs: number | null }) | null;
-  goalUs: number;
+  /** The CPU goal of the feature, µs per request (resilience-on: 1), or null. */
+  goalUs: number | null;
 }
+
+/** resilience-on's comparison (its name before the other reference scenarios existed). */
+export type ResilienceComparison = ReferenceComparison & { goalUs: number };
 
 export interface ContenderFigures {
   label: string;
@@ -103,6 +119,7 @@ export interface SlowTargetRow extends ContenderFigures {
 }
 
 export interface UpstreamComparisons {
+  /** resilience-on against its reference. */
   resilience: ResilienceComparison[];
   balancers: BalancerRow[];
   slowTarget: SlowTargetRow[];
@@ -121,6 +138,8 @@ export interface Headline {
   cpuRatio: number | null;
   /** gateway / direct */
   rpsOfDirect: number | null;
+  /** haproxy, Caddy and the Node peer in the same scenario, with their ratios to nginx (absent in older reports). */
+  others?: Array<{ contender: ContenderName; label: string; rps: number; cpuUsPerReq: number | null; p99Us: number; rpsVsNginx: number | null; cpuVsNginx: number | null }>;
 }
 
 export interface ReportMeta {
@@ -130,6 +149,8 @@ export interface ReportMeta {
   loadgen: { tool: 'wrk' | 'autocannon'; version: string; threads: number; why: string };
   upstream: { kind: 'uws' | 'http'; description: string };
   nginx: string | null;
+  /** Versions of nginx, haproxy and Caddy, null when not measured (absent in older reports). */
+  servers?: Record<ServerPeer, string | null>;
   peer: string | null;
   options: Record<string, unknown>;
   durationS: number;
@@ -143,6 +164,8 @@ export interface Report {
   headline: Headline[];
   /** resilience-on vs its reference, lb-* vs lb-round-robin, lb-slow-*; absent in older reports. */
   upstream?: UpstreamComparisons;
+  /** Connection reuse, open loop, route tables, cache, MessagePack, tracing; absent in older reports. */
+  features?: FeatureComparisons;
   scenarios: ScenarioStatus[];
   aggregates: Aggregate[];
   runs: RunRecord[];
@@ -161,13 +184,6 @@ export interface MicroResults {
   upstreamEngine?: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
   /** Absent in reports written before plugin modules existed. */
   pluginModules?: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
-}
-
-function stat(xs: number[]): Stat {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  const median = s.length === 0 ? 0 : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-  return { median, min: s[0] ?? 0, max: s[s.length - 1] ?? 0 };
 }
 
 export function aggregate(runs: RunRecord[]): Aggregate[] {
@@ -206,6 +222,9 @@ export function aggregate(runs: RunRecord[]): Aggregate[] {
       vsNginx: { rps: null, cpuUsPerReq: null },
       vsDirectRps: null,
       ...targetShares(g),
+      ...upstreamSeen(g),
+      ...otlpTotals(g),
+      ...openLoopFigures(g),
     });
   }
   for (const a of out) {
@@ -224,7 +243,40 @@ export function aggregate(runs: RunRecord[]): Aggregate[] {
 
 /** Scenarios that send the same request as `direct` (GET / with a small answer). */
 function sameRequest(scenario: string): boolean {
-  return ['proxy', 'plugins', 'jwt-hs256', 'jwt-rs256', 'resilience-on'].includes(scenario);
+  return ['proxy', 'plugins', 'jwt-hs256', 'jwt-rs256', 'resilience-on', 'cache-hit'].includes(scenario) || scenario.startsWith('tracing-');
+}
+
+function upstreamSeen(g: RunRecord[]): Pick<Aggregate, 'upstreamSeen'> {
+  const rs = g.filter((r) => r.upstreamSeen);
+  if (rs.length === 0) return {};
+  return {
+    upstreamSeen: {
+      newConnectionsPerS: stat(rs.map((r) => r.upstreamSeen!.newConnectionsPerS)),
+      newConnectionsPer1kRequests: stat(rs.map((r) => r.upstreamSeen!.newConnectionsPer1kRequests)),
+      upstreamRequestsPerRequest: stat(rs.map((r) => (r.requests > 0 ? r.upstreamSeen!.requests / r.requests : 0))),
+    },
+  };
+}
+
+function otlpTotals(g: RunRecord[]): Pick<Aggregate, 'otlp'> {
+  const rs = g.filter((r) => r.otlp);
+  if (rs.length === 0) return {};
+  const spans = rs.reduce((a, r) => a + r.otlp!.spans, 0);
+  const requests = rs.reduce((a, r) => a + r.requests, 0);
+  return { otlp: { exports: rs.reduce((a, r) => a + r.otlp!.exports, 0), spans, spansPerRequest: requests > 0 ? spans / requests : 0 } };
+}
+
+function openLoopFigures(g: RunRecord[]): Pick<Aggregate, 'openLoop'> {
+  const rs = g.filter((r) => r.openLoop);
+  if (rs.length === 0) return {};
+  return {
+    openLoop: {
+      rate: rs[0].openLoop!.rate,
+      sendLagP50Us: stat(rs.map((r) => r.openLoop!.sendLagUs.p50)),
+      sendLagP99Us: stat(rs.map((r) => r.openLoop!.sendLagUs.p99)),
+      maxQueued: Math.max(...rs.map((r) => r.openLoop!.maxQueued)),
+    },
+  };
 }
 
 function targetShares(g: RunRecord[]): { targets?: { shares: number[]; delayMs: number[] } } {
@@ -243,13 +295,13 @@ function figures(a: Aggregate): ContenderFigures {
 /** The CPU µs/request goal of the resilience features' success path. */
 export const RESILIENCE_GOAL_US = 1;
 
-/** resilience-on vs its reference (same rounds), lb-* vs lb-round-robin, and the lb-slow-* rows. */
-export function upstreamComparisons(aggs: Aggregate[], runs: RunRecord[], scenarios: ScenarioStatus[]): UpstreamComparisons {
-  const out: UpstreamComparisons = { resilience: [], balancers: [], slowTarget: [], slowTargetFindings: [] };
+const delta = (a: number | null | undefined, b: number | null | undefined) => (a === null || a === undefined || b === null || b === undefined ? null : a - b);
+
+/** Every scenario with a `reference` contender: the gateway against it, medians and round by round. */
+export function referenceComparisons(aggs: Aggregate[], runs: RunRecord[], scenarios: ScenarioStatus[]): ReferenceComparison[] {
+  const out: ReferenceComparison[] = [];
   const find = (scenario: string, conns: number, contender: ContenderName) =>
     aggs.find((a) => a.scenario === scenario && a.connections === conns && a.contender === contender);
-  const delta = (a: number | null | undefined, b: number | null | undefined) => (a === null || a === undefined || b === null || b === undefined ? null : a - b);
-
   for (const s of scenarios) {
     if (s.status !== 'ran' || !s.reference) continue;
     for (const conns of s.connections) {
@@ -261,8 +313,8 @@ export function upstreamComparisons(aggs: Aggregate[], runs: RunRecord[], scenar
         const o = runs.find((x) => x.scenario === s.name && x.connections === conns && x.contender === 'reference' && x.round === r.round);
         if (o && r.cpuUsPerReq.contender !== null && o.cpuUsPerReq.contender !== null) paired.push(r.cpuUsPerReq.contender - o.cpuUsPerReq.contender);
       }
-      const px = find(s.reference, conns, 'gateway');
-      out.resilience.push({
+      const px = s.reference === s.name ? undefined : find(s.reference, conns, 'gateway');
+      out.push({
         scenario: s.name,
         reference: s.reference,
         connections: conns,
@@ -272,10 +324,23 @@ export function upstreamComparisons(aggs: Aggregate[], runs: RunRecord[], scenar
         pairedCpuDeltaUs: paired.length ? stat(paired) : null,
         rpsChange: off.rps.median > 0 ? on.rps.median / off.rps.median - 1 : null,
         proxyScenario: px ? { ...figures(px), cpuDeltaUs: delta(on.cpuUsPerReq?.median, px.cpuUsPerReq?.median) } : null,
-        goalUs: RESILIENCE_GOAL_US,
+        goalUs: s.name === 'resilience-on' ? RESILIENCE_GOAL_US : null,
       });
     }
   }
+  return out;
+}
+
+/** resilience-on vs its reference (same rounds), lb-* vs lb-round-robin, and the lb-slow-* rows. */
+export function upstreamComparisons(aggs: Aggregate[], runs: RunRecord[], scenarios: ScenarioStatus[]): UpstreamComparisons {
+  const out: UpstreamComparisons = {
+    resilience: referenceComparisons(aggs, runs, scenarios).filter((c): c is ResilienceComparison => c.goalUs !== null),
+    balancers: [],
+    slowTarget: [],
+    slowTargetFindings: [],
+  };
+  const find = (scenario: string, conns: number, contender: ContenderName) =>
+    aggs.find((a) => a.scenario === scenario && a.connections === conns && a.contender === contender);
 
   for (const s of scenarios) {
     if (s.status !== 'ran' || !s.balancer) continue;
@@ -334,11 +399,6 @@ export function upstreamComparisons(aggs: Aggregate[], runs: RunRecord[], scenar
   return out;
 }
 
-function pctFine(x: number): string {
-  const p = x * 100;
-  return `${p >= 10 ? p.toFixed(1) : p >= 1 ? p.toFixed(2) : p.toFixed(3)}%`;
-}
-
 export function headline(aggs: Aggregate[]): Headline[] {
   const conns = [...new Set(aggs.filter((a) => a.scenario === 'proxy').map((a) => a.connections))].sort((a, b) => a - b);
   return conns.map((c) => {
@@ -354,6 +414,18 @@ export function headline(aggs: Aggregate[]): Headline[] {
       rpsRatio: g && n && n.rps.median > 0 ? g.rps.median / n.rps.median : null,
       cpuRatio: g?.cpuUsPerReq && n?.cpuUsPerReq && n.cpuUsPerReq.median > 0 ? g.cpuUsPerReq.median / n.cpuUsPerReq.median : null,
       rpsOfDirect: g && d && d.rps.median > 0 ? g.rps.median / d.rps.median : null,
+      others: (['haproxy', 'caddy', 'peer'] as const)
+        .map((name) => find('proxy', name))
+        .filter((a): a is Aggregate => a !== undefined)
+        .map((a) => ({
+          contender: a.contender,
+          label: a.label,
+          rps: a.rps.median,
+          cpuUsPerReq: a.cpuUsPerReq?.median ?? null,
+          p99Us: a.latencyUs.p99.median,
+          rpsVsNginx: a.vsNginx.rps,
+          cpuVsNginx: a.vsNginx.cpuUsPerReq,
+        })),
     };
   });
 }
@@ -365,6 +437,7 @@ export function buildReport(meta: ReportMeta, suite: SuiteResult, micro: MicroRe
     meta,
     headline: headline(aggs),
     upstream: upstreamComparisons(aggs, suite.runs, suite.scenarios),
+    features: featureComparisons(aggs, suite.scenarios, referenceComparisons(aggs, suite.runs, suite.scenarios)),
     scenarios: suite.scenarios,
     aggregates: aggs,
     runs: suite.runs,
@@ -373,49 +446,16 @@ export function buildReport(meta: ReportMeta, suite: SuiteResult, micro: MicroRe
   };
 }
 
-// ---------------------------------------------------------------- formatting
-
-export function fmtRps(n: number): string {
-  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
-  if (n >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(2)}k`;
-  return n.toFixed(n >= 100 ? 0 : 1);
-}
-
-export function fmtMs(us: number): string {
-  const ms = us / 1000;
-  if (ms >= 100) return ms.toFixed(0);
-  if (ms >= 10) return ms.toFixed(1);
-  return ms.toFixed(2);
-}
-
-function fmtUs(us: number): string {
-  return us >= 100 ? us.toFixed(0) : us.toFixed(1);
-}
-
-function range(s: Stat, f: (n: number) => string): string {
-  return `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
-}
-
-function pct(r: number | null): string {
-  return r === null ? '–' : `${(r * 100).toFixed(0)}%`;
-}
-
-function ratio(r: number | null): string {
-  return r === null ? '–' : `${r.toFixed(2)}×`;
-}
-
-function mdTable(head: string[], rows: string[][], align: Array<'l' | 'r'>): string {
-  const sep = align.map((a) => (a === 'r' ? '---:' : '---'));
-  return [head, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
-}
-
 export function headlineMarkdown(r: Report): string {
   if (r.headline.length === 0) return '_No headline: the `proxy` scenario did not run._';
   const rows: string[][] = [];
   for (const h of r.headline) {
     if (h.direct) rows.push([`${h.connections}`, 'direct to the upstream (ceiling)', fmtRps(h.direct.rps), '–', '–', '–', '–']);
     if (h.nginx) rows.push([`${h.connections}`, `nginx ${r.meta.nginx ?? ''}`.trim(), fmtRps(h.nginx.rps), fmtMs(h.nginx.p99Us), h.nginx.cpuUsPerReq === null ? '–' : fmtUs(h.nginx.cpuUsPerReq), '100%', '1.00×']);
+    for (const o of h.others ?? []) {
+      const version = o.contender === 'peer' ? r.meta.peer : r.meta.servers?.[o.contender as ServerPeer];
+      rows.push([`${h.connections}`, `${o.label}${version ? `, ${version}` : ''}`, fmtRps(o.rps), fmtMs(o.p99Us), cpuCell(o.cpuUsPerReq), pct(o.rpsVsNginx), ratio(o.cpuVsNginx)]);
+    }
     if (h.gateway) {
       rows.push([
         `${h.connections}`,
@@ -429,18 +469,6 @@ export function headlineMarkdown(r: Report): string {
     }
   }
   return mdTable(['conns', 'proxy scenario', 'req/s', 'p99 ms', 'CPU µs/req', 'req/s ÷ nginx', 'CPU/req ÷ nginx'], rows, ['r', 'l', 'r', 'r', 'r', 'r', 'r']);
-}
-
-function signedUs(x: number | null): string {
-  return x === null ? '–' : `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)}`;
-}
-
-function signedPct(x: number | null): string {
-  return x === null ? '–' : `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)}%`;
-}
-
-function cpuCell(x: number | null): string {
-  return x === null ? '–' : fmtUs(x);
 }
 
 /** resilience-on vs reference: rows of [conns, what, req/s, p50, p99, CPU µs/req, Δ CPU µs/req, Δ req/s]. */
@@ -583,12 +611,6 @@ export function upstreamText(r: Report): string {
   return out.join('\n');
 }
 
-function textTable(head: string[], rows: string[][], align: Array<'l' | 'r'>): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (align[i] === 'l' ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
-}
-
 function scenarioTable(aggs: Aggregate[]): string {
   const probed = aggs.some((a) => a.probeUs !== undefined);
   const probeCols = (a: Aggregate): string[] => (!probed ? [] : a.probeUs ? [fmtMs(a.probeUs.p99.median), fmtMs(a.probeUs.max.median)] : ['–', '–']);
@@ -654,7 +676,10 @@ export function renderMarkdown(r: Report, charts: { rps?: string; cpu?: string; 
   out.push('');
   out.push(`- Load generator: **${m.loadgen.tool} ${m.loadgen.version}**${m.loadgen.tool === 'wrk' ? `, ${m.loadgen.threads} thread(s)` : ''} (${m.loadgen.why}), in its own process, CPU measured.`);
   out.push(`- Upstream: ${m.upstream.description}.`);
-  out.push(`- Reference: ${m.nginx ? `nginx ${m.nginx}` : 'nginx not on PATH (no reference)'}${m.peer ? `; peer: ${m.peer}` : ''}.`);
+  const servers = m.servers
+    ? Object.entries(m.servers).map(([n, v]) => `${n} ${v ?? 'not installed'}`).join(', ')
+    : m.nginx ? `nginx ${m.nginx}` : 'nginx not on PATH';
+  out.push(`- Servers: ${servers} (CPU ratios are to nginx${m.nginx ? '' : ', absent here'})${m.peer ? `; peer: ${m.peer}` : ''}.`);
   const o = m.options;
   out.push(
     `- Rounds: ${o.rounds} alternating (A B C A B C ...), ${o.durationS} s each after a ${o.warmupS} s warm-up; workers: ${o.workers}; ` +
@@ -669,6 +694,8 @@ export function renderMarkdown(r: Report, charts: { rps?: string; cpu?: string; 
   out.push('');
   const up = upstreamMarkdown(r);
   if (up) out.push(up);
+  const features = featuresMarkdown(r.features);
+  if (features) out.push(features);
   if (r.warnings.length) {
     out.push('## Warnings');
     out.push('');
@@ -776,10 +803,12 @@ export function terminalTable(r: Report): string {
     const parts = [`@${x.connections} conns:`];
     if (x.gateway) parts.push(`gateway ${fmtRps(x.gateway.rps)} req/s, ${x.gateway.cpuUsPerReq === null ? '–' : fmtUs(x.gateway.cpuUsPerReq)} µs/req`);
     if (x.nginx) parts.push(`nginx ${fmtRps(x.nginx.rps)} req/s, ${x.nginx.cpuUsPerReq === null ? '–' : fmtUs(x.nginx.cpuUsPerReq)} µs/req`);
+    for (const o of x.others ?? []) parts.push(`${o.contender} ${fmtRps(o.rps)} req/s, ${cpuCell(o.cpuUsPerReq)} µs/req`);
     if (x.direct) parts.push(`direct ${fmtRps(x.direct.rps)} req/s`);
     if (x.cpuRatio !== null) parts.push(`=> CPU/req gateway ÷ nginx ${ratio(x.cpuRatio)}, req/s ${pct(x.rpsRatio)} of nginx`);
     return parts.join('  ');
   });
   const up = upstreamText(r);
-  return [...lines, '', ...h, ...(up ? ['', up] : [])].join('\n');
+  const features = featuresText(r.features);
+  return [...lines, '', ...h, ...(up ? ['', up] : []), ...(features ? ['', features] : [])].join('\n');
 }

@@ -7,15 +7,25 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startGateway, validateGateway, writeGatewayConfig } from './contenders/gateway.js';
-import { nginxLabel, startNginx } from './contenders/nginx.js';
 import { startPeer } from './contenders/peer.js';
+import { serverLabel, SERVER_TITLES, startServer, type InstalledServers } from './contenders/servers.js';
 import type { RunningContender } from './contenders/types.js';
-import { startUpstream, upstreamCounts, type RunningUpstream } from './contenders/upstream.js';
+import { startUpstream, upstreamDelta, upstreamStats, type RunningUpstream } from './contenders/upstream.js';
 import { encode, summarize, type LatencySummary } from './histogram.js';
-import { runLoad, type LoadSpec, type LoadTool } from './loadgen.js';
+import { runLoad, type LoadSpec, type LoadTool, type OpenLoopFigures } from './loadgen.js';
 import { ROOT } from './paths.js';
 import { OtherCpu, processCpuSeconds, TreeCpu } from './proc.js';
-import { scenarios as allScenarios, type BenchContext, type ContenderName, type Fixtures, type Scenario, type TargetSet } from './scenarios.js';
+import {
+  scenarios as allScenarios,
+  SERVER_PEERS,
+  type BenchContext,
+  type ContenderName,
+  type Fixtures,
+  type RequestSpec,
+  type Scenario,
+  type ServerPeer,
+  type TargetSet,
+} from './scenarios.js';
 import { probe, sleep, type Managed } from './spawn.js';
 import { startProbe, type ProbeResult } from './probe.js';
 
@@ -29,7 +39,8 @@ export interface SuiteOptions {
   loadgen: 'wrk' | 'autocannon';
   wrkThreads: number;
   timeoutS: number;
-  nginxBin: string | null;
+  /** nginx, haproxy, Caddy: the ones installed and not left out. */
+  servers: InstalledServers;
   withPeer: boolean;
   peerVersion: string | null;
   upstreamKind: 'uws' | 'http';
@@ -40,6 +51,10 @@ export interface SuiteOptions {
   baselineEngine?: 'native' | 'undici' | null;
   /** Where configs, scripts and temp files go. */
   workDir: string;
+  /** Requests per second of the open-loop scenario. */
+  rate: number;
+  /** Client connection counts per scenario name, over `connections` (--scenario-connections). */
+  scenarioConnections: Record<string, number[]>;
 }
 
 export interface RunRecord {
@@ -74,6 +89,16 @@ export interface RunRecord {
   targets?: { ports: number[]; delayMs: number[]; requests: number[] };
   /** Scenarios with a probe route: the latency of the probe requests sent alongside the load (µs). */
   probeUs?: ProbeResult;
+  /**
+   * What the upstream saw during the run (its counters, over the scenario's targets): the requests
+   * it answered (a cache's misses) and the TCP connections it accepted (a proxy's new upstream
+   * connections: with a working keep-alive pool, ~0 once warm).
+   */
+  upstreamSeen?: { requests: number; newConnections: number; newConnectionsPerS: number; newConnectionsPer1kRequests: number };
+  /** tracing-*: what the OTLP sink received during the run. */
+  otlp?: { exports: number; spans: number; bytes: number };
+  /** open-loop: the offered rate, the client's send lag, the deepest queue. */
+  openLoop?: OpenLoopFigures;
 }
 
 export interface ContenderStatus {
@@ -99,6 +124,14 @@ export interface ScenarioStatus {
   targets?: { set: TargetSet; ports: number[]; delayMs: number[] };
   /** The gateway balancer and nginx method of the upstream, where the scenario sets them. */
   balancer?: { gateway: string; nginx: string };
+  /** open-loop: the offered request rate. */
+  rate?: number;
+  /** routes-*: routes in the table. */
+  routeTable?: number;
+  /** msgpack-*: KiB of JSON converted per request. */
+  convertedKiB?: number;
+  /** tracing-*: the sampleRatio. */
+  tracingRatio?: number;
 }
 
 export interface SuiteResult {
@@ -132,40 +165,58 @@ export function upstreamPoolFor(maxConnections: number, workers: number): number
   return Math.max(64, Math.ceil((1.5 * maxConnections) / workers));
 }
 
+/** How long after a tracing-* run the sink's count is read: the gateway's export interval (1 s) and a margin. */
+const TRACING_FLUSH_WAIT_MS = 1500;
+
 /** Cores of CPU used by unrelated processes during a run above which the run is flagged as disturbed. */
 export const NOISE_CORES = 0.25;
 
 const LABEL_DIRECT = 'direct to the upstream';
 
-const CONTENDER_ORDER: ContenderName[] = ['direct', 'gateway', 'reference', 'baseline', 'nginx', 'peer'];
+const CONTENDER_ORDER: ContenderName[] = ['direct', 'gateway', 'reference', 'baseline', ...SERVER_PEERS, 'peer'];
+
+function isServerPeer(c: ContenderName): c is ServerPeer {
+  return (SERVER_PEERS as readonly string[]).includes(c);
+}
 
 function contenderOrder(s: Scenario): ContenderName[] {
   return CONTENDER_ORDER.filter((c) => s.contenders.includes(c) || (c === 'baseline' && s.contenders.includes('gateway')));
 }
 
-/** The scenario a `reference` contender takes its gateway config from. */
+/** The scenario a `reference` contender takes its gateway config from (the scenario itself when it names none). */
 function referenceScenario(s: Scenario, fx: Fixtures): Scenario | null {
   if (!s.reference) return null;
+  if (s.reference.scenario === undefined) return s;
   const ref = allScenarios(fx).find((x) => x.name === s.reference!.scenario);
   if (!ref) throw new Error(`scenario ${s.name}: reference scenario ${s.reference.scenario} does not exist`);
   return ref;
+}
+
+/** The request a contender gets: the reference's own when the scenario gives it one. */
+function requestFor(s: Scenario, c: ContenderName): RequestSpec {
+  return c === 'reference' && s.reference?.request ? s.reference.request : s.request;
+}
+
+export function toolFor(s: Scenario, opts: Pick<SuiteOptions, 'loadgen'>): LoadTool {
+  return s.kind === 'ws' ? 'ws' : s.openLoop ? 'open' : opts.loadgen;
 }
 
 /** Decides, for every selected scenario, whether it runs and with whom (nothing is started yet). */
 export async function planScenarios(
   opts: SuiteOptions,
   fx: Fixtures,
-  upstream: Pick<RunningUpstream, 'port' | 'targetPorts' | 'listeners'>,
+  upstream: Pick<RunningUpstream, 'port' | 'targetPorts' | 'listeners' | 'otlpPort'>,
 ): Promise<Array<{ s: Scenario; status: ScenarioStatus; ctx: BenchContext }>> {
   const out: Array<{ s: Scenario; status: ScenarioStatus; ctx: BenchContext }> = [];
   for (const s of allScenarios(fx)) {
     if (!opts.scenarios.includes(s.name)) continue;
-    const connections = s.connections ?? opts.connections;
+    const connections = s.connections ?? opts.scenarioConnections[s.name] ?? opts.connections;
     const ctx: BenchContext = {
       workers: opts.workers,
       upstreamPort: upstream.port,
       targetPorts: upstream.targetPorts,
       upstreamPool: upstreamPoolFor(Math.max(...connections), opts.workers),
+      otlpPort: upstream.otlpPort,
       fixtures: fx,
     };
     const status: ScenarioStatus = {
@@ -177,7 +228,11 @@ export async function planScenarios(
       upstreamPool: ctx.upstreamPool,
       contenders: [],
     };
-    if (s.reference) status.reference = s.reference.scenario;
+    if (s.reference) status.reference = s.reference.scenario ?? s.name;
+    if (s.openLoop) status.rate = opts.rate;
+    if (s.routeTable !== undefined) status.routeTable = s.routeTable;
+    if (s.convertedKiB !== undefined) status.convertedKiB = s.convertedKiB;
+    if (s.tracingRatio !== undefined) status.tracingRatio = s.tracingRatio;
     const set = s.upstream?.targets ?? 'single';
     if (set !== 'single') {
       const ports = ctx.targetPorts[set];
@@ -214,11 +269,12 @@ export async function planScenarios(
         : c === 'gateway' ? `gateway (${opts.workers} workers)`
         : c === 'reference' ? `${s.reference?.label ?? 'reference'} (${opts.workers} workers)`
         : c === 'baseline' ? `baseline gateway (${opts.workers} workers)`
-        : c === 'nginx' ? nginxLabel(s, opts.workers)
+        : isServerPeer(c) ? serverLabel(c, s, opts.workers)
         : 'fastify + @fastify/http-proxy';
       if (c === 'reference') {
         if (!ref || !s.contenders.includes('reference')) continue;
-        const v = await validateGateway(writeGatewayConfig(ref, ctx, opts.workDir, 1, opts.engine ?? null, 'reference'), ref.env);
+        // The scenario's own config was validated above; another scenario's is checked here.
+        const v = ref === s ? ({ ok: true } as const) : await validateGateway(writeGatewayConfig(ref, ctx, opts.workDir, 1, opts.engine ?? null, 'reference'), ref.env);
         if (v.ok) status.contenders.push({ name: c, label, status: 'ran' });
         else status.contenders.push({ name: c, label, status: v.notImplemented ? 'not-applicable' : 'failed', reason: v.message });
         continue;
@@ -230,11 +286,13 @@ export async function planScenarios(
       }
       if (!s.contenders.includes(c)) {
         const why = s.notApplicable?.[c];
-        if (why && (c !== 'peer' || opts.withPeer)) status.contenders.push({ name: c, label, status: 'not-applicable', reason: why });
+        // Reasons only for contenders that would otherwise run (installed, --with-peer).
+        const present = c === 'peer' ? opts.withPeer : isServerPeer(c) ? opts.servers[c] !== undefined : true;
+        if (why && present) status.contenders.push({ name: c, label, status: 'not-applicable', reason: why });
         continue;
       }
-      if (c === 'nginx' && !opts.nginxBin) {
-        status.contenders.push({ name: c, label, status: 'not-applicable', reason: 'nginx is not on PATH' });
+      if (isServerPeer(c) && !opts.servers[c]) {
+        status.contenders.push({ name: c, label, status: 'not-applicable', reason: `${SERVER_TITLES[c]} is not installed (or left out)` });
         continue;
       }
       if (c === 'peer') {
@@ -261,25 +319,51 @@ async function startContender(c: ContenderName, s: Scenario, ctx: BenchContext, 
     case 'baseline':
       return startGateway(s, ctx, opts.workDir, { root: opts.baselineDir!, engine: opts.baselineEngine ?? null });
     case 'nginx':
-      return startNginx(opts.nginxBin!, s, ctx, opts.workDir);
+    case 'haproxy':
+    case 'caddy':
+      return startServer(c, opts.servers[c]!.bin, s, ctx, opts.workDir);
     case 'peer':
       return startPeer(ctx);
   }
 }
 
-/** One request through the contender before measuring: a 2xx with the expected body size. */
+/**
+ * One request through the contender before measuring: a 2xx with the expected body size and the
+ * expected header (after a first request, when the expectation is of a cache hit).
+ */
+/** Sanity requests of a `primed` scenario before it must have seen the expected header. */
+const PRIMED_TRIES = 16;
+
+function headerValue(headers: Record<string, string | string[] | undefined>, name: string): string {
+  const got = headers[name.toLowerCase()];
+  return Array.isArray(got) ? got.join(', ') : (got ?? '');
+}
+
+function expected(headers: Record<string, string | string[] | undefined>, want: NonNullable<RequestSpec['expect']>): boolean {
+  return headerValue(headers, want.header).toLowerCase().startsWith(want.value.toLowerCase());
+}
+
 async function sanityCheck(c: RunningContender, s: Scenario): Promise<string | null> {
   if (s.kind === 'ws') return null;
-  try {
-    const r = await probe(c.port, s.request.path, {
-      method: s.request.method,
-      headers: { ...s.request.headers, ...(s.request.bodyBytes ? { 'content-length': String(s.request.bodyBytes) } : {}) },
-      body: s.request.bodyBytes ? Buffer.alloc(s.request.bodyBytes, 'x') : undefined,
+  const req = requestFor(s, c.name);
+  const once = () =>
+    probe(c.port, req.path, {
+      method: req.method,
+      headers: { ...req.headers, ...(req.bodyBytes ? { 'content-length': String(req.bodyBytes) } : {}) },
+      body: req.bodyBytes ? Buffer.alloc(req.bodyBytes, 'x') : undefined,
       timeoutMs: 10_000,
     });
+  try {
+    let r = await once();
+    // A cache fills per worker and each probe is a new connection, to whichever worker the
+    // kernel picks: ask again (a few times) until a worker that has it answers.
+    for (let i = 0; req.expect?.primed && i < PRIMED_TRIES && !expected(r.headers, req.expect); i++) r = await once();
     if (r.status < 200 || r.status > 299) return `sanity request got ${r.status}: ${r.body.slice(0, 200)}`;
-    if (s.request.responseBytes !== undefined && Buffer.byteLength(r.body) !== s.request.responseBytes) {
-      return `sanity request got ${Buffer.byteLength(r.body)} body bytes, expected ${s.request.responseBytes}`;
+    if (req.responseBytes !== undefined && r.bodyBytes !== req.responseBytes) {
+      return `sanity request got ${r.bodyBytes} body bytes, expected ${req.responseBytes}`;
+    }
+    if (req.expect && !expected(r.headers, req.expect)) {
+      return `sanity request got ${req.expect.header}: ${headerValue(r.headers, req.expect.header) || '(none)'}, expected ${req.expect.value}`;
     }
     return null;
   } catch (e) {
@@ -287,18 +371,20 @@ async function sanityCheck(c: RunningContender, s: Scenario): Promise<string | n
   }
 }
 
-function loadSpec(s: Scenario, port: number, connections: number, durationS: number, opts: SuiteOptions): LoadSpec {
+function loadSpec(s: Scenario, c: RunningContender, connections: number, durationS: number, opts: SuiteOptions): LoadSpec {
+  const req = requestFor(s, c.name);
   return {
-    port,
-    path: s.request.path,
-    method: s.request.method,
-    headers: s.request.headers,
-    bodyBytes: s.request.bodyBytes,
+    port: c.port,
+    path: req.path,
+    method: req.method,
+    headers: req.headers,
+    bodyBytes: req.bodyBytes,
     connections,
     durationS,
     timeoutS: opts.timeoutS,
     threads: opts.wrkThreads,
-    keyHeader: s.request.keyHeader,
+    keyHeader: req.keyHeader,
+    ...(s.openLoop ? { rate: opts.rate } : {}),
   };
 }
 
@@ -363,9 +449,8 @@ export async function runSuite(opts: SuiteOptions, fx: Fixtures, progress: Progr
             for (const c of active) {
               if (current.aborted) throw new Aborted();
               progress.run({ scenario: s.name, connections: conns, contender: c.label, round: 0, rounds: opts.rounds, warmup: true, seconds: opts.warmupS });
-              const tool: LoadTool = s.kind === 'ws' ? 'ws' : opts.loadgen;
               try {
-                await runLoad(tool, loadSpec(s, c.port, conns, opts.warmupS, opts), opts.workDir, (m) => (current.loadgen = m));
+                await runLoad(toolFor(s, opts), loadSpec(s, c, conns, opts.warmupS, opts), opts.workDir, (m) => (current.loadgen = m));
               } catch (e) {
                 progress.note(`warm-up of ${c.label} failed: ${(e as Error).message.split('\n')[0]}`);
               }
@@ -388,8 +473,9 @@ export async function runSuite(opts: SuiteOptions, fx: Fixtures, progress: Progr
                 // Little's law: at most `conns` requests are in flight, so mean latency × req/s cannot
                 // exceed it; a run where it does has latencies that no request had (a load
                 // generator's made-up samples, a broken histogram).
+                // (The open-loop client queues requests beyond its connections: the law holds for them too, with the queue.)
                 const inFlight = (rec.latencyUs.mean / 1e6) * rec.rps;
-                if (rec.requests > 0 && inFlight > 1.15 * conns) {
+                if (rec.requests > 0 && !s.openLoop && inFlight > 1.15 * conns) {
                   const w = `${s.name} @${conns} ${c.label} round ${round}: mean latency × req/s = ${inFlight.toFixed(0)} requests in flight, more than the ${conns} connections allow: its latency figures are suspect`;
                   warnings.push(w);
                   progress.note(`warning: ${w}`);
@@ -425,9 +511,9 @@ export async function runSuite(opts: SuiteOptions, fx: Fixtures, progress: Progr
 }
 
 async function measure(s: Scenario, c: RunningContender, conns: number, round: number, opts: SuiteOptions, upstream: RunningUpstream): Promise<RunRecord | null> {
-  const tool: LoadTool = s.kind === 'ws' ? 'ws' : opts.loadgen;
+  const tool = toolFor(s, opts);
   const set = s.upstream?.targets ?? 'single';
-  const counts0 = set !== 'single' ? await upstreamCounts(upstream) : null;
+  const stats0 = await upstreamStats(upstream);
   const tree = c.pid !== null ? new TreeCpu(c.pid) : null;
   tree?.begin();
   const up0 = processCpuSeconds(upstream.pid);
@@ -437,7 +523,7 @@ async function measure(s: Scenario, c: RunningContender, conns: number, round: n
   const prober = s.probe !== undefined ? startProbe(c.port, s.probe.path, s.probe.intervalMs) : null;
   let r;
   try {
-    r = await runLoad(tool, loadSpec(s, c.port, conns, opts.durationS, opts), opts.workDir, (m) => (current.loadgen = m));
+    r = await runLoad(tool, loadSpec(s, c, conns, opts.durationS, opts), opts.workDir, (m) => (current.loadgen = m));
   } catch (e) {
     await prober?.stop();
     if (current.aborted) throw new Aborted();
@@ -449,16 +535,26 @@ async function measure(s: Scenario, c: RunningContender, conns: number, round: n
   const upstreamS = processCpuSeconds(upstream.pid) - up0;
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
   const otherCores = other.end() / wallS;
-  const counts1 = counts0 ? await upstreamCounts(upstream) : null;
+  // The gateway exports spans every second: let the last batch of the run arrive before counting.
+  if (s.tracingRatio !== undefined) await sleep(TRACING_FLUSH_WAIT_MS);
+  const stats1 = stats0 ? await upstreamStats(upstream) : null;
+  const ports = upstream.targetPorts[set];
+  const seen = stats0 && stats1 ? upstreamDelta(stats0, stats1, ports) : null;
   let targets: RunRecord['targets'];
-  if (counts0 && counts1) {
-    const ports = upstream.targetPorts[set];
-    targets = {
-      ports,
-      delayMs: ports.map((p) => upstream.listeners.find((l) => l.port === p)?.delayMs ?? 0),
-      requests: ports.map((p) => (counts1.get(p) ?? 0) - (counts0.get(p) ?? 0)),
+  if (seen && set !== 'single') {
+    targets = { ports, delayMs: ports.map((p) => upstream.listeners.find((l) => l.port === p)?.delayMs ?? 0), requests: seen.requests };
+  }
+  let upstreamSeen: RunRecord['upstreamSeen'];
+  if (seen) {
+    const accepted = seen.accepts.reduce((a, b) => a + b, 0);
+    upstreamSeen = {
+      requests: seen.requests.reduce((a, b) => a + b, 0),
+      newConnections: accepted,
+      newConnectionsPerS: accepted / r.durationS,
+      newConnectionsPer1kRequests: r.requests > 0 ? (accepted * 1000) / r.requests : 0,
     };
   }
+  const otlp = seen?.otlp && s.tracingRatio !== undefined ? { exports: seen.otlp.requests, spans: seen.otlp.spans, bytes: seen.otlp.bytes } : undefined;
   const perReq = (sec: number) => (r.requests > 0 ? (sec * 1e6) / r.requests : 0);
   return {
     scenario: s.name,
@@ -482,5 +578,8 @@ async function measure(s: Scenario, c: RunningContender, conns: number, round: n
     machine: { otherCores },
     ...(targets ? { targets } : {}),
     ...(probeUs !== undefined ? { probeUs } : {}),
+    ...(upstreamSeen ? { upstreamSeen } : {}),
+    ...(otlp ? { otlp } : {}),
+    ...(r.openLoop ? { openLoop: r.openLoop } : {}),
   };
 }

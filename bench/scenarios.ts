@@ -10,14 +10,20 @@
 import { createHash, createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { JSON_MIB_BYTES } from './upstream-body.js';
+import { JSON_1M_BYTES, JSON_1M_PATH, JSON_SIZES_KIB, OTLP_PATH, SMALL_RESPONSE_BYTES, jsonPath } from './upstream-api.js';
 
 /**
  * `baseline` is another checkout of the gateway (--baseline DIR): before/after in the same run.
- * `reference` is this gateway with another scenario's config (Scenario.reference), alternating in
- * the same rounds: a feature's cost measured against the config without it.
+ * `reference` is this gateway with another scenario's config or another request
+ * (Scenario.reference), alternating in the same rounds: a feature's cost measured against the
+ * config without it. nginx, haproxy and caddy are the servers users pick instead of a Node
+ * gateway (bench/contenders/servers.ts); `peer` is a popular Node proxy (fastify).
  */
-export type ContenderName = 'direct' | 'gateway' | 'reference' | 'baseline' | 'nginx' | 'peer';
+export type ContenderName = 'direct' | 'gateway' | 'reference' | 'baseline' | 'nginx' | 'haproxy' | 'caddy' | 'peer';
+
+/** The reverse proxies measured beside the gateway when they are installed, in report order. */
+export const SERVER_PEERS = ['nginx', 'haproxy', 'caddy'] as const;
+export type ServerPeer = (typeof SERVER_PEERS)[number];
 
 export interface RequestSpec {
   method: 'GET' | 'POST';
@@ -32,6 +38,11 @@ export interface RequestSpec {
    * bench/wrk-x-user.lua; autocannon: setupRequest). For consistent hashing on a header.
    */
   keyHeader?: { name: string; count: number };
+  /**
+   * A response header the sanity check wants (case-insensitive value), e.g. `x-cache: HIT` or
+   * `content-type: application/msgpack`; `primed`: asked again until it shows (a cache's misses first).
+   */
+  expect?: { header: string; value: string; primed?: boolean };
 }
 
 /** Which of the upstream process's ports an upstream's targets are (bench/upstream-server.ts). */
@@ -58,7 +69,27 @@ export interface BenchContext {
   targetPorts: Record<TargetSet, number[]>;
   /** Upstream keep-alive connections per worker (gateway connectionsPerWorker = nginx keepalive). */
   upstreamPool: number;
+  /** The upstream process's OTLP/HTTP sink (POST /v1/traces), for `tracing`. */
+  otlpPort: number;
   fixtures: Fixtures;
+}
+
+/** haproxy additions of a scenario (bench/contenders/haproxy.ts), as haproxy.cfg lines. */
+export interface HaproxySpec {
+  /** Sections after the proxies (a `cache` section). */
+  sections?: string;
+  /** Lines of the frontend, before its default_backend. */
+  frontend?: string;
+  /** Lines of the backend, before its servers. */
+  backend?: string;
+}
+
+/** Caddy additions of a scenario (bench/contenders/caddy.ts), as Caddyfile lines. */
+export interface CaddySpec {
+  /** Directives of the site block, before reverse_proxy. */
+  site?: string;
+  /** Subdirectives of reverse_proxy. */
+  proxy?: string;
 }
 
 export interface Scenario {
@@ -75,17 +106,31 @@ export interface Scenario {
   notApplicable?: Partial<Record<ContenderName, string>>;
   /** The route as the gateway config wants it (paths, plugins, aggregate ...), minus id and upstream. */
   gatewayRoute: Record<string, unknown>;
-  /** Top-level gateway config additions (consumers). */
-  gatewayTop?: Record<string, unknown>;
-  /** Extra nginx directives: http block, and the proxy location. */
-  nginxHttp?: string;
+  /** Top-level gateway config additions (consumers, tracing). */
+  gatewayTop?: Record<string, unknown> | ((ctx: BenchContext) => Record<string, unknown>);
+  /** Extra nginx directives: http block (given nginx's prefix directory, for cache paths), and the proxy location. */
+  nginxHttp?: string | ((prefix: string) => string);
   nginxLocation?: string;
+  haproxy?: HaproxySpec;
+  caddy?: CaddySpec;
+  /**
+   * A table of this many routes (`/svc-<i>/*`, i = 1..n) instead of the one route, the same in every
+   * contender (nginx locations, a haproxy map, Caddy `handle` blocks); the request names one in the
+   * middle.
+   */
+  routeTable?: number;
+  /** Load at a fixed request rate (--rate) from the open-loop client instead of wrk's closed loop. */
+  openLoop?: boolean;
   /** Environment the gateway needs for this config (env: secrets). */
   env?: Record<string, string>;
   /** The `app` upstream's targets and settings; absent: the one plain target. */
   upstream?: UpstreamSpec;
-  /** The `reference` contender: the gateway with this other scenario's config, same rounds. */
-  reference?: { scenario: string; label: string };
+  /**
+   * The `reference` contender, alternating with the gateway in the same rounds: the gateway with
+   * another scenario's config (`scenario`; default: this one) and/or another request (`request`;
+   * default: this one's).
+   */
+  reference?: { scenario?: string; request?: RequestSpec; label: string };
   /** Groups `--scenario` accepts for it besides its name (lb, lb-slow). */
   groups?: string[];
   /** Left out of the default selection (no --scenario, or `default`); `all` and its groups include it. */
@@ -97,6 +142,10 @@ export interface Scenario {
    * connection while the load runs; its latency is reported next to the load's.
    */
   probe?: { path: string; intervalMs: number };
+  /** msgpack-*: the KiB of JSON converted per request (the report's µs per KiB). */
+  convertedKiB?: number;
+  /** tracing-*: the sampleRatio (the report's cost per request by ratio, and spans per request). */
+  tracingRatio?: number;
 }
 
 /** Targets of the lb-* scenarios: 4 ports of the one upstream process. */
@@ -162,18 +211,25 @@ export function makeFixtures(dir: string): Fixtures {
   return { dir, apiKey: 'bench-api-key-7f3a9c', jwtSecret, hs256Token, rsaPublicKeyFile, rs256Token, noopPluginFile };
 }
 
-export const SMALL_RESPONSE_BYTES = 17; // '{"hello":"world"}' (bench/upstream-server.ts)
 /** {"a":<small>,"b":<small>,"c":<small>} */
 const AGGREGATE_3_BYTES = 2 + 3 * '"a":'.length + 3 * SMALL_RESPONSE_BYTES + 2;
-/** {"big":<JSON_MIB_BYTES>,"small":<small>} */
-const AGGREGATE_1M_BYTES = 2 + '"big":'.length + JSON_MIB_BYTES + 1 + '"small":'.length + SMALL_RESPONSE_BYTES;
+/** {"big":<JSON_1M_BYTES>,"small":<small>} */
+const AGGREGATE_1M_BYTES = 2 + '"big":'.length + JSON_1M_BYTES + 1 + '"small":'.length + SMALL_RESPONSE_BYTES;
 
 const plainGet: RequestSpec = { method: 'GET', path: '/', headers: {}, bodyBytes: 0, responseBytes: SMALL_RESPONSE_BYTES };
 
 export function scenarios(fx: Fixtures): Scenario[] {
   const jwtPlugin = (extra: Record<string, unknown>) => ({ ...extra, issuer: ISSUER, audience: AUDIENCE });
   const noNginxJwt = 'nginx (open source) cannot verify JWTs without njs or nginx Plus';
+  const noCaddyJwt = 'the standard Caddy build cannot verify JWTs (it needs a plugin)';
+  const notWiredJwt = 'haproxy 2.5+ can verify JWTs (jwt_verify), not measured by the suite yet';
   const peerPlainOnly = 'the peer runs as a plain proxy only';
+  const gatewayOnly = (what: string): Partial<Record<ContenderName, string>> => ({
+    nginx: `nginx has no ${what}`,
+    haproxy: `haproxy has no ${what}`,
+    caddy: `Caddy has no ${what}`,
+    peer: peerPlainOnly,
+  });
   return [
     {
       name: 'direct',
@@ -190,7 +246,7 @@ export function scenarios(fx: Fixtures): Scenario[] {
       measures: 'One route `/*` to one upstream, no plugins: the cost of the proxy path itself.',
       kind: 'http',
       request: plainGet,
-      contenders: ['gateway', 'nginx', 'peer'],
+      contenders: ['gateway', 'nginx', 'haproxy', 'caddy', 'peer'],
       gatewayRoute: { paths: ['/*'] },
     },
     {
@@ -200,8 +256,8 @@ export function scenarios(fx: Fixtures): Scenario[] {
         'A route with a rate limit that is never hit, API-key authentication, a generated request id and request/response header transforms.',
       kind: 'http',
       request: { ...plainGet, headers: { 'x-api-key': fx.apiKey } },
-      contenders: ['gateway', 'nginx'],
-      notApplicable: { peer: peerPlainOnly },
+      contenders: ['gateway', 'nginx', 'haproxy'],
+      notApplicable: { caddy: 'the standard Caddy build has no rate limiter (it needs the caddy-ratelimit plugin)', peer: peerPlainOnly },
       gatewayTop: {
         consumers: [{ id: 'bench', apiKeys: [`sha256:${createHash('sha256').update(fx.apiKey).digest('hex')}`] }],
       },
@@ -227,6 +283,21 @@ export function scenarios(fx: Fixtures): Scenario[] {
       proxy_set_header X-Internal "";
       proxy_hide_header X-Powered-By;
       add_header X-Served-By bench always;`,
+      // haproxy: a request-rate counter per source address in a stick table (shared by the
+      // threads) checked against the limit, the key compared, a uuid request id both ways.
+      haproxy: {
+        frontend: `stick-table type ip size 100k expire 30s store http_req_rate(1s)
+  http-request track-sc0 src
+  http-request deny deny_status 429 if { sc_http_req_rate(0) gt 10000000 }
+  http-request deny deny_status 401 unless { req.hdr(x-api-key) -m str ${fx.apiKey} }
+  http-request set-var(txn.request_id) uuid
+  http-request set-header X-Request-Id %[var(txn.request_id)]
+  http-response set-header X-Request-Id %[var(txn.request_id)]
+  http-request set-header X-Bench 1
+  http-request del-header X-Internal
+  http-response del-header X-Powered-By
+  http-response set-header X-Served-By bench`,
+      },
     },
     {
       name: 'plugins-user',
@@ -246,7 +317,7 @@ export function scenarios(fx: Fixtures): Scenario[] {
       kind: 'http',
       request: { ...plainGet, headers: { authorization: `Bearer ${fx.hs256Token}` } },
       contenders: ['gateway'],
-      notApplicable: { nginx: noNginxJwt, peer: peerPlainOnly },
+      notApplicable: { nginx: noNginxJwt, haproxy: notWiredJwt, caddy: noCaddyJwt, peer: peerPlainOnly },
       env: { BENCH_JWT_SECRET: fx.jwtSecret },
       gatewayRoute: { paths: ['/*'], plugins: { jwt: jwtPlugin({ secret: 'env:BENCH_JWT_SECRET', algorithms: ['HS256'] }) } },
     },
@@ -257,7 +328,7 @@ export function scenarios(fx: Fixtures): Scenario[] {
       kind: 'http',
       request: { ...plainGet, headers: { authorization: `Bearer ${fx.rs256Token}` } },
       contenders: ['gateway'],
-      notApplicable: { nginx: noNginxJwt, peer: peerPlainOnly },
+      notApplicable: { nginx: noNginxJwt, haproxy: notWiredJwt, caddy: noCaddyJwt, peer: peerPlainOnly },
       gatewayRoute: { paths: ['/*'], plugins: { jwt: jwtPlugin({ publicKeyFile: fx.rsaPublicKeyFile, algorithms: ['RS256'] }) } },
     },
     {
@@ -266,7 +337,7 @@ export function scenarios(fx: Fixtures): Scenario[] {
       measures: 'Request bodies of 64 KiB streamed to the upstream (small answers).',
       kind: 'http',
       request: { method: 'POST', path: '/upload', headers: { 'content-type': 'application/octet-stream' }, bodyBytes: 64 * 1024, responseBytes: SMALL_RESPONSE_BYTES },
-      contenders: ['direct', 'gateway', 'nginx', 'peer'],
+      contenders: ['direct', 'gateway', 'nginx', 'haproxy', 'caddy', 'peer'],
       gatewayRoute: { paths: ['/*'] },
     },
     {
@@ -275,7 +346,7 @@ export function scenarios(fx: Fixtures): Scenario[] {
       measures: 'Responses of 1 MiB streamed back to the client with backpressure.',
       kind: 'http',
       request: { method: 'GET', path: '/1m', headers: {}, bodyBytes: 0, responseBytes: 1024 * 1024 },
-      contenders: ['direct', 'gateway', 'nginx', 'peer'],
+      contenders: ['direct', 'gateway', 'nginx', 'haproxy', 'caddy', 'peer'],
       gatewayRoute: { paths: ['/*'] },
     },
     {
@@ -285,7 +356,7 @@ export function scenarios(fx: Fixtures): Scenario[] {
       kind: 'http',
       request: plainGet,
       connections: [5000],
-      contenders: ['direct', 'gateway', 'nginx', 'peer'],
+      contenders: ['direct', 'gateway', 'nginx', 'haproxy', 'caddy', 'peer'],
       gatewayRoute: { paths: ['/*'] },
     },
     {
@@ -295,7 +366,7 @@ export function scenarios(fx: Fixtures): Scenario[] {
       kind: 'http',
       request: { method: 'GET', path: '/agg', headers: {}, bodyBytes: 0, responseBytes: AGGREGATE_3_BYTES },
       contenders: ['gateway'],
-      notApplicable: { nginx: 'nginx has no response aggregation', peer: peerPlainOnly },
+      notApplicable: gatewayOnly('response aggregation'),
       gatewayRoute: {
         paths: ['/agg'],
         aggregate: {
@@ -323,7 +394,7 @@ export function scenarios(fx: Fixtures): Scenario[] {
         paths: ['/agg-1m'],
         aggregate: {
           backends: [
-            { upstream: 'app', path: '/json-1m', as: 'big' },
+            { upstream: 'app', path: JSON_1M_PATH, as: 'big' },
             { upstream: 'app', path: '/a', as: 'small' },
           ],
           timeoutMs: 10_000,
@@ -340,7 +411,7 @@ export function scenarios(fx: Fixtures): Scenario[] {
       measures: 'Messages of 64 bytes echoed through a WebSocket relay, one in flight per connection.',
       kind: 'ws',
       request: { method: 'GET', path: '/ws', headers: {}, bodyBytes: 64 },
-      contenders: ['direct', 'gateway', 'nginx'],
+      contenders: ['direct', 'gateway', 'nginx', 'haproxy', 'caddy'],
       notApplicable: { peer: peerPlainOnly },
       gatewayRoute: { paths: ['/ws'] },
       nginxLocation: `proxy_set_header Upgrade $http_upgrade;
@@ -359,6 +430,8 @@ export function scenarios(fx: Fixtures): Scenario[] {
       reference: { scenario: 'proxy', label: 'gateway, proxy config' },
       notApplicable: {
         nginx: 'the gateway against itself here (nginx is in `proxy`, where it already retries with proxy_next_upstream and counts max_fails by default)',
+        haproxy: 'the gateway against itself here (haproxy is in `proxy`)',
+        caddy: 'the gateway against itself here (Caddy is in `proxy`)',
         peer: peerPlainOnly,
       },
       upstream: {
@@ -371,8 +444,118 @@ export function scenarios(fx: Fixtures): Scenario[] {
       },
       gatewayRoute: { paths: ['/*'] },
     },
+    {
+      name: 'open-loop',
+      title: 'plain proxy route at a fixed request rate',
+      measures:
+        `The \`proxy\` route under a fixed request rate (\`--rate\`, default ${DEFAULT_OPEN_LOOP_RATE.toLocaleString('en-US')} req/s) from the suite's open-loop client over the given connections: ` +
+        'requests leave on a schedule whatever the answers do, and each latency is counted from its scheduled send time, so a stall shows as the queue it builds (no coordinated omission); ' +
+        'wrk\'s closed loop measures latency at saturation only. CPU µs/req here is at that rate, not at saturation.',
+      kind: 'http',
+      request: plainGet,
+      openLoop: true,
+      contenders: ['direct', 'gateway', 'nginx', 'haproxy', 'caddy', 'peer'],
+      gatewayRoute: { paths: ['/*'] },
+    },
+    ...ROUTE_TABLE_SIZES.map((n): Scenario => ({
+      name: `routes-${n}`,
+      title: `${n.toLocaleString('en-US')} route${n === 1 ? '' : 's'}, the request for one in the middle`,
+      measures:
+        `A table of ${n.toLocaleString('en-US')} prefix route${n === 1 ? '' : 's'} \`/svc-<i>/*\` to the one upstream; every request is for route ${routeTableMiddle(n)}, in the middle. ` +
+        'nginx has as many prefix locations, haproxy a map looked up with map_beg, Caddy as many `handle` blocks; compare each contender with its own routes-1.',
+      kind: 'http',
+      request: { ...plainGet, path: `/svc-${routeTableMiddle(n)}/item` },
+      routeTable: n,
+      contenders: ['gateway', 'nginx', 'haproxy', 'caddy'],
+      notApplicable: { peer: peerPlainOnly },
+      gatewayRoute: {},
+      groups: ['routes'],
+    })),
+    {
+      name: 'cache-hit',
+      title: 'response cache, every request a hit on one key',
+      measures:
+        'The plain route with the `cache` plugin (ttlMs 1 h), every request for the one cached key after a first miss: answered without the upstream. ' +
+        'Against "reference", the gateway with the `proxy` config (every request proxied), in the same rounds; nginx with `proxy_cache` (a proxy_cache_path in the temp dir, proxy_cache_valid 200 1h); ' +
+        'haproxy with its `cache` (the backend gives the answer `Cache-Control: max-age=3600`: haproxy stores only answers with a lifetime or a validator).',
+      kind: 'http',
+      request: { ...plainGet, expect: { header: 'x-cache', value: 'HIT', primed: true } },
+      contenders: ['gateway', 'reference', 'nginx', 'haproxy'],
+      reference: { scenario: 'proxy', request: plainGet, label: 'gateway, proxy config (every request proxied)' },
+      notApplicable: { caddy: 'the standard Caddy build has no response cache (it needs the cache-handler plugin)', peer: peerPlainOnly },
+      gatewayRoute: { paths: ['/*'], plugins: { cache: { ttlMs: 3_600_000 } } },
+      nginxHttp: (prefix) => `proxy_cache_path ${join(prefix, 'cache')} levels=1:2 keys_zone=bench:10m max_size=64m inactive=1h use_temp_path=off;`,
+      nginxLocation: `proxy_cache bench;
+      proxy_cache_valid 200 1h;
+      proxy_cache_lock on;
+      add_header X-Cache $upstream_cache_status always;`,
+      haproxy: {
+        sections: 'cache bench\n  total-max-size 64\n  max-age 3600',
+        frontend: 'http-request cache-use bench\n  http-response cache-store bench\n  http-response set-header X-Cache HIT if { res.cache_hit }',
+        backend: 'http-response set-header Cache-Control "max-age=3600"',
+      },
+    },
+    ...JSON_SIZES_KIB.map((kib): Scenario => {
+      const json: RequestSpec = { method: 'GET', path: jsonPath(kib), headers: {}, bodyBytes: 0, responseBytes: kib * 1024 };
+      return {
+        name: `msgpack-${kib}k`,
+        title: `a ${kib} KiB JSON answer converted to MessagePack`,
+        measures:
+          `The route with the \`encoding\` plugin; the upstream answers a ${kib} KiB JSON document, the client sends \`Accept: application/msgpack\` and gets MessagePack. ` +
+          'Against "reference": the same gateway, route and answer without that Accept (the JSON passed through), in the same rounds; the CPU difference ÷ KiB is the conversion cost per KiB.',
+        kind: 'http',
+        request: { ...json, headers: { accept: 'application/msgpack' }, responseBytes: undefined, expect: { header: 'content-type', value: 'application/msgpack' } },
+        contenders: ['gateway', 'reference'],
+        reference: { request: json, label: 'gateway, same route, JSON (no Accept)' },
+        notApplicable: gatewayOnly('JSON to MessagePack conversion'),
+        gatewayRoute: { paths: ['/*'], plugins: { encoding: { msgpack: true } } },
+        convertedKiB: kib,
+        groups: ['msgpack'],
+      };
+    }),
+    ...TRACING_RATIOS.map((ratio): Scenario => ({
+      name: `tracing-${ratio}`,
+      title: `tracing at sampleRatio ${ratio}`,
+      measures:
+        `The plain route with \`tracing\` set (sampleRatio ${ratio}, OTLP/HTTP JSON to the upstream process's sink on its own port): every request a new trace (wrk sends no traceparent), ` +
+        `${ratio === 0 ? 'none' : ratio === 1 ? 'every one' : `${ratio * 100} %`} of them recorded (a server and an upstream span: the route has no plugins) and exported in batches. ` +
+        'Against "reference", the gateway with the `proxy` config (trace context propagated, no `tracing`), in the same rounds; the sink counts the spans it received.',
+      kind: 'http',
+      request: plainGet,
+      contenders: ['gateway', 'reference'],
+      reference: { scenario: 'proxy', label: 'gateway, proxy config (no tracing)' },
+      notApplicable: {
+        nginx: 'nginx 1.22 (Debian) has no OpenTelemetry module',
+        haproxy: 'the Debian haproxy 2.6 build has no OpenTelemetry filter',
+        caddy: "Caddy's `tracing` exports OTLP over gRPC, not to this OTLP/HTTP JSON sink: not measured",
+        peer: peerPlainOnly,
+      },
+      gatewayTop: (ctx) => ({ tracing: { sampleRatio: ratio, otlp: { url: `http://127.0.0.1:${ctx.otlpPort}${OTLP_PATH}` }, serviceName: 'gateway-bench' } }),
+      gatewayRoute: { paths: ['/*'] },
+      tracingRatio: ratio,
+      groups: ['tracing'],
+    })),
     ...lbScenarios(),
   ];
+}
+
+/** Requests per second of the open-loop scenario unless --rate says otherwise. */
+export const DEFAULT_OPEN_LOOP_RATE = 5000;
+/** Route table sizes of the routes-* scenarios. */
+export const ROUTE_TABLE_SIZES = [1, 100, 10_000];
+/** sampleRatio of the tracing-* scenarios. */
+export const TRACING_RATIOS = [0, 0.01, 1];
+/** Spans a recorded request of the tracing-* route gives: server + upstream (no plugins, so no `plugins` span). */
+export const TRACING_SPANS_PER_SAMPLED_REQUEST = 2;
+
+/** The prefixes of a route table of `n` routes: `/svc-1/` ... `/svc-<n>/`. */
+export function routeTablePaths(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `/svc-${i + 1}/`);
+}
+
+/** The route a routes-* request is for: the one in the middle of the table. */
+export function routeTableMiddle(n: number): number {
+  return Math.ceil(n / 2);
 }
 
 interface LbKind {
@@ -410,6 +593,12 @@ const LB_KINDS: LbKind[] = [
   },
 ];
 
+const lbNotApplicable: Partial<Record<ContenderName, string>> = {
+  haproxy: 'not in the balancer scenarios (nginx stands for the servers there)',
+  caddy: 'not in the balancer scenarios (nginx stands for the servers there)',
+  peer: 'the peer runs as a plain proxy to one target only',
+};
+
 function lbScenarios(): Scenario[] {
   const out: Scenario[] = [];
   const lbRequest: RequestSpec = { ...plainGet, keyHeader: { name: 'x-user', count: LB_USERS } };
@@ -424,7 +613,7 @@ function lbScenarios(): Scenario[] {
       kind: 'http',
       request: lbRequest,
       contenders: ['gateway', 'nginx'],
-      notApplicable: { peer: 'the peer runs as a plain proxy to one target only' },
+      notApplicable: lbNotApplicable,
       upstream: { targets: 'lb', gateway: { balancer: k.kind, ...k.gateway }, nginx: k.nginx, nginxMethod: k.nginxMethod },
       gatewayRoute: { paths: ['/*'] },
       groups: ['lb'],
@@ -447,7 +636,7 @@ function lbScenarios(): Scenario[] {
       kind: 'http',
       request: plainGet,
       contenders: ['gateway', 'nginx'],
-      notApplicable: { peer: 'the peer runs as a plain proxy to one target only' },
+      notApplicable: lbNotApplicable,
       upstream: { targets: 'lb-slow', gateway: { balancer: k.kind, ...k.gateway }, nginx: k.nginx, nginxMethod: k.nginxMethod },
       gatewayRoute: { paths: ['/*'] },
       groups: ['lb', 'lb-slow'],
@@ -460,7 +649,11 @@ function lbScenarios(): Scenario[] {
 export const SCENARIO_NAMES = [
   'direct', 'proxy', 'plugins', 'plugins-user', 'jwt-hs256', 'jwt-rs256', 'post-64k', 'download-1m', 'conns-5k', 'aggregate-3', 'aggregate-1m', 'aggregate-1m-inline',
   'websocket',
-  'resilience-on',
+  'resilience-on', 'open-loop',
+  ...ROUTE_TABLE_SIZES.map((n) => `routes-${n}`),
+  'cache-hit',
+  ...JSON_SIZES_KIB.map((k) => `msgpack-${k}k`),
+  ...TRACING_RATIOS.map((r) => `tracing-${r}`),
   'lb-round-robin', 'lb-least-connections', 'lb-consistent-hash', 'lb-p2c-ewma',
   'lb-slow-round-robin', 'lb-slow-least-connections', 'lb-slow-p2c-ewma',
 ];
@@ -498,12 +691,16 @@ export function gatewayConfig(s: Scenario, ctx: BenchContext, port: number, engi
   const app: Record<string, unknown> = { targets: ports.map((p) => ({ url: `http://127.0.0.1:${p}` })), connectionsPerWorker: ctx.upstreamPool, ...s.upstream?.gateway };
   // `engine` only when asked for: a baseline checkout from before the field would refuse it.
   if (engine !== null) app.engine = engine;
+  const routes =
+    s.routeTable !== undefined
+      ? routeTablePaths(s.routeTable).map((p, i) => ({ id: `svc-${i + 1}`, paths: [`${p}*`], upstream: 'app' }))
+      : [{ id: s.name, upstream: s.gatewayRoute.aggregate ? undefined : 'app', ...s.gatewayRoute }, ...(s.gatewayExtraRoutes ?? [])];
   return {
     listen: { host: '127.0.0.1', port },
     workers: ctx.workers,
     accessLog: false,
     upstreams: { app },
-    ...s.gatewayTop,
-    routes: [{ id: s.name, upstream: s.gatewayRoute.aggregate ? undefined : 'app', ...s.gatewayRoute }, ...(s.gatewayExtraRoutes ?? [])],
+    ...(typeof s.gatewayTop === 'function' ? s.gatewayTop(ctx) : s.gatewayTop),
+    routes,
   };
 }

@@ -129,7 +129,9 @@ export function waitForLine(m: Managed, test: (line: string) => boolean, timeout
 export interface HttpProbe {
   status: number;
   headers: Record<string, string | string[] | undefined>;
+  /** The body as UTF-8 text, and its length in bytes as received. */
   body: string;
+  bodyBytes: number;
 }
 
 /** One HTTP request with a fresh connection (no keep-alive), for readiness and sanity checks. */
@@ -144,7 +146,10 @@ export function probe(
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () => {
+          const raw = Buffer.concat(chunks);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: raw.toString('utf8'), bodyBytes: raw.length });
+        });
         res.on('error', reject);
       },
     );

@@ -1,9 +1,10 @@
 /**
  * The load suite's upstream, run in its own process so its CPU is measured apart from everything
- * else: `node dist/bench/upstream-server.js --port P --kind uws|http [--extra-port P[:DELAY_MS]]...`.
+ * else: `node dist/bench/upstream-server.js --port P --kind uws|http [--extra-port P[:DELAY_MS]]... [--otlp-port P]`.
  *
  * - `GET /1m`: 1 MiB of bytes (the download-1m scenario).
  * - `GET /json-1m`: 1 MiB of JSON (the aggregate-1m scenarios).
+ * - `GET /json/<n>k` (n in JSON_SIZES_KIB): a JSON document of exactly n KiB (the msgpack-* scenarios).
  * - anything else, any method: a small JSON body (17 bytes). A request body is read to the end
  *   first (post-64k).
  * - `/ws` (uws kind only, main port only): WebSocket echo.
@@ -11,20 +12,21 @@
  *   the same event loop, answering the same; with DELAY_MS every answer on that port is sent that
  *   many milliseconds late (a timer: the process is not kept busy, the other ports are not
  *   slowed). The lb-* scenarios balance over such ports.
- * - `GET /__bench/targets` on the main port: `{"ports":[..],"delayMs":[..],"requests":[..]}`, the
- *   requests answered so far per listening port (index 0 = the main port), for the harness to
- *   see how a balancer spread the load.
+ * - `--otlp-port P`: an OTLP/HTTP sink on its own port (the tracing-* scenarios' collector):
+ *   `POST /v1/traces` is read to the end and answered 200 `{}`; it counts the exports, their bytes
+ *   and the spans in them (occurrences of `"spanId"`: the gateway's OTLP JSON has no links).
+ * - `GET /__bench/stats` on the main port: per listening port (index 0 = the main port) the
+ *   requests answered and the TCP connections accepted so far, and the sink's counters, for the
+ *   harness: how a balancer spread the load, how often a proxy opened a new upstream connection,
+ *   how many requests a cache let through, how many spans arrived. Its own connection counts as
+ *   one accept on the main port.
  *
- * Prints `READY {"port":..,"kind":..,"extra":[{"port":..,"delayMs":..}]}` on stdout once every
- * port listens; exits on SIGTERM/SIGINT.
+ * Prints `READY {"port":..,"kind":..,"extra":[{"port":..,"delayMs":..}],"otlpPort":..}` on stdout
+ * once every port listens; exits on SIGTERM/SIGINT.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
-import { jsonMiB } from './upstream-body.js';
-
-export const SMALL_BODY = '{"hello":"world"}';
-export const MIB = 1024 * 1024;
-export const TARGETS_PATH = '/__bench/targets';
+import { JSON_1M_BYTES, JSON_1M_PATH, JSON_PATH_PREFIX, JSON_SIZES_KIB, MIB, OTLP_PATH, SMALL_BODY, STATS_PATH, jsonDocument, jsonPath, type UpstreamStats } from './upstream-api.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,12 +34,15 @@ const { values } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     kind: { type: 'string', default: 'uws' },
     'extra-port': { type: 'string', multiple: true, default: [] },
+    'otlp-port': { type: 'string' },
   },
 });
 
 const small = Buffer.from(SMALL_BODY);
 const big = Buffer.alloc(MIB, 'x');
-const bigJson = jsonMiB();
+const bigJson = Buffer.from(jsonDocument(JSON_1M_BYTES));
+const jsonDocs = new Map<string, Buffer>(JSON_SIZES_KIB.map((k) => [jsonPath(k), Buffer.from(jsonDocument(k * 1024))]));
+const OTLP_OK = Buffer.from('{}');
 
 interface Listener {
   /** Requested port (0 = any), then the actual one. */
@@ -54,16 +59,43 @@ for (const spec of values['extra-port'] as string[]) {
   }
   listeners.push({ port: Number(m[1]), delayMs: m[2] === undefined ? 0 : Number(m[2]) });
 }
-/** Requests answered per listener (index as in `listeners`). */
+/** Requests answered and connections accepted per listener (index as in `listeners`). */
 const counts = listeners.map(() => 0);
+const accepts = listeners.map(() => 0);
+const otlp = values['otlp-port'] === undefined ? null : { port: Number(values['otlp-port']), requests: 0, bytes: 0, spans: 0, accepts: 0 };
 
-function targetsJson(): string {
-  return JSON.stringify({ ports: listeners.map((l) => l.port), delayMs: listeners.map((l) => l.delayMs), requests: counts });
+function statsJson(): string {
+  const s: UpstreamStats = { ports: listeners.map((l) => l.port), delayMs: listeners.map((l) => l.delayMs), requests: counts, accepts, otlp };
+  return JSON.stringify(s);
+}
+
+const SPAN_ID = Buffer.from('"spanId"');
+function countSpans(body: Buffer): number {
+  let n = 0;
+  for (let i = body.indexOf(SPAN_ID); i >= 0; i = body.indexOf(SPAN_ID, i + SPAN_ID.length)) n++;
+  return n;
+}
+
+function recordExport(body: Buffer): void {
+  otlp!.requests++;
+  otlp!.bytes += body.length;
+  otlp!.spans += countSpans(body);
+}
+
+/** The answer for a GET path: [body, content type]. */
+function answerFor(url: string): [Buffer, string] {
+  if (url === '/1m') return [big, 'application/octet-stream'];
+  if (url === JSON_1M_PATH) return [bigJson, 'application/json'];
+  if (url.startsWith(JSON_PATH_PREFIX)) {
+    const doc = jsonDocs.get(url);
+    if (doc) return [doc, 'application/json'];
+  }
+  return [small, 'application/json'];
 }
 
 function ready(kind: string): void {
   const [main, ...extra] = listeners;
-  process.stdout.write(`READY ${JSON.stringify({ port: main.port, kind, pid: process.pid, extra })}\n`);
+  process.stdout.write(`READY ${JSON.stringify({ port: main.port, kind, pid: process.pid, extra, otlpPort: otlp?.port ?? null })}\n`);
 }
 
 async function startUws(host: string): Promise<void> {
@@ -71,10 +103,29 @@ async function startUws(host: string): Promise<void> {
   const uws = loadUws();
   type Res = import('uWebSockets.js').HttpResponse;
   const apps: Array<import('uWebSockets.js').TemplatedApp> = [];
+  const listen = (app: import('uWebSockets.js').TemplatedApp, port: number) =>
+    new Promise<number>((resolve, reject) => {
+      app.listen(host, port, (token) => {
+        if (!token) return reject(new Error(`uws upstream: cannot listen on ${host}:${port}`));
+        resolve(uws.us_socket_local_port(token));
+      });
+    });
+  /** Reads a request body to the end; `done` gets it (a copy: uWS neuters the chunks). */
+  const readBody = (res: Res, state: { aborted: boolean }, done: (body: Buffer) => void) => {
+    const parts: Buffer[] = [];
+    res.onData((chunk, isLast) => {
+      parts.push(Buffer.from(chunk.slice(0)));
+      if (isLast && !state.aborted) done(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+    });
+  };
   for (let index = 0; index < listeners.length; index++) {
     const { delayMs } = listeners[index];
     const app = uws.App();
     apps.push(app);
+    // count > 0: a connection opened (uWS calls the filter on open with +1 and on close with -1)
+    app.filter((_res, count) => {
+      if (Number(count) > 0) accepts[index]++;
+    });
     const send = (res: Res, body: Buffer, type: string) => {
       counts[index]++;
       res.cork(() => {
@@ -100,17 +151,19 @@ async function startUws(host: string): Promise<void> {
           ws.send(message, isBinary);
         },
       });
-      app.get(TARGETS_PATH, (res) => {
+      app.get(STATS_PATH, (res) => {
         res.cork(() => {
-          res.writeStatus('200 OK').writeHeader('content-type', 'application/json').end(targetsJson());
+          res.writeStatus('200 OK').writeHeader('content-type', 'application/json').end(statsJson());
         });
       });
     }
-    app.get('/1m', (res) => answer(res, big, 'application/octet-stream'));
-    app.get('/json-1m', (res) => answer(res, bigJson, 'application/json'));
+    app.get('/*', (res, req) => {
+      const [body, type] = answerFor(req.getUrl());
+      answer(res, body, type);
+    });
     app.any('/*', (res, req) => {
       const method = req.getCaseSensitiveMethod();
-      const hasBody = method !== 'GET' && method !== 'HEAD' && (req.getHeader('content-length') !== '' || req.getHeader('transfer-encoding') !== '');
+      const hasBody = method !== 'HEAD' && (req.getHeader('content-length') !== '' || req.getHeader('transfer-encoding') !== '');
       if (!hasBody) {
         answer(res, small, 'application/json');
         return;
@@ -123,13 +176,30 @@ async function startUws(host: string): Promise<void> {
         if (isLast && !state.aborted) answer(res, small, 'application/json', state);
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      app.listen(host, listeners[index].port, (token) => {
-        if (!token) return reject(new Error(`uws upstream: cannot listen on ${host}:${listeners[index].port}`));
-        listeners[index].port = uws.us_socket_local_port(token);
-        resolve();
+    listeners[index].port = await listen(app, listeners[index].port);
+  }
+  if (otlp) {
+    const sink = uws.App();
+    apps.push(sink);
+    sink.filter((_res, count) => {
+      if (Number(count) > 0) otlp.accepts++;
+    });
+    sink.post(OTLP_PATH, (res) => {
+      const state = { aborted: false };
+      res.onAborted(() => (state.aborted = true));
+      readBody(res, state, (body) => {
+        recordExport(body);
+        res.cork(() => {
+          res.writeStatus('200 OK').writeHeader('content-type', 'application/json').end(OTLP_OK);
+        });
       });
     });
+    sink.any('/*', (res) => {
+      res.cork(() => {
+        res.writeStatus('404 Not Found').end();
+      });
+    });
+    otlp.port = await listen(sink, otlp.port);
   }
   ready('uws');
   const stop = () => {
@@ -142,11 +212,17 @@ async function startUws(host: string): Promise<void> {
 
 async function startHttp(host: string): Promise<void> {
   const servers: Server[] = [];
+  const listen = async (server: Server, port: number): Promise<number> => {
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen({ host, port, backlog: 4096 }, resolve));
+    return (server.address() as { port: number }).port;
+  };
+  const options = { keepAliveTimeout: 120_000, requestTimeout: 0, headersTimeout: 60_000 };
   for (let index = 0; index < listeners.length; index++) {
     const { delayMs } = listeners[index];
     const handle = (req: IncomingMessage, res: ServerResponse) => {
-      if (index === 0 && req.url === TARGETS_PATH) {
-        const body = targetsJson();
+      if (index === 0 && req.url === STATS_PATH) {
+        const body = statsJson();
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
         res.end(body);
         req.resume();
@@ -155,16 +231,9 @@ async function startHttp(host: string): Promise<void> {
       const write = () => {
         if (res.destroyed) return;
         counts[index]++;
-        if (req.url === '/1m' && req.method === 'GET') {
-          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': MIB });
-          res.end(big);
-        } else if (req.url === '/json-1m' && req.method === 'GET') {
-          res.writeHead(200, { 'content-type': 'application/json', 'content-length': bigJson.length });
-          res.end(bigJson);
-        } else {
-          res.writeHead(200, { 'content-type': 'application/json', 'content-length': small.length });
-          res.end(small);
-        }
+        const [body, type] = req.method === 'GET' ? answerFor(req.url ?? '/') : [small, 'application/json'];
+        res.writeHead(200, { 'content-type': type, 'content-length': body.length });
+        res.end(body);
       };
       const send = delayMs <= 0 ? write : () => void setTimeout(write, delayMs);
       if (req.method === 'GET' || req.method === 'HEAD') {
@@ -175,11 +244,28 @@ async function startHttp(host: string): Promise<void> {
         req.on('end', send);
       }
     };
-    const server = createServer({ keepAliveTimeout: 120_000, requestTimeout: 0, headersTimeout: 60_000 }, handle);
+    const server = createServer(options, handle);
     server.maxRequestsPerSocket = 0;
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen({ host, port: listeners[index].port, backlog: 4096 }, resolve));
-    listeners[index].port = (server.address() as { port: number }).port;
+    server.on('connection', () => accepts[index]++);
+    listeners[index].port = await listen(server, listeners[index].port);
+  }
+  if (otlp) {
+    const sink = createServer(options, (req, res) => {
+      if (req.method !== 'POST' || req.url !== OTLP_PATH) {
+        res.writeHead(404).end();
+        req.resume();
+        return;
+      }
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => {
+        recordExport(Buffer.concat(parts));
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': OTLP_OK.length });
+        res.end(OTLP_OK);
+      });
+    });
+    sink.on('connection', () => otlp.accepts++);
+    otlp.port = await listen(sink, otlp.port);
   }
   ready('http');
   const stop = () => {
