@@ -377,6 +377,7 @@ async function main(v: Values, argv: string[]): Promise<number> {
       balancers: { status: 'skipped', reason: '--no-micro' },
       aggregateMerge: { status: 'skipped', reason: '--no-micro' },
       pluginModules: { status: 'skipped', reason: '--no-micro' },
+      msgpackConversion: { status: 'skipped', reason: '--no-micro' },
     };
     if (!v['no-micro']) micro = await runMicro(workDir, opts.workers, (m) => progress.note(m));
     progress.stop();
@@ -419,7 +420,7 @@ async function main(v: Values, argv: string[]): Promise<number> {
     }
     writeFileSync(join(outDir, 'report.md'), md);
     process.stdout.write(`\n${terminalTable(report)}\n`);
-    for (const mk of [report.micro.router, report.micro.tokenBucket, report.micro.balancers, report.micro.aggregateMerge, report.micro.upstreamEngine, report.micro.pluginModules]) if (mk?.table) process.stdout.write(`\n${mk.table}\n`);
+    for (const mk of [report.micro.router, report.micro.tokenBucket, report.micro.balancers, report.micro.aggregateMerge, report.micro.upstreamEngine, report.micro.pluginModules, report.micro.msgpackConversion]) if (mk?.table) process.stdout.write(`\n${mk.table}\n`);
     if (report.micro.tokenBucket.status !== 'ran') process.stdout.write(`\ntoken-bucket micro-benchmark: ${report.micro.tokenBucket.status}: ${report.micro.tokenBucket.reason ?? ''}\n`);
     if (report.warnings.length) process.stdout.write(`\n${report.warnings.length} warning(s): see report.md\n`);
     process.stdout.write(`\nreport: ${join(outDir, 'report.md')}\n        ${join(outDir, 'report.json')}\n        ${[...charts.files.keys()].map((f) => join(outDir, f)).join('\n        ')}\n`);

@@ -55,7 +55,7 @@ function own(b: Buffer): Buffer {
   return out;
 }
 
-function timeUs(fn: () => void, minMs = 150): number {
+export function timeUs(fn: () => void, minMs = 150): number {
   fn(); // warm-up (JIT)
   let n = 0;
   const start = performance.now();

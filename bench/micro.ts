@@ -4,7 +4,8 @@
  * balancer picks/s over 4 members (bench/balancer-bench.ts), the aggregation merge's cost,
  * inline vs on the offload pool (bench/merge-bench.ts), the upstream engines' JS request
  * path (requests/s and heap bytes per request, native vs undici; bench/upstream-engine-bench.ts)
- * and the per-request cost of plugin modules (bench/plugin-module-bench.ts).
+ * the encoding plugin's conversions inline vs on the pool (bench/msgpack-bench.ts) and the
+ * per-request cost of plugin modules (bench/plugin-module-bench.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { validateGateway } from './contenders/gateway.js';
 import type { MicroResults } from './report.js';
 import { formatBalancerBench, runBalancerBench } from './balancer-bench.js';
 import { formatMergeBench, runMergeBench } from './merge-bench.js';
+import { formatMsgpackBench, runMsgpackBench } from './msgpack-bench.js';
 import { formatRouterBench, runRouterBench } from './router-bench.js';
 import { formatTokenBucketBench, runTokenBucketBench } from './token-bucket-bench.js';
 import { formatUpstreamEngineBench, runUpstreamEngineBench } from './upstream-engine-bench.js';
@@ -25,6 +27,7 @@ export async function runMicro(workDir: string, workers: number, note: (msg: str
     aggregateMerge: { status: 'skipped' },
     upstreamEngine: { status: 'skipped' },
     pluginModules: { status: 'skipped' },
+    msgpackConversion: { status: 'skipped' },
   };
 
   note('micro: upstream engines, JS request path and heap bytes per request, native vs undici ...');
@@ -85,6 +88,13 @@ export async function runMicro(workDir: string, workers: number, note: (msg: str
     micro.aggregateMerge = { status: 'ran', result, table: formatMergeBench(result) };
   } catch (e) {
     micro.aggregateMerge = { status: 'failed', reason: (e as Error).message.split('\n')[0] };
+  }
+  note('micro: MessagePack conversion, inline vs the offload pool, by size ...');
+  try {
+    const result = await runMsgpackBench();
+    micro.msgpackConversion = { status: 'ran', result, table: formatMsgpackBench(result) };
+  } catch (e) {
+    micro.msgpackConversion = { status: 'failed', reason: (e as Error).message.split('\n')[0] };
   }
   note('micro: plugin modules, per request through the pipeline ...');
   try {

@@ -184,6 +184,8 @@ export interface MicroResults {
   upstreamEngine?: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
   /** Absent in reports written before plugin modules existed. */
   pluginModules?: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
+  /** The encoding plugin's conversions, inline vs the offload pool (bench/msgpack-bench.ts); absent in older reports. */
+  msgpackConversion?: { status: 'ran' | 'skipped' | 'failed'; reason?: string; result?: unknown; table?: string };
 }
 
 export function aggregate(runs: RunRecord[]): Aggregate[] {
@@ -740,6 +742,7 @@ export function renderMarkdown(r: Report, charts: { rps?: string; cpu?: string; 
     ['Balancer picks (4 members)', r.micro.balancers ?? { status: 'skipped', reason: 'not in this report' }],
     ['Aggregation merge (3 backends): inline vs the offload pool', r.micro.aggregateMerge ?? { status: 'skipped', reason: 'not in this report' }],
     ['Plugin modules (per request, through the pipeline)', r.micro.pluginModules ?? { status: 'skipped', reason: 'not in this report' }],
+    ['MessagePack conversion: inline vs the offload pool', r.micro.msgpackConversion ?? { status: 'skipped', reason: 'not in this report' }],
   ];
   if (r.micro.upstreamEngine) micros.push(['Upstream engines: JS request path and allocations', r.micro.upstreamEngine]);
   for (const [name, mres] of micros) {

@@ -21,6 +21,11 @@
  * (see KEEPALIVE_RETRY in actions/proxy.ts).
  */
 import type { UpstreamFailure } from './dispatch.js';
+import { counter } from '../observability/metrics.js';
+
+/** Counted by every caller that retries (the proxy, aggregate backends). */
+export const retriesTotal = counter('gateway_upstream_retries_total', 'Upstream attempts sent again, by upstream and reason.', ['upstream', 'reason']);
+export const budgetRefused = counter('gateway_upstream_retry_budget_exhausted_total', 'Retries not made because the retry budget was spent, by upstream.', ['upstream']);
 
 export interface RetrySettings {
   readonly attempts: number;

@@ -8,14 +8,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gzipSync } from 'node:zlib';
 import { pack, unpack, Packr } from 'msgpackr';
 import { request } from 'undici';
-import { startGateway, startUpstream, type Gateway, type Upstream } from '../helpers/gateway.js';
-import { MAX_CONVERTED_BYTES } from '../../src/plugins/encoding/index.js';
+import { freePort, startGateway, startUpstream, type Gateway, type Upstream } from '../helpers/gateway.js';
+import { MAX_CONVERTED_BYTES, OFFLOAD_ABOVE_BYTES } from '../../src/plugins/encoding/index.js';
+
+const TOKEN = 'admin-token-for-encoding-tests-0123';
+let adminPort: number;
 
 let up: Upstream;
 let gw: Gateway;
 let echoed = 0;
 
 const DOC = { id: 7, name: 'Zoë', tags: ['a', 'b'], nested: { ok: true, none: null, ratio: 0.25, neg: -3 } };
+/** A document over OFFLOAD_ABOVE_BYTES both as JSON and as MessagePack: converted on the offload pool. */
+const LARGE = { rows: Array.from({ length: 4000 }, (_, i) => ({ id: i, name: `row-${i}`, score: i / 8, on: i % 2 === 0 })) };
 
 beforeAll(async () => {
   up = await startUpstream((req, res) => {
@@ -34,6 +39,7 @@ beforeAll(async () => {
         case '/text': return send(200, { 'content-type': 'text/plain' }, 'plain words');
         case '/not-json': return send(200, { 'content-type': 'application/json' }, '{not json');
         case '/gzip': return send(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }, gzipSync(JSON.stringify(DOC)));
+        case '/large': return send(200, { 'content-type': 'application/json' }, JSON.stringify(LARGE));
         case '/big': return send(200, { 'content-type': 'application/json' }, JSON.stringify({ pad: 'x'.repeat(MAX_CONVERTED_BYTES) }));
         case '/echo':
           echoed++;
@@ -48,15 +54,18 @@ beforeAll(async () => {
       }
     });
   });
+  adminPort = await freePort();
   gw = await startGateway({
     workers: 1,
+    admin: { host: '127.0.0.1', port: adminPort, token: 'env:ENC_ADMIN_TOKEN' },
     upstreams: { app: { targets: [{ url: up.url }] } },
     routes: [
       { id: 'e', paths: ['/e/*'], upstream: 'app', plugins: { encoding: { msgpack: true } } },
       { id: 'cached', paths: ['/cached/*'], upstream: 'app', plugins: { encoding: {}, cache: { ttlMs: 60_000 } } },
       { id: 'off', paths: ['/off/*'], upstream: 'app', stripPrefix: '/off', plugins: { encoding: { msgpack: false } } },
     ],
-  });
+  }, { env: { ENC_ADMIN_TOKEN: TOKEN } });
+  await gw.waitForLog('"admin API listening"');
 });
 
 afterAll(async () => {
@@ -187,6 +196,44 @@ describe('request bodies', () => {
     expect(r.headers['content-type']).toBe('application/msgpack');
     expect(unpack(r.body)).toEqual(DOC);
   });
+});
+
+it(`bodies over ${OFFLOAD_ABOVE_BYTES} bytes are converted on the offload pool, both ways; smaller ones on the event loop`, async () => {
+  // What the workers flushed (every second) to the primary's /metrics.
+  const count = async (direction: string, where: string) => {
+    const r = await request(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const m = new RegExp(`^gateway_encoding_conversions_total\\{direction="${direction}",where="${where}"\\} (\\d+)$`, 'm').exec(await r.body.text());
+    return m ? Number(m[1]) : 0;
+  };
+  const settled = async (expected: Record<string, number>) => {
+    const read = async () => Object.fromEntries(await Promise.all(Object.keys(expected).map(async (k) => [k, await count(...(k.split('/') as [string, string]))])));
+    for (let i = 0; i < 40; i++) {
+      const now = await read();
+      if (Object.entries(expected).every(([k, v]) => now[k] >= v)) return now;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return read();
+  };
+  // The earlier tests' conversions reach /metrics with the workers' next flush: wait it out.
+  await new Promise((r) => setTimeout(r, 1500));
+  const before = await settled({ 'to_msgpack/pool': 0, 'to_json/pool': 0, 'to_msgpack/loop': 0 });
+  const json = Buffer.from(JSON.stringify(LARGE));
+  const packed = pack(LARGE);
+  expect(json.length).toBeGreaterThan(OFFLOAD_ABOVE_BYTES);
+  expect(packed.length).toBeGreaterThan(OFFLOAD_ABOVE_BYTES);
+
+  const answer = await call('/e/large', { headers: MSGPACK });
+  expect(answer.headers['content-type']).toBe('application/msgpack');
+  expect(unpack(answer.body)).toEqual(LARGE);
+  const echoedBack = await call('/e/echo', { method: 'POST', headers: { 'content-type': 'application/msgpack' }, body: packed });
+  expect(JSON.parse(JSON.parse(echoedBack.body.toString()).raw)).toEqual(LARGE);
+  const small = await call('/e/doc', { headers: MSGPACK });
+  expect(unpack(small.body)).toEqual(DOC);
+
+  const after = await settled({ 'to_msgpack/pool': before['to_msgpack/pool'] + 1, 'to_json/pool': before['to_json/pool'] + 1, 'to_msgpack/loop': before['to_msgpack/loop'] + 1 });
+  expect(after['to_msgpack/pool'] - before['to_msgpack/pool']).toBe(1);
+  expect(after['to_json/pool'] - before['to_json/pool']).toBe(1);
+  expect(after['to_msgpack/loop'] - before['to_msgpack/loop']).toBe(1);
 });
 
 it('with the cache on the route, MessagePack and JSON clients get their own stored form (Vary: Accept)', async () => {

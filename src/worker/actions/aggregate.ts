@@ -32,7 +32,7 @@ import { GATEWAY_ERRORS, type GatewayErrorCode } from '../../errors.js';
 import type { UpstreamFailure, UpstreamHandler, UpstreamRequest } from '../../upstream/dispatch.js';
 import type { OutcomeKind, PickContext } from '../../upstream/cluster.js';
 import type { Endpoint } from '../../upstream/endpoint.js';
-import type { RetryReason } from '../../upstream/retry.js';
+import { budgetRefused, retriesTotal, type RetryReason } from '../../upstream/retry.js';
 import { OffloadQueueFull } from '../../offload/pool.js';
 import { counter } from '../../observability/metrics.js';
 import { log } from '../../observability/log.js';
@@ -52,8 +52,6 @@ const backendResults = counter(
   ['route', 'backend', 'result'],
 );
 const merges = counter('gateway_aggregate_merges_total', 'Aggregate answers merged, by route and where: "loop" (the event loop) or "pool" (the offload pool).', ['route', 'where']);
-const retriesTotal = counter('gateway_upstream_retries_total', 'Upstream attempts sent again, by upstream and reason.', ['upstream', 'reason']);
-const budgetRefused = counter('gateway_upstream_retry_budget_exhausted_total', 'Retries not made because the retry budget was spent, by upstream.', ['upstream']);
 
 const ABORTED = new Error('the gateway ended the exchange');
 

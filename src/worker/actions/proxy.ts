@@ -21,8 +21,7 @@ import type { CompiledRoute, CompiledUpstreamRoute, RouteAction, UpstreamTarget 
 import type { UpstreamFailure, UpstreamHandler, UpstreamRequest } from '../../upstream/dispatch.js';
 import type { NoPick, OutcomeKind } from '../../upstream/cluster.js';
 import type { Endpoint } from '../../upstream/endpoint.js';
-import type { RetryReason } from '../../upstream/retry.js';
-import { counter } from '../../observability/metrics.js';
+import { budgetRefused, retriesTotal, type RetryReason } from '../../upstream/retry.js';
 import { mirror } from './mirror.js';
 import { log } from '../../observability/log.js';
 import { isPromise } from '../../util/promise.js';
@@ -52,8 +51,6 @@ function writeChunkCorked(): void {
 }
 
 /** Retries, by upstream and reason (keepalive: a reused connection the upstream had closed). */
-const retriesTotal = counter('gateway_upstream_retries_total', 'Upstream attempts sent again, by upstream and reason.', ['upstream', 'reason']);
-const budgetRefused = counter('gateway_upstream_retry_budget_exhausted_total', 'Retries not made because the retry budget was spent, by upstream.', ['upstream']);
 
 /**
  * The handler of a retry (attempt n >= 1): the transaction is the handler of the first attempt,
