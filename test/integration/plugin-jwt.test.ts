@@ -127,7 +127,7 @@ function expectInvalid(a: Answer): void {
   expect(a.headers['content-type']).toBe('application/json');
   const body = JSON.parse(a.text);
   expect(body.error).toMatchObject({ status: 401, code: 'unauthorized', message: GENERIC });
-  expect(Object.keys(body.error).sort()).toEqual(['code', 'message', 'requestId', 'status']);
+  expect(Object.keys(body.error).sort()).toEqual(['code', 'message', 'requestId', 'status', 'traceId']);
 }
 
 describe('accepted tokens', () => {
