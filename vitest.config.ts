@@ -12,6 +12,10 @@ export const BOTH_ENGINES = [
   'test/regressions/issue-8-upstream-answers.test.ts',
   'test/regressions/issue-8-timeouts.test.ts',
   'test/regressions/issue-8-slow-clients.test.ts',
+  'test/regressions/issue-8-request-head.test.ts',
+  'test/integration/resilience-retries.test.ts',
+  'test/integration/aggregate.test.ts',
+  'test/integration/process-model.test.ts',
 ];
 
 export default defineConfig({

@@ -1,12 +1,12 @@
 /**
  * The process model: workers share the port with SO_REUSEPORT, a killed worker comes back,
- * SIGHUP swaps configs under load without a failed request, a bad reload keeps the old
- * config, SIGTERM drains in-flight requests and exits 0.
+ * SIGHUP swaps configs under load without a failed request and keeps the upstream pools it can,
+ * a bad reload keeps the old config, SIGTERM drains in-flight requests and exits 0.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
-import { echoUpstream, sleep, startGateway, startUpstream, type Gateway, type Upstream } from '../helpers/gateway.js';
+import { echoUpstream, sleep, startGateway, startUpstream, withTestEngine, type Gateway, type Upstream } from '../helpers/gateway.js';
 import { childPids, establishedOnPort } from '../helpers/procs.js';
 
 const cleanup: Array<() => Promise<void>> = [];
@@ -154,7 +154,7 @@ describe('reload', () => {
     const loops = Array.from({ length: 8 }, loop);
     for (const v of ['v2', 'v3', 'v4']) {
       await sleep(300);
-      writeFileSync(gw.configPath, JSON.stringify({ workers: 2, listen: { host: '127.0.0.1', port: gw.port }, ...baseConfig(up, v) }));
+      writeFileSync(gw.configPath, JSON.stringify(withTestEngine({ workers: 2, listen: { host: '127.0.0.1', port: gw.port }, ...baseConfig(up, v) })));
       gw.proc.kill('SIGHUP');
       await gw.waitForLog(`"config reloaded"`);
       gw.stderr = gw.stderr.replace(/"config reloaded"/g, '"config-reloaded-seen"');
@@ -170,6 +170,71 @@ describe('reload', () => {
     expect((await getText(gw.url + '/version')).text).toBe('v4');
     // Same workers throughout: a reload restarts nothing.
     expect(gw.stderr).not.toContain('worker died');
+  });
+
+  it('a reload keeps the upstream connections of an unchanged upstream; changed connection settings get a new pool and the old one closes', async () => {
+    const up = await upstream();
+    const open = new Set<import('node:net').Socket>();
+    up.server.on('connection', (sock) => {
+      open.add(sock);
+      sock.on('close', () => open.delete(sock));
+    });
+    const config = (body: string, idleMs: number) => ({
+      workers: 2,
+      listen: { host: '127.0.0.1', port: gw.port },
+      upstreams: { app: { targets: [{ url: up.url }], connectionsPerWorker: 2, maxConnectionsPerWorker: 2, timeouts: { idleMs } } },
+      routes: [
+        { id: 'app', paths: ['/app/*'], upstream: 'app' },
+        { id: 'version', paths: ['/version'], respond: { status: 200, body } },
+      ],
+    });
+    const gw: Gateway = await gatewayWith({
+      upstreams: { app: { targets: [{ url: up.url }], connectionsPerWorker: 2, maxConnectionsPerWorker: 2, timeouts: { idleMs: 60_000 } } },
+      routes: [
+        { id: 'app', paths: ['/app/*'], upstream: 'app' },
+        { id: 'version', paths: ['/version'], respond: { status: 200, body: 'v1' } },
+      ],
+    });
+    // Many client connections (so both workers proxy), 4 requests in flight at a time.
+    const traffic = async () => {
+      for (let round = 0; round < 10; round++) {
+        const agents = Array.from({ length: 4 }, () => new Agent({ pipelining: 0 }));
+        const answers = await Promise.all(agents.map((a) => getText(gw.url + '/app/x', a)));
+        await Promise.all(agents.map((a) => a.close()));
+        for (const a of answers) expect(a.status).toBe(200);
+      }
+    };
+    const reload = async (cfg: Record<string, unknown>, body: string) => {
+      writeFileSync(gw.configPath, JSON.stringify(withTestEngine(cfg)));
+      gw.proc.kill('SIGHUP');
+      await gw.waitForLog('"config reloaded"');
+      gw.stderr = gw.stderr.replace(/"config reloaded"/g, '"config-reloaded-seen"');
+      // Both workers run it (a fresh connection each time lands on either).
+      for (let i = 0; i < 6; i++) {
+        const agent = new Agent({ pipelining: 0 });
+        expect((await getText(gw.url + '/version', agent)).text).toBe(body);
+        await agent.close();
+      }
+    };
+
+    await traffic();
+    const warm = up.connections;
+    expect(warm).toBeGreaterThan(0);
+    expect(warm).toBeLessThanOrEqual(4); // 2 workers x connectionsPerWorker 2
+
+    // A route changed, the upstream not: the same pooled connections carry the traffic.
+    await reload(config('v2', 60_000), 'v2');
+    await traffic();
+    expect(up.connections).toBe(warm);
+    expect(open.size).toBe(warm);
+
+    // The upstream's connection settings changed: a new pool, and the old connections close
+    // (they are idle once the requests in flight at the reload are done).
+    await reload(config('v3', 30_000), 'v3');
+    await traffic();
+    expect(up.connections).toBeGreaterThan(warm);
+    for (let i = 0; i < 50 && open.size > up.connections - warm; i++) await sleep(100);
+    expect(open.size).toBeLessThanOrEqual(up.connections - warm);
   });
 
   it('a bad config on SIGHUP is refused with its errors and the old config keeps serving', async () => {
