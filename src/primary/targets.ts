@@ -15,7 +15,7 @@
  * A slot given up (a target removed, an address gone) is reused only after SLOT_QUARANTINE_MS, so
  * that the in-flight counts of requests still running to the old target drain first.
  */
-import { promises as dns } from 'node:dns';
+import { promises as nodeDns } from 'node:dns';
 import { isIP } from 'node:net';
 import type { GatewayConfig } from '../config/schema.js';
 import { log } from '../observability/log.js';
@@ -56,8 +56,11 @@ interface Lookup {
   ttlMs: number;
 }
 
+/** The lookups the resolver makes (node:dns/promises; a test passes its own). */
+export type DnsApi = Pick<typeof nodeDns, 'resolve4' | 'resolve6' | 'lookup'>;
+
 /** Resolves a name to its addresses: DNS records with TTLs, else getaddrinfo (/etc/hosts). */
-async function resolveName(host: string): Promise<Lookup> {
+async function resolveName(dns: DnsApi, host: string): Promise<Lookup> {
   const [v4, v6] = await Promise.allSettled([dns.resolve4(host, { ttl: true }), dns.resolve6(host, { ttl: true })]);
   const records = [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
   if (records.length > 0) {
@@ -124,6 +127,7 @@ export class TargetResolver {
   constructor(
     private readonly slots: SlotTable | null,
     private readonly onChange: (targets: ResolvedUpstreams) => void,
+    private readonly dns: DnsApi = nodeDns,
   ) {}
 
   get current(): ResolvedUpstreams {
@@ -170,7 +174,7 @@ export class TargetResolver {
       due.map(async (name) => {
         const known = this.#cache.get(name);
         try {
-          const r = await resolveName(name);
+          const r = await resolveName(this.dns, name);
           if (r.addresses.length === 0) throw new Error('no addresses');
           this.#cache.set(name, { ...r, at: Date.now() });
           if (known?.addresses.join(',') !== r.addresses.join(',')) {

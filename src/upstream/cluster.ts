@@ -44,7 +44,7 @@ export interface LoadBalancer {
   estimateUs?(m: Member): number;
 }
 
-/** What load-aware balancers read: in-flight requests per member (this worker's, or machine-wide from shared memory later), and a clock. */
+/** What load-aware balancers read: in-flight requests per member (this worker's, or machine-wide from shared memory: clusterSignals), and a clock. */
 export interface LoadSignals {
   inflight(m: Member): number;
   nowMs(): number;
@@ -52,7 +52,7 @@ export interface LoadSignals {
 
 /**
  * The signals of one worker: its own in-flight count per endpoint (kept by the proxy) and the
- * monotonic clock. The machine-wide counts from shared memory will be another LoadSignals.
+ * monotonic clock. The machine-wide counts from shared memory are another LoadSignals (clusterSignals).
  */
 export const workerSignals: LoadSignals = {
   inflight: (m) => m.endpoint.inflight,

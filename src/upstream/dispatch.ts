@@ -1,6 +1,6 @@
 /**
  * The upstream contract the gateway owns. The proxy talks to upstreams only through these
- * interfaces; an engine (undici today, the native HTTP/1.1 client later) implements
+ * interfaces; an engine (native.ts, the addon's HTTP/1.1 client, or undici.ts) implements
  * UpstreamDispatcher and calls UpstreamHandler. Nothing above this file knows which engine runs.
  *
  * Why the handler keeps undici's raw-Buffer shape (status + flat [name, value, ...] Buffers)
@@ -52,7 +52,7 @@ export interface UpstreamRequest {
   readonly rawHeaders?: boolean;
 }
 
-/** Why an attempt failed, as the proxy, the balancer and (later) retries and health need it. */
+/** Why an attempt failed, as the proxy, the balancer, retries and health need it. */
 export type FailureKind =
   /** No connection could be made (refused, unreachable, DNS, connect timeout). Never reached the upstream. */
   | 'connect'

@@ -19,12 +19,10 @@ import { backendPaths, upstreamPath } from '../runtime/compile.js';
 import type { GatewayErrorCode } from '../errors.js';
 import { newMatchOutput, MATCH_FOUND, MATCH_METHOD_NOT_ALLOWED } from '../native/router-types.js';
 import { RequestContext, openToModules } from '../plugins/context.js';
-import { runAccess } from '../plugins/pipeline.js';
-import { isPromise } from '../util/promise.js';
 import { normalizePath } from './normalize-path.js';
 import { SAFE_REQUEST_ID, checkMethod, forgetConnection, hostWithoutPort, parseDecimal, readHeaders, remoteAddress, unroutedHead, validHost, validQuery } from './head.js';
 import { newRequestId } from './request-id.js';
-import { Transaction, type WorkerHost } from './transaction.js';
+import { Transaction, runAccessPhase, type WorkerHost } from './transaction.js';
 import { createUpgrade } from './actions/websocket.js';
 import { HEAD_CONNECTION_CLOSE, HEAD_CONTROL, HEAD_EDGE_8BIT, HEAD_EIGHT_BIT, HEAD_EMPTY_NAME, HEAD_UNTERMINATED, HEAD_VERIFIED, inspectHead } from '../native/uws-head.js';
 import { log } from '../observability/log.js';
@@ -135,18 +133,7 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
   if (pipeline.modules) openToModules(ctx, pattern.paramNames, path!, matchOut.params, pickedParams);
   tx.ctx = ctx;
   if (pipeline.access === null) return tx.proceed();
-  const result = runAccess(pipeline.access, ctx);
-  if (!isPromise(result)) {
-    if (result === undefined) tx.proceed();
-    else tx.reply(result);
-    return;
-  }
-  // An async plugin (a JWKS fetch, scrypt, Redis): the body keeps arriving meanwhile.
-  void result.then((reply) => {
-    if (tx.ended) return; // the client went away meanwhile
-    if (reply === undefined) tx.proceed();
-    else tx.reply(reply);
-  });
+  runAccessPhase(tx, pipeline.access, ctx);
 }
 
 /**

@@ -23,8 +23,9 @@ import type { HttpResponse } from 'uWebSockets.js';
 import { errorBody, statusLine, GATEWAY_ERRORS, type GatewayErrorCode } from '../errors.js';
 import type { CompiledConfig, CompiledRoute } from '../runtime/compile.js';
 import type { RequestContext } from '../plugins/context.js';
-import type { LocalReply } from '../plugins/api.js';
-import { runComplete, runResponseHooks } from '../plugins/pipeline.js';
+import type { AccessHandler, LocalReply } from '../plugins/api.js';
+import { runAccess, runComplete, runResponseHooks } from '../plugins/pipeline.js';
+import { isPromise } from '../util/promise.js';
 import { PLUGIN_FAILED } from '../plugins/modules/guard.js';
 import type { AccessLog, TxSummary } from '../observability/access-log.js';
 import type { Endpoint } from '../upstream/endpoint.js';
@@ -372,4 +373,23 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
     }
     this.host.onFinished(this);
   }
+}
+
+/**
+ * The access phase of a transaction (front.ts, on a route whose plugins have access handlers):
+ * a synchronous answer at once; an async plugin's (a JWKS fetch, scrypt, Redis) when it settles,
+ * the body arriving meanwhile, and nothing if the client went away in between.
+ */
+export function runAccessPhase(tx: Transaction, access: readonly AccessHandler[], ctx: RequestContext): void {
+  const result = runAccess(access, ctx);
+  if (!isPromise(result)) {
+    if (result === undefined) tx.proceed();
+    else tx.reply(result);
+    return;
+  }
+  void result.then((reply) => {
+    if (tx.ended) return; // the client went away meanwhile
+    if (reply === undefined) tx.proceed();
+    else tx.reply(reply);
+  });
 }

@@ -12,8 +12,11 @@ import { roundRobin } from '../../src/upstream/lb/round-robin.js';
 import { UpstreamFailure } from '../../src/upstream/dispatch.js';
 import { ProxyTransaction, proxyAction } from '../../src/worker/actions/proxy.js';
 import { respondAction } from '../../src/worker/actions/respond.js';
+import { RequestContext } from '../../src/plugins/context.js';
+import type { AccessHandler, LocalReply } from '../../src/plugins/api.js';
+import type { CompiledPipeline } from '../../src/plugins/pipeline.js';
 import type { CompiledConfig, CompiledRoute } from '../../src/runtime/compile.js';
-import type { Transaction, WorkerHost } from '../../src/worker/transaction.js';
+import { runAccessPhase, type Transaction, type WorkerHost } from '../../src/worker/transaction.js';
 import type { RequestHead } from '../../src/worker/head.js';
 
 const immediate = () => new Promise((r) => setImmediate(r));
@@ -34,15 +37,25 @@ function setup(headOver: Partial<RequestHead> = {}, routeOver: Partial<CompiledR
     ...routeOver,
   };
   const finished: Transaction[] = [];
+  // Every value the in-flight count takes, in order (drain waits for it to reach 0).
+  const inflightSeen: number[] = [];
+  let inflight = 0;
   const host: WorkerHost = {
     config: { maxBodyBytes: 1000, bodyBufferBytes: 65536, requestTimeoutMs: 0, ...cfgOver } as CompiledConfig,
-    accessLog: null, inflight: 0, draining: false,
+    accessLog: null, draining: false,
+    get inflight() {
+      return inflight;
+    },
+    set inflight(v: number) {
+      inflight = v;
+      inflightSeen.push(v);
+    },
     onFinished: (tx) => finished.push(tx),
   };
   const down = new FakeDownstream();
   const tx = route.action.create(down.res, testHead(headOver), route, host) as ProxyTransaction;
   tx.upstreamPath = '/x';
-  return { fd, ep, down, tx, host, finished };
+  return { fd, ep, down, tx, host, finished, inflightSeen };
 }
 
 afterEach(() => vi.useRealTimers());
@@ -238,5 +251,127 @@ describe('local answers', () => {
     expect(down.wire).toBe('HTTP/1.1 201 Created\r\nx-a: 1\r\nvia: 1.1 gateway\r\ncontent-length: 2\r\n\r\nhi');
     expect(finished).toHaveLength(1);
     expect(host.inflight).toBe(0);
+  });
+});
+
+describe('async access plugins (a JWKS fetch, scrypt, Redis) and the in-flight count', () => {
+  function deferred<T>() {
+    let resolve!: (v: T) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+    return { promise, resolve, reject };
+  }
+
+  /** A proxy route whose access phase is `access` (the rest of its pipeline empty), started as front.ts starts it. */
+  function start(access: AccessHandler[]) {
+    const pipeline: CompiledPipeline = {
+      access, onUpstream: null, onRequestBody: null, onResponseHeaders: null, onUpstreamAnswer: null, onComplete: null,
+      removeResponseHeaders: null, rewritesBodies: false, answersPreflight: false, modules: false,
+    };
+    const s = setup({}, { pipeline });
+    const ctx = new RequestContext('GET', '/x', '', 'gw', [], '127.0.0.1', '127.0.0.1', 'r');
+    s.tx.ctx = ctx;
+    runAccessPhase(s.tx, access, ctx);
+    return s;
+  }
+
+  const settle = async () => {
+    for (let i = 0; i < 3; i++) await immediate();
+  };
+
+  it('a Promise that resolves to a LocalReply: that answer, never dispatched, in flight 1 until it is written, then 0 once', async () => {
+    const d = deferred<LocalReply>();
+    const { fd, down, finished, inflightSeen } = start([() => d.promise]);
+    await settle();
+    expect(inflightSeen).toEqual([1]); // waiting on the plugin counts as in flight
+    d.resolve({ status: 429, headers: ['retry-after', '1'], body: 'slow down' });
+    await settle();
+    expect(fd.exchanges).toHaveLength(0);
+    expect(down.wire).toMatch(/^HTTP\/1\.1 429 Too Many Requests\r\nretry-after: 1\r\n/);
+    expect(down.wire).toMatch(/\r\n\r\nslow down$/);
+    expect(finished).toHaveLength(1);
+    expect(finished[0].status).toBe(429);
+    expect(inflightSeen).toEqual([1, 0]);
+  });
+
+  it('a plugin that throws after an await: 500 internal_error, in flight 1 -> 0 once', async () => {
+    const { fd, down, finished, inflightSeen } = start([
+      async () => {
+        await immediate();
+        throw new Error('lost the Redis connection');
+      },
+    ]);
+    await settle();
+    expect(fd.exchanges).toHaveLength(0);
+    expect(down.wire).toMatch(/^HTTP\/1\.1 500 /);
+    expect(down.wire).toContain('"code":"internal_error"');
+    expect(finished.map((t) => t.errorCode)).toEqual(['internal_error']);
+    expect(inflightSeen).toEqual([1, 0]);
+  });
+
+  it('allowed after an await, then the upstream fails: the gateway error 502, in flight 1 -> 0 once', async () => {
+    const { fd, down, finished, inflightSeen } = start([
+      async () => {
+        await immediate();
+        return undefined;
+      },
+      async () => undefined,
+    ]);
+    await settle();
+    expect(fd.exchanges).toHaveLength(1);
+    fd.fail(fd.last, new UpstreamFailure('connect', 'could not connect: ECONNREFUSED', 'ECONNREFUSED'));
+    await settle();
+    expect(down.wire).toMatch(/^HTTP\/1\.1 502 /);
+    expect(finished).toHaveLength(1);
+    expect(inflightSeen).toEqual([1, 0]);
+  });
+
+  it('the second of two async plugins answers: the first one\'s allow is not a dispatch', async () => {
+    const { fd, down, finished, inflightSeen } = start([async () => undefined, async () => ({ status: 401, code: 'unauthorized' })]);
+    await settle();
+    expect(fd.exchanges).toHaveLength(0);
+    expect(down.wire).toMatch(/^HTTP\/1\.1 401 /);
+    expect(finished).toHaveLength(1);
+    expect(inflightSeen).toEqual([1, 0]);
+  });
+
+  it('the client goes away while the plugin runs: finished once at the abort, the late answer writes nothing', async () => {
+    const d = deferred<LocalReply | undefined>();
+    const { fd, down, finished, inflightSeen } = start([() => d.promise]);
+    await settle();
+    down.abort();
+    expect(inflightSeen).toEqual([1, 0]);
+    expect(finished).toHaveLength(1);
+    d.resolve({ status: 403, code: 'forbidden' });
+    await settle();
+    expect(down.wire).toBe('');
+    expect(fd.exchanges).toHaveLength(0);
+    expect(finished).toHaveLength(1);
+    expect(inflightSeen).toEqual([1, 0]);
+  });
+
+  it('the client goes away after the plugin answered but before the answer is written: finished once, nothing written', async () => {
+    const d = deferred<LocalReply>();
+    const { down, finished, inflightSeen } = start([() => d.promise]);
+    d.resolve({ status: 403, code: 'forbidden' });
+    await Promise.resolve();
+    await Promise.resolve(); // the reply is decided; it is written on the next turn
+    down.abort();
+    await settle();
+    expect(down.wire).toBe('');
+    expect(finished).toHaveLength(1);
+    expect(inflightSeen).toEqual([1, 0]);
+  });
+
+  it('the client goes away, then the plugin allows: nothing is dispatched', async () => {
+    const d = deferred<LocalReply | undefined>();
+    const { fd, down, finished, inflightSeen } = start([() => d.promise]);
+    down.abort();
+    d.resolve(undefined);
+    await settle();
+    expect(fd.exchanges).toHaveLength(0);
+    expect(down.wire).toBe('');
+    expect(finished).toHaveLength(1);
+    expect(inflightSeen).toEqual([1, 0]);
   });
 });

@@ -6,10 +6,10 @@
  * members take turns instead of the first one in the list taking every tie, and under load a
  * member of weight 2 is given twice the in-flight requests of a weight-1 member.
  *
- * The in-flight counts come from LoadSignals. Today that is this worker's own count (the
- * Endpoint's `inflight`, kept by the proxy): with N workers each balances its own share, which is
- * what nginx does without a shared zone. The machine-wide count from shared memory will be
- * another LoadSignals; nothing here changes.
+ * The in-flight counts come from LoadSignals: the machine-wide count from shared memory
+ * (clusterSignals) where the target has a slot, else this worker's own count (the Endpoint's
+ * `inflight`, kept by the proxy: with N workers each balances its own share, which is what nginx
+ * does without a shared zone). Nothing here depends on which.
  *
  * Two passes over the members per pick (find the least load and count the ties; SWRR over the
  * tied ones when there are several), no allocation.

@@ -36,7 +36,7 @@
  * N >= 3 members; with 2 members the cheaper always wins): weights beyond that share cannot be
  * honoured, round-robin and least-connections follow weights exactly.
  *
- * In-flight counts come from LoadSignals (this worker's counts today). The clock of the
+ * In-flight counts come from LoadSignals (machine-wide from shared memory where there is a slot). The clock of the
  * comparison is the time of the latest reported outcome (LoadSignals.nowMs(), read in report()):
  * a pick reads no clock, because reading one allocates in V8 (a boxed double per call), and
  * while there is traffic to decide about, outcomes keep that time within milliseconds of now.
