@@ -54,8 +54,20 @@ export interface TracingSettings {
   readonly serviceName: string;
 }
 
-/** Spans waiting for export, per worker: beyond this they are dropped. */
-export const QUEUE_SPANS = 8192;
+/**
+ * Spans waiting for export, per worker: beyond this they are dropped. GATEWAY_TRACING_QUEUE_SPANS
+ * (read once, at start) sets another bound: for tests, and operators who trade memory for
+ * fewer drops during a collector outage.
+ */
+export const QUEUE_SPANS = queueSpans(process.env.GATEWAY_TRACING_QUEUE_SPANS);
+
+function queueSpans(v: string | undefined): number {
+  if (v === undefined || v === '') return 8192;
+  const n = Number(v);
+  if (Number.isInteger(n) && n >= 1) return n;
+  log('warn', 'GATEWAY_TRACING_QUEUE_SPANS is not a positive integer: the default 8192 applies', { value: v });
+  return 8192;
+}
 /** Spans per export request. */
 export const BATCH_SPANS = 1024;
 const FLUSH_MS = 1000;
