@@ -212,8 +212,17 @@ export class Tracer {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     const deadline = Date.now() + ms;
-    while (this.queue.length > 0 && this.settings !== null && Date.now() < deadline) await this.flush();
-    await this.agent?.close().catch(() => undefined);
+    // An export in flight to a collector that does not answer must not hold the exit past `ms`.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((r) => (timer = setTimeout(r, ms)));
+    const drain = async (): Promise<void> => {
+      if (this.inFlight !== null) await this.inFlight;
+      while (this.queue.length > 0 && this.settings !== null && Date.now() < deadline) await this.flush();
+    };
+    await Promise.race([drain(), late]);
+    clearTimeout(timer);
+    // Drained by now, or out of time: an export still waiting is abandoned (its spans are lost).
+    await this.agent?.destroy().catch(() => undefined);
   }
 
   /** Queued spans (tests, metrics). */
