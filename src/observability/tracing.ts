@@ -54,8 +54,20 @@ export interface TracingSettings {
   readonly serviceName: string;
 }
 
-/** Spans waiting for export, per worker: beyond this they are dropped. */
-export const QUEUE_SPANS = 8192;
+/**
+ * Spans waiting for export, per worker: beyond this they are dropped. GATEWAY_TRACING_QUEUE_SPANS
+ * (read once, at start) sets another bound: for tests, and operators who trade memory for
+ * fewer drops during a collector outage.
+ */
+export const QUEUE_SPANS = queueSpans(process.env.GATEWAY_TRACING_QUEUE_SPANS);
+
+function queueSpans(v: string | undefined): number {
+  if (v === undefined || v === '') return 8192;
+  const n = Number(v);
+  if (Number.isInteger(n) && n >= 1) return n;
+  log('warn', 'GATEWAY_TRACING_QUEUE_SPANS is not a positive integer: the default 8192 applies', { value: v });
+  return 8192;
+}
 /** Spans per export request. */
 export const BATCH_SPANS = 1024;
 const FLUSH_MS = 1000;
@@ -200,8 +212,17 @@ export class Tracer {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     const deadline = Date.now() + ms;
-    while (this.queue.length > 0 && this.settings !== null && Date.now() < deadline) await this.flush();
-    await this.agent?.close().catch(() => undefined);
+    // An export in flight to a collector that does not answer must not hold the exit past `ms`.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((r) => (timer = setTimeout(r, ms)));
+    const drain = async (): Promise<void> => {
+      if (this.inFlight !== null) await this.inFlight;
+      while (this.queue.length > 0 && this.settings !== null && Date.now() < deadline) await this.flush();
+    };
+    await Promise.race([drain(), late]);
+    clearTimeout(timer);
+    // Drained by now, or out of time: an export still waiting is abandoned (its spans are lost).
+    await this.agent?.destroy().catch(() => undefined);
   }
 
   /** Queued spans (tests, metrics). */

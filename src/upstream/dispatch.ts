@@ -17,6 +17,8 @@
  *   then onHeaders once (a final status), onData for each body chunk, and onComplete; or
  *   onError once, at any point, instead of the rest. After onComplete or onError nothing is called.
  *   Returning false from onHeaders/onData pauses the engine until `resume()` is called.
+ *   onUpstreamConnected (optional), at most once, between onConnect and the end: this attempt
+ *     opened a new connection and it is up now (TCP connected; for TLS, the handshake done).
  * Handlers never throw into the engine.
  */
 import type { Readable } from 'node:stream';
@@ -88,6 +90,11 @@ export class UpstreamFailure extends Error {
 
 export interface UpstreamHandler {
   onConnect(abort: (reason?: Error) => void): void;
+  /**
+   * Optional: the attempt's new connection came up (called synchronously at that moment; never
+   * for a reused one). Only new connections pay for it; the proxy records it for sampled traces.
+   */
+  onUpstreamConnected?(): void;
   /** A 1xx response other than 100 Continue and 101 (e.g. 103 Early Hints). */
   onInformational(status: number, rawHeaders: Buffer[]): void;
   onHeaders(status: number, rawHeaders: Buffer[], resume: () => void): boolean;

@@ -453,6 +453,7 @@ class Connection implements TimerNode {
       case EV_CONNECTED:
         this.up = true;
         this.engine.connections++;
+        this.handler?.onUpstreamConnected?.();
         return true;
       case EV_INFO:
         this.onInfo();

@@ -115,6 +115,7 @@ class Connection implements Dispatcher.DispatchHandler, TimerNode {
       this.served = 0;
       this.connectedDuring = true;
       engine.connections++;
+      this.handler?.onUpstreamConnected?.();
     });
     this.client.on('disconnect', () => {
       if (this.up) engine.connections--;

@@ -4,15 +4,18 @@
  *
  *   SERVER "<METHOD> <route>"   the gateway's hop: parent = the client's span (traceparent), or root
  *     INTERNAL "plugins"        the access phase, when the route has plugins
- *     CLIENT "upstream"         the upstream exchange (retries included, as events); its id is
- *                               the parent the upstream saw in its traceparent
+ *     CLIENT "upstream <METHOD>"  proxy: the upstream exchange (retries included, as events)
+ *     CLIENT "upstream websocket" WebSocket: the upstream handshake, until the upgrade is answered
+ *     CLIENT "backend <as>"     aggregate: one per backend call (retries included)
  *
- * Each carries http.request.method, http.route (the route id), http.response.status_code and
- * server.address of the upstream target (CONFIG.md); the client span also the upstream's own
- * status, and events for the response head and each retry.
+ * A CLIENT span's id is the parent id its upstream saw in its traceparent. Each span carries
+ * http.request.method, http.route (the route id), http.response.status_code and server.address
+ * of the upstream target (CONFIG.md); a client span also the upstream's own status, the attempts,
+ * and events for a new connection ("connected"), each retry and the response head.
  */
 import { SPAN_KIND_CLIENT, SPAN_KIND_INTERNAL, SPAN_KIND_SERVER, Tracer, type AttributeValue, type SpanEvent } from '../observability/tracing.js';
 import { newSpanId } from '../observability/trace-context.js';
+import type { RequestHead } from './head.js';
 import type { Transaction } from './transaction.js';
 import { packageVersion } from '../util/version.js';
 
@@ -20,21 +23,74 @@ import { packageVersion } from '../util/version.js';
 /** This worker's tracer (configured by worker/main.ts on every config version). */
 export const tracer = new Tracer(packageVersion());
 
-/** What the proxy action kept of the upstream exchange, for its span. */
-export interface UpstreamTiming {
+/**
+ * One upstream exchange of a sampled request, for its CLIENT span: made when the exchange starts
+ * (only for sampled requests: nothing is allocated otherwise), times kept as it runs. The proxy's
+ * and the WebSocket handshake's outcome is read from the transaction when the span is recorded;
+ * an aggregate backend call fills `origin`, `status`, `attempts` and `error` itself.
+ */
+export class ClientSpan {
   /** performance.now() of the first dispatch, 0 if none. */
-  startedAt: number;
+  startedAt = 0;
   /** Response head of the attempt that answered, 0 if none. */
-  headersAt: number;
+  headersAt = 0;
   /** The exchange ended (answer complete or failed). */
-  endedAt: number;
-  /** Retries, as span events. */
-  retries: SpanEvent[] | null;
+  endedAt = 0;
+  /** New connections ("connected") and retries, in the order they happened. */
+  events: SpanEvent[] | null = null;
+  /** The target of the last attempt (its origin), '' for none. */
+  origin = '';
+  /** The upstream's status (0: no answer). */
+  status = 0;
+  attempts = 1;
+  /** Why the exchange failed (the span's error status), or null. */
+  error: string | null = null;
+
+  constructor(
+    /** The parent id the upstream sees in its traceparent. */
+    readonly spanId: string,
+    readonly name: string,
+    readonly method: string,
+    /** More attributes, flat [key, value, ...]. */
+    readonly extra: AttributeValue[] | null,
+  ) {}
+
+  event(name: string): void {
+    (this.events ??= []).push({ name, at: performance.now() });
+  }
 }
 
 function hostOf(origin: string): string {
   const i = origin.indexOf('://');
   return i === -1 ? origin : origin.slice(i + 3);
+}
+
+/** One CLIENT span under the request's server span; `answered` is its http.response.status_code. */
+function recordClientSpan(head: RequestHead, serverId: string, route: string, c: ClientSpan, answered: number, end: number): void {
+  const serverAddress = c.origin !== '' ? hostOf(c.origin) : '';
+  const attributes: AttributeValue[] = ['http.request.method', c.method, 'http.route', route];
+  if (answered > 0) attributes.push('http.response.status_code', answered);
+  if (serverAddress !== '') {
+    attributes.push('server.address', serverAddress);
+    const port = serverAddress.lastIndexOf(':');
+    if (port > 0) attributes.push('server.port', Number(serverAddress.slice(port + 1)));
+  }
+  attributes.push('gateway.upstream.status_code', c.status, 'gateway.upstream.attempts', c.attempts);
+  if (c.extra !== null) for (const v of c.extra) attributes.push(v);
+  let events = c.events;
+  if (c.headersAt > 0) (events ??= []).push({ name: 'response headers', at: c.headersAt });
+  tracer.record({
+    traceId: head.traceId,
+    spanId: c.spanId,
+    parentSpanId: serverId,
+    name: c.name,
+    kind: SPAN_KIND_CLIENT,
+    start: c.startedAt,
+    end: c.endedAt > 0 ? c.endedAt : end,
+    attributes,
+    error: c.error,
+    events,
+  });
 }
 
 export function recordSpans(tx: Transaction, end: number): void {
@@ -73,28 +129,17 @@ export function recordSpans(tx: Transaction, end: number): void {
       events: null,
     });
   }
+  // The proxy's exchange, a WebSocket handshake: their outcome is the transaction's.
   const up = tx.upstreamTiming;
   if (up !== null && up.startedAt > 0) {
-    const events: SpanEvent[] = [];
-    if (up.retries !== null) events.push(...up.retries);
-    if (up.headersAt > 0) events.push({ name: 'response headers', at: up.headersAt });
-    const port = serverAddress.lastIndexOf(':');
-    tracer.record({
-      traceId: head.traceId,
-      spanId: head.upstreamSpanId,
-      parentSpanId: serverId,
-      name: 'upstream ' + head.method,
-      kind: SPAN_KIND_CLIENT,
-      start: up.startedAt,
-      end: up.endedAt > 0 ? up.endedAt : end,
-      attributes: [
-        ...common,
-        ...(port > 0 ? ['server.port', Number(serverAddress.slice(port + 1))] : []),
-        'gateway.upstream.status_code', tx.upstreamStatus,
-        'gateway.upstream.attempts', tx.attempt + 1,
-      ],
-      error: tx.upstreamStatus >= 500 || tx.upstreamStatus === 0 ? (tx.errorCode ?? (tx.upstreamStatus === 0 ? 'no answer' : String(tx.upstreamStatus))) : null,
-      events: events.length > 0 ? events : null,
-    });
+    const s = tx.upstreamStatus;
+    up.origin = origin ?? '';
+    up.status = s;
+    up.attempts = tx.attempt + 1;
+    up.error = s >= 500 || s === 0 ? (tx.errorCode ?? (s === 0 ? 'no answer' : String(s))) : null;
+    recordClientSpan(head, serverId, route, up, tx.status, end);
   }
+  // An aggregate's backend calls: each its own.
+  const calls = tx.clientSpans;
+  if (calls !== null) for (const c of calls) if (c.startedAt > 0) recordClientSpan(head, serverId, route, c, c.status, end);
 }

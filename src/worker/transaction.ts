@@ -35,7 +35,7 @@ import { cancel } from '../util/timer-lists.js';
 import { RequestBody, type BodyMode, type BodyOwner } from './request-body.js';
 import type { RequestHead } from './head.js';
 import { Deadline, arm, timerList } from '../util/timer-lists.js';
-import { recordSpans, type UpstreamTiming } from './spans.js';
+import { recordSpans, type ClientSpan } from './spans.js';
 
 export const VIA_VALUE = '1.1 gateway';
 
@@ -101,8 +101,10 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
   attempt = 0;
   /** When the access phase passed (recorded for sampled traces only; 0 otherwise). */
   accessDoneAt = 0;
-  /** The upstream exchange's times, for its span (sampled proxied requests only). */
-  upstreamTiming: UpstreamTiming | null = null;
+  /** The upstream exchange's span (sampled proxied requests and WebSocket upgrades only). */
+  upstreamTiming: ClientSpan | null = null;
+  /** More client spans, each with its own outcome (a sampled aggregate's backend calls). */
+  clientSpans: ClientSpan[] | null = null;
   private bodyTimer: Deadline | null = null;
   /** The response hooks ran for this answer (they run once, before its status line). */
   private responseHooksRan = false;

@@ -42,6 +42,8 @@ import { appendForwardingHeaders, type RequestHead } from '../head.js';
 import { nameIs, parseContentLength } from '../response-head.js';
 import { mergeJson, type MergeResult } from './aggregate-merge.js';
 import { outcomeOf } from './proxy.js';
+import { ClientSpan } from '../spans.js';
+import { formatTraceparent, newSpanId } from '../../observability/trace-context.js';
 
 /** How one backend call ended. */
 export type BackendResult = 'pending' | 'ok' | 'failed' | 'timeout' | 'not_json' | 'too_large' | 'cancelled';
@@ -72,12 +74,20 @@ function droppedForBackends(name: string): boolean {
   return false;
 }
 
+/** Where backendHeaders put the traceparent's value (-1: a plugin removed it). */
+let traceparentAt = -1;
+
 /** The headers every backend call of a request starts from (Host comes per attempt). */
 function backendHeaders(head: RequestHead): string[] {
   const h = head.headers;
   appendForwardingHeaders(head, h);
   const out: string[] = [];
-  for (let i = 0; i < h.length; i += 2) if (!droppedForBackends(h[i])) out.push(h[i], h[i + 1]);
+  traceparentAt = -1;
+  for (let i = 0; i < h.length; i += 2) {
+    if (droppedForBackends(h[i])) continue;
+    if (h[i] === 'traceparent') traceparentAt = out.length + 1;
+    out.push(h[i], h[i + 1]);
+  }
   out.push('accept', 'application/json', 'accept-encoding', 'identity');
   return out;
 }
@@ -96,6 +106,9 @@ class BackendAttempt implements UpstreamHandler {
   onConnect(abort: (reason?: Error) => void): void {
     if (this.n !== this.call.attemptNo) return abort(ABORTED);
     this.call.onConnect(abort);
+  }
+  onUpstreamConnected(): void {
+    if (this.n === this.call.attemptNo) this.call.onConnected();
   }
   onInformational(): void {}
   onHeaders(status: number, raw: Buffer[]): boolean {
@@ -133,13 +146,26 @@ class BackendCall implements PickContext {
   private tried: Endpoint[] | null = null;
   private retries = 0;
   private keepaliveRetried = false;
+  /** Its CLIENT span (sampled requests only), and the traceparent naming it. */
+  readonly span: ClientSpan | null = null;
+  private readonly traceparent: string = '';
 
   constructor(
     private readonly tx: AggregateTransaction,
     readonly backend: CompiledBackend,
     private readonly path: string,
     private readonly headers: readonly string[],
-  ) {}
+    /** Index of the traceparent's value in `headers` (-1: none). */
+    private readonly traceparentAt: number,
+  ) {
+    const head = tx.head;
+    if (head.traceRecorded) {
+      // Each backend sees its own call's span as its parent (sampled: the request is recorded).
+      const spanId = newSpanId();
+      this.span = new ClientSpan(spanId, 'backend ' + backend.as, 'GET', ['gateway.aggregate.backend', backend.as]);
+      this.traceparent = formatTraceparent(head.traceId, spanId, true);
+    }
+  }
 
   // ------------------------------------------------------------------ PickContext
 
@@ -162,6 +188,7 @@ class BackendCall implements PickContext {
   // ------------------------------------------------------------------ attempts
 
   start(): void {
+    if (this.span !== null) this.span.startedAt = performance.now(); // a call with no target to go to is a span too
     const cluster = this.backend.target.cluster;
     if (cluster.busy) {
       this.fail('failed', 'maxPendingPerWorker reached');
@@ -179,6 +206,7 @@ class BackendCall implements PickContext {
   private send(ep: Endpoint, fresh: boolean): void {
     const t = this.backend.target;
     const h = this.headers.slice();
+    if (this.span !== null && this.traceparentAt !== -1) h[this.traceparentAt] = this.traceparent;
     h.push('host', this.tx.route!.preserveHost ? this.tx.head.hostHeader : ep.hostHeader);
     const req: UpstreamRequest = { method: 'GET', path: this.path, headers: h, body: null, headersTimeoutMs: t.responseHeadersMs, bodyTimeoutMs: t.idleMs, fresh };
     this.endpoint = ep;
@@ -197,6 +225,10 @@ class BackendCall implements PickContext {
     const previous = this.endpoint!;
     if (!fresh) (this.tried ??= []).push(previous);
     this.attemptNo++;
+    if (this.span !== null) {
+      this.span.attempts++;
+      this.span.event('retry (' + reason + ')');
+    }
     let ep = fresh ? previous : cluster.pick(this);
     if (ep === null && cluster.noPick === 'skipped') {
       this.tried = null; // every other target is out: the same one again
@@ -223,6 +255,11 @@ class BackendCall implements PickContext {
 
   onConnect(abort: (reason?: Error) => void): void {
     this.abort = abort;
+  }
+
+  /** The attempt opened a new connection (sampled requests: an event on the call's span). */
+  onConnected(): void {
+    if (this.span !== null) this.span.event('connected');
   }
 
   onHeaders(status: number, raw: Buffer[]): boolean {
@@ -311,6 +348,13 @@ class BackendCall implements PickContext {
     this.attemptOpen = false;
     const a = this.abort;
     this.abort = null;
+    const span = this.span;
+    if (span !== null) {
+      span.origin = this.endpoint!.origin;
+      span.status = kind === 'response' ? this.status : 0;
+      span.headersAt = this.headersAt;
+      span.endedAt = performance.now();
+    }
     // The latency a balancer learns from ends at the response head (or at the failure).
     const end = kind === 'response' && this.headersAt > 0 ? this.headersAt : performance.now();
     this.backend.target.cluster.end(this.endpoint!, kind, kind === 'response' ? this.status : 0, (end - this.dispatchedAt) * 1000);
@@ -351,6 +395,15 @@ class BackendCall implements PickContext {
     this.cancelAttempt();
   }
 
+  /** The call's span gets its outcome (called once the request is over). */
+  closeSpan(): void {
+    const span = this.span;
+    if (span === null) return;
+    if (this.result !== 'ok' && this.result !== 'pending') span.error = this.detail !== '' ? this.result + ': ' + this.detail : this.result;
+    span.extra!.push('gateway.aggregate.result', this.result);
+    if (span.endedAt === 0 && span.startedAt > 0) span.endedAt = performance.now();
+  }
+
   private cancelAttempt(): void {
     const a = this.abort;
     if (a === null) return;
@@ -387,9 +440,11 @@ export class AggregateTransaction extends Transaction {
     if (this.ended) return;
     const agg = this.agg;
     const headers = backendHeaders(this.head);
+    const tpAt = traceparentAt;
     const paths = this.backendPaths!;
     if (agg.timeoutMs > 0) arm(timerList(agg.timeoutMs), this);
-    this.calls = agg.backends.map((b, k) => new BackendCall(this, b, paths[k], headers));
+    this.calls = agg.backends.map((b, k) => new BackendCall(this, b, paths[k], headers, tpAt));
+    if (this.head.traceRecorded) this.clientSpans = this.calls.map((c) => c.span!);
     this.outstanding = this.calls.length;
     // A call can fail at once (no target); a failed required one ends the request: stop there.
     for (const c of this.calls) {
@@ -560,7 +615,10 @@ export class AggregateTransaction extends Transaction {
     const calls = this.calls;
     this.calls = []; // finish may be called again: counted once
     const route = this.route!.id;
-    for (const c of calls) if (c.result !== 'pending') backendResults.inc(route, c.backend.as, c.result);
+    for (const c of calls) {
+      if (c.result !== 'pending') backendResults.inc(route, c.backend.as, c.result);
+      c.closeSpan();
+    }
     super.finish();
   }
 }

@@ -31,6 +31,7 @@ import { Transaction, endWithoutBody, type WorkerHost } from '../transaction.js'
 import { appendForwardingHeaders, type RequestHead } from '../head.js';
 import { dropResponseHeader, nameIs, nameIsOneOf, parseContentLength, responseConnectionTokens } from '../response-head.js';
 import { AnswerPlan } from './answer-plan.js';
+import { ClientSpan } from '../spans.js';
 import { rewriteRequestBody } from './request-rewrite.js';
 
 /** Response bodies up to this size are held until the end so status+headers+body go in one write. */
@@ -61,6 +62,9 @@ class RetryAttempt implements UpstreamHandler {
   constructor(private readonly tx: ProxyTransaction, private readonly n: number) {}
   onConnect(abort: (reason?: Error) => void): void {
     this.tx.attemptConnect(this.n, abort);
+  }
+  onUpstreamConnected(): void {
+    this.tx.attemptConnected(this.n);
   }
   onInformational(status: number, raw: Buffer[]): void {
     this.tx.attemptInformational(this.n, status, raw);
@@ -189,7 +193,11 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     const q = this.ctx !== null ? this.ctx.query : head.query;
     if (q) this.upstreamPath += '?' + q;
     this.dispatchedAt = now;
-    if (head.traceRecorded) this.upstreamTiming = { startedAt: this.dispatchedAt, headersAt: 0, endedAt: 0, retries: null };
+    if (head.traceRecorded) {
+      const span = new ClientSpan(head.upstreamSpanId, 'upstream ' + head.method, head.method, null);
+      span.startedAt = now;
+      this.upstreamTiming = span;
+    }
     if (up.timeoutMs > 0) arm(timerList(up.timeoutMs), this, this.dispatchedAt);
     cluster.resilience.retry?.budget.firstAttempt(this.dispatchedAt);
     if (up.mirror !== null) mirror(up.mirror, head.method, this.upstreamPath, h, this.headersBeforeHost, body, source, this.route!.id);
@@ -274,7 +282,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     if (!fresh) (this.tried ??= []).push(previous);
     this.attemptNo++;
     this.attempt = this.attemptNo;
-    if (this.upstreamTiming !== null) (this.upstreamTiming.retries ??= []).push({ name: 'retry (' + reason + ')', at: performance.now() });
+    if (this.upstreamTiming !== null) this.upstreamTiming.event('retry (' + reason + ')');
     let ep = fresh ? previous : cluster.pick(this);
     if (ep === null && cluster.noPick === 'skipped') {
       // Every other target is out: the same one again.
@@ -302,6 +310,9 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   onConnect(abort: (reason?: Error) => void): void {
     this.attemptConnect(0, abort);
   }
+  onUpstreamConnected(): void {
+    this.attemptConnected(0);
+  }
   onInformational(status: number, raw: Buffer[]): void {
     this.attemptInformational(0, status, raw);
   }
@@ -321,6 +332,11 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   attemptConnect(n: number, abort: (reason?: Error) => void): void {
     if (n !== this.attemptNo) return abort(ABORTED);
     this.abortUpstream = abort;
+  }
+
+  /** The attempt opened a new connection: an event on a sampled request's upstream span. */
+  attemptConnected(n: number): void {
+    if (this.upstreamTiming !== null && n === this.attemptNo) this.upstreamTiming.event('connected');
   }
 
   attemptInformational(n: number, status: number, raw: Buffer[]): void {

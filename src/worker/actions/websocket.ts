@@ -29,6 +29,7 @@ import { Transaction, type WorkerHost } from '../transaction.js';
 import { appendForwardingHeaders, isToken, type RequestHead } from '../head.js';
 import { dropResponseHeader, nameIsOneOf } from '../response-head.js';
 import { noPickError } from './proxy.js';
+import { ClientSpan } from '../spans.js';
 import { Relay, relayMask, relayStats, type RelayData, type RelayOwner } from '../ws-relay.js';
 
 /** Bytes of a refusing upstream's body relayed to the client; a longer one is a 502. */
@@ -110,6 +111,12 @@ export class WebSocketUpgrade extends Transaction implements RelayOwner {
     this.target = target;
     this.endpoint = ep;
     this.dispatchedAt = performance.now();
+    if (head.traceRecorded) {
+      // The handshake's CLIENT span: its id is the one in the traceparent the upstream gets.
+      const span = new ClientSpan(head.upstreamSpanId, 'upstream websocket', 'GET', null);
+      span.startedAt = this.dispatchedAt;
+      this.upstreamTiming = span;
+    }
     cluster.begin(ep);
     let upstream: WebSocket;
     try {
@@ -244,7 +251,14 @@ export class WebSocketUpgrade extends Transaction implements RelayOwner {
     const t = this.target;
     if (t === null) return;
     this.target = null;
-    t.cluster.end(this.endpoint!, kind, status, (performance.now() - this.dispatchedAt) * 1000);
+    const now = performance.now();
+    t.cluster.end(this.endpoint!, kind, status, (now - this.dispatchedAt) * 1000);
+    // The handshake's span ends when the upgrade is answered (101, a refusal) or failed.
+    const span = this.upstreamTiming;
+    if (span !== null) {
+      if (status > 0) span.headersAt = now;
+      span.endedAt = now;
+    }
   }
 
   protected override stopUpstream(): void {
