@@ -21,9 +21,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
-import { ROOT, echoUpstream, freePort, sleep, startGatewayFile, writeConfig, type Gateway } from '../helpers/gateway.js';
+import { ROOT, echoUpstream, fetchText, freePort, sleep, startGateway, startGatewayFile, writeConfig, type Gateway } from '../helpers/gateway.js';
 
 const TOKEN = 'upgrade-test-admin-token';
 const cleanup: Array<() => Promise<void>> = [];
@@ -119,7 +120,7 @@ async function upgrades(): Promise<Load & { rounds: Array<{ okAfterExit: number;
     routes: [{ id: 'api', paths: ['/api/*'], upstream: 'app' }],
   });
   const start = async (adminPort: number) => {
-    const gw = await startGatewayFile(configPath, port, { env: { GATEWAY_DRAIN_MS: '10000', GATEWAY_ADMIN_PORT: String(adminPort) } });
+    const gw = await startGatewayFile(configPath, port, { env: { GATEWAY_DRAIN_MS: '10000', GATEWAY_DRAIN_KEEPALIVE_MS: '1000', GATEWAY_ADMIN_PORT: String(adminPort) } });
     cleanup.push(() => gw.stop());
     await untilReady(gw, adminPort);
     return gw;
@@ -189,5 +190,45 @@ describe('zero-downtime upgrade: a new gateway on the same port, then SIGTERM to
     expect(load.failures.filter((f) => f.code !== 'ECONNRESET')).toEqual([]);
     if (migrateReq() === '1') expect(resets).toEqual([]);
     console.log(JSON.stringify({ tcp_migrate_req: migrateReq(), ok: load.ok, closing: load.closing, resets: resets.length }));
+  });
+});
+
+describe('drain: the keep-alive grace', () => {
+  it('SIGTERM: the listener closes at once; an idle keep-alive connection is not closed under its client, its next request is answered with Connection: close', async () => {
+    const up = await echoUpstream();
+    cleanup.push(() => up.close());
+    const gw = await startGateway(
+      { upstreams: { app: { targets: [{ url: up.url }] } }, routes: [{ id: 'api', paths: ['/api/*'], upstream: 'app' }] },
+      { env: { GATEWAY_DRAIN_KEEPALIVE_MS: '3000' } },
+    );
+    cleanup.push(() => gw.stop());
+    const sock = connect(gw.port, '127.0.0.1');
+    let received = '';
+    let closed = false;
+    sock.on('data', (c: Buffer) => (received += c.toString('latin1')));
+    sock.on('close', () => (closed = true));
+    sock.on('error', () => {});
+    const until = async (f: () => boolean) => {
+      while (!f()) await sleep(10);
+    };
+    sock.write('GET /api/one HTTP/1.1\r\nHost: gw\r\n\r\n');
+    await until(() => received.includes('/api/one'));
+    expect(received).toMatch(/^HTTP\/1\.1 200/);
+    expect(received.toLowerCase()).not.toContain('connection: close');
+    received = '';
+    gw.proc.kill('SIGTERM');
+    await gw.waitForLog('"draining"');
+    await sleep(300);
+    // No new connection is taken (nothing else listens on this port)...
+    await expect(fetchText(`${gw.url}/api/new`)).rejects.toThrow();
+    // ...but the kept-alive one is still open, and its next request is served, with close.
+    expect(closed).toBe(false);
+    sock.write('GET /api/two HTTP/1.1\r\nHost: gw\r\n\r\n');
+    await until(() => closed);
+    expect(received).toMatch(/^HTTP\/1\.1 200/);
+    expect(received).toContain('/api/two');
+    expect(received.toLowerCase()).toContain('connection: close');
+    // Its connection gone, nothing keeps the drain waiting for the rest of the grace.
+    expect((await gw.exited).code).toBe(0);
   });
 });
