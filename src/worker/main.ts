@@ -227,8 +227,8 @@ setInterval(() => send({ type: 'stats', loop: loopDelay.take(), connections: ope
  */
 let drainTimer: NodeJS.Timeout | null = null;
 let graceTimer: NodeJS.Timeout | null = null;
-/** When the keep-alive grace of a drain ends (performance.now()). */
-let graceEndsAt = 0;
+/** The keep-alive grace of the drain is over (a flag set by its timer: no clock comparison to fall short). */
+let graceOver = false;
 let listenerClosing = false;
 
 function drain(deadlineMs: number, keepAliveGraceMs = 0): void {
@@ -236,12 +236,14 @@ function drain(deadlineMs: number, keepAliveGraceMs = 0): void {
   if (state.draining) return;
   state.draining = true;
   const graceMs = Math.max(0, Math.min(keepAliveGraceMs, deadlineMs));
-  graceEndsAt = performance.now() + graceMs;
   drainTimer = setTimeout(() => {
     log('warn', 'drain deadline reached with requests in flight', { inflight: state?.inflight });
     finishDrain();
   }, deadlineMs);
-  graceTimer = setTimeout(maybeFinishDrain, graceMs);
+  graceTimer = setTimeout(() => {
+    graceOver = true;
+    maybeFinishDrain();
+  }, graceMs);
   closeListenerSoon();
 }
 
@@ -285,7 +287,7 @@ function onDrainConnection(opened: boolean): void {
 function maybeFinishDrain(): void {
   if (state === null || !state.draining || finishing || listenSocket !== null) return;
   if (state.inflight > 0) return;
-  if (openClientConnections() > 0 && performance.now() < graceEndsAt) return;
+  if (openClientConnections() > 0 && !graceOver) return;
   finishDrain();
 }
 

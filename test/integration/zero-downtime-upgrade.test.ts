@@ -174,7 +174,7 @@ describe('zero-downtime upgrade: a new gateway on the same port, then SIGTERM to
         cwd: ROOT, encoding: 'utf8', env: { ...process.env, GATEWAY_UPGRADE_NETNS: '1', NO_COLOR: '1', FORCE_COLOR: '0' }, timeout: 120_000,
       });
       expect(r.status, r.stdout + r.stderr).toBe(0);
-      expect(r.stdout).toMatch(/Tests\s+1 passed \| 1 skipped/); // it ran, and passed
+      expect(r.stdout).toMatch(/Tests\s+1 passed \| \d+ skipped/); // it ran, and passed
       return;
     }
     expect(migrateReq()).toBe('1');
