@@ -135,10 +135,20 @@ describe('systemd units', () => {
     expect(text).not.toMatch(/^\s*copytruncate/m);
     const lr = spawnSync('logrotate', ['--version'], { encoding: 'utf8' });
     if (lr.status === 0) {
-      // Where logrotate is installed: it parses the snippet (debug mode changes nothing).
+      // Where logrotate is installed: it reads the snippet without an error (debug mode changes
+      // nothing; the gateway user, which logrotate looks up, is this test's own here).
       const dir = mkdtempSync(join(tmpdir(), 'gw-logrotate-'));
-      const r = spawnSync('logrotate', ['-d', '-s', join(dir, 'state'), join(ROOT, 'packaging/logrotate/gateway')], { encoding: 'utf8' });
-      expect(r.stderr).not.toMatch(/error/i);
+      const me = spawnSync('id', ['-un'], { encoding: 'utf8' }).stdout.trim();
+      const group = spawnSync('id', ['-gn'], { encoding: 'utf8' }).stdout.trim();
+      const conf = join(dir, 'gateway');
+      writeFileSync(conf, text.replace('create 0640 gateway gateway', `create 0640 ${me} ${group}`), { mode: 0o644 });
+      const r = spawnSync('logrotate', ['-d', '-s', join(dir, 'state'), conf], { encoding: 'utf8' });
+      expect(r.stdout + r.stderr).toContain('reading config file');
+      expect((r.stdout + r.stderr).split('\n').filter((l) => /^error:/.test(l))).toEqual([]);
+      // A broken copy is caught the same way.
+      writeFileSync(conf, text.replace('delaycompress', 'delaycompres'), { mode: 0o644 });
+      const bad = spawnSync('logrotate', ['-d', '-s', join(dir, 'state'), conf], { encoding: 'utf8' });
+      expect(bad.stdout + bad.stderr).toMatch(/^error:.*unknown option 'delaycompres'/m);
     }
   });
 });
