@@ -88,8 +88,21 @@ function unsetEnvPlaceholder(name: string): string {
 
 async function cmdStart(configPath: string, demo: boolean, watch: { pollMs: number } | null): Promise<number> {
   // The drain deadline on SIGTERM/SIGINT (in-flight requests and relayed WebSockets): 30 s by default.
+  // Within it, how long connections stay open for their clients' next request (1 s by default).
   const drainEnv = Number(process.env.GATEWAY_DRAIN_MS);
-  const sup = new Supervisor({ configPath, drainMs: Number.isInteger(drainEnv) && drainEnv >= 0 ? drainEnv : undefined });
+  const graceEnv = process.env.GATEWAY_DRAIN_KEEPALIVE_MS === undefined ? NaN : Number(process.env.GATEWAY_DRAIN_KEEPALIVE_MS);
+  const sup = new Supervisor({
+    configPath,
+    drainMs: Number.isInteger(drainEnv) && drainEnv >= 0 ? drainEnv : undefined,
+    keepAliveGraceMs: Number.isInteger(graceEnv) && graceEnv >= 0 ? graceEnv : undefined,
+  });
+  // The admin port of a gateway started beside another during an upgrade (docs/operations.md).
+  const adminPortEnv = process.env.GATEWAY_ADMIN_PORT;
+  const adminPort = adminPortEnv === undefined || adminPortEnv === '' ? undefined : Number(adminPortEnv);
+  if (adminPort !== undefined && !(Number.isInteger(adminPort) && adminPort >= 0 && adminPort <= 65535)) {
+    process.stderr.write(`GATEWAY_ADMIN_PORT: expected a port number 0..65535, got ${JSON.stringify(adminPortEnv)}\n`);
+    return 1;
+  }
   // Unheard, SIGUSR1 starts Node's inspector: listen before anything else can take time.
   process.on('SIGUSR1', () => sup.reopenLogs());
   // Watched: the config file and what a reload re-reads, plugin modules' files included (not TLS
@@ -138,7 +151,7 @@ async function cmdStart(configPath: string, demo: boolean, watch: { pollMs: numb
     config: configPath,
   });
   try {
-    await startAdmin(sup);
+    await startAdmin(sup, adminPort);
   } catch (err) {
     log('error', 'admin API could not start', { error: (err as Error).message });
     await sup.shutdown(1);

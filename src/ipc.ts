@@ -21,7 +21,7 @@ export type PrimaryToWorker =
   | { type: 'config'; version: number; config: Uint8Array; targets: ResolvedUpstreams; pluginModules: PluginModuleRef[] }
   /** A host name of a target resolves to other addresses now: the same config over the new targets. */
   | { type: 'targets'; targets: ResolvedUpstreams }
-  | { type: 'drain'; deadlineMs: number }
+  | { type: 'drain'; deadlineMs: number; keepAliveGraceMs: number }
   /** SIGUSR1 to the primary: reopen the access log file (logrotate). */
   | { type: 'reopen-logs' };
 

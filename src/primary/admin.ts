@@ -40,9 +40,14 @@ function authorized(req: IncomingMessage, token: string | undefined): boolean {
   return timingSafeEqual(digest(given), digest(token));
 }
 
-export function startAdmin(sup: Supervisor): Promise<Server | null> {
+/**
+ * `portOverride` (GATEWAY_ADMIN_PORT): listen there instead of admin.port, for a second gateway
+ * started beside the first during an upgrade (node:http cannot share a port with SO_REUSEPORT).
+ */
+export function startAdmin(sup: Supervisor, portOverride?: number): Promise<Server | null> {
   const admin = sup.config.admin;
   if (!admin) return Promise.resolve(null);
+  const port = portOverride ?? admin.port;
   const assets = new DashboardAssets();
   if (assets.error !== null) log('error', 'the dashboard cannot be served', { error: assets.error });
   const live = new LiveStats(sup.metrics);
@@ -109,7 +114,7 @@ export function startAdmin(sup: Supervisor): Promise<Server | null> {
   server.on('close', () => live.stop());
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(admin.port, admin.host, () => {
+    server.listen(port, admin.host, () => {
       log('info', 'admin API listening', { host: admin.host, port: (server.address() as { port: number }).port });
       resolve(server);
     });

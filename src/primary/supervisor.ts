@@ -48,6 +48,11 @@ export interface SupervisorOptions {
   configPath: string;
   /** How long a drain may take before workers are told to stop anyway. */
   drainMs?: number;
+  /**
+   * How long draining workers keep client connections open for their next request (answered
+   * with `Connection: close`) before closing the idle ones; within the drain deadline.
+   */
+  keepAliveGraceMs?: number;
 }
 
 interface Slot {
@@ -126,6 +131,8 @@ const BACKOFF_MAX_MS = 10_000;
  * room for a starting worker's boot and a loaded machine.
  */
 export const RELOAD_DEADLINE_MS = 10_000;
+/** A drain keeps client connections open this long for their next request (GATEWAY_DRAIN_KEEPALIVE_MS). */
+export const DEFAULT_KEEPALIVE_GRACE_MS = 1000;
 
 export class Supervisor {
   /** The newest accepted config, its version (1 at start, +1 per accepted reload) and encoding. */
@@ -164,6 +171,7 @@ export class Supervisor {
   /** The running reload while it waits for the workers: resolved by #checkReload. */
   #reloadWait: { version: number; done: () => void } | null = null;
   readonly drainMs: number;
+  readonly keepAliveGraceMs: number;
   /** The token-bucket table (rateLimit); its segment name goes to every worker. */
   #buckets: TokenBucketTable | null = null;
   /** Services for the primary's dry-run compiles (the table it owns; no Redis client here). */
@@ -177,6 +185,7 @@ export class Supervisor {
 
   constructor(readonly options: SupervisorOptions) {
     this.drainMs = options.drainMs ?? 30_000;
+    this.keepAliveGraceMs = options.keepAliveGraceMs ?? DEFAULT_KEEPALIVE_GRACE_MS;
   }
 
   /** Loads and validates the config; false (errors printed) if it is invalid. */
@@ -672,8 +681,8 @@ export class Supervisor {
     if (!this.#shuttingDown) {
       this.#shuttingDown = true;
       this.#exitCode = exitCode;
-      log('info', 'draining', { deadlineMs: this.drainMs });
-      for (const s of this.slots) if (s.worker) this.#send(s.worker, { type: 'drain', deadlineMs: this.drainMs });
+      log('info', 'draining', { deadlineMs: this.drainMs, keepAliveGraceMs: this.keepAliveGraceMs });
+      for (const s of this.slots) if (s.worker) this.#send(s.worker, { type: 'drain', deadlineMs: this.drainMs, keepAliveGraceMs: this.keepAliveGraceMs });
       // Workers that outlive the deadline (plus a grace period) are killed.
       setTimeout(() => {
         for (const s of this.slots) s.worker?.process.kill('SIGKILL');

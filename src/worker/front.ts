@@ -212,5 +212,6 @@ export function installHandler(app: TemplatedApp, host: WorkerHost): void {
   app.filter((res, count) => {
     forgetConnection(res);
     clientConnections += count as number;
+    if (host.draining) host.onDrainConnection((count as number) > 0);
   });
 }

@@ -142,8 +142,9 @@ function start(config: GatewayConfig, version: number, plugins: PluginCatalog): 
     onFinished(tx) {
       recordRequest(tx.routeId, tx.aborted ? 499 : tx.status, (tx.answeredAt - tx.startedAt) * 1000);
       if (s.accessLog !== null) s.accessLog.record(tx);
-      if (s.draining && s.inflight === 0) finishDrain();
+      if (s.draining && s.inflight === 0) maybeFinishDrain();
     },
+    onDrainConnection,
   };
   state = s;
   running = version;
@@ -205,21 +206,89 @@ setInterval(() => {
 const loopDelay = new LoopDelayMonitor();
 setInterval(() => send({ type: 'stats', loop: loopDelay.take(), connections: openClientConnections() }), 1000).unref();
 
+/*
+ * Drain (SIGTERM/SIGINT to the primary, which sends 'drain'), built so that a new gateway
+ * started on the same port first (an upgrade, docs/operations.md#zero-downtime-upgrade) takes
+ * over with no request failing:
+ *
+ *   1. From now on every answer says `Connection: close` (host.draining), on the connections
+ *      open now and on any accepted before the listener closes: a keep-alive client's next
+ *      request is answered, and the client then connects again, to a listener still open.
+ *   2. The listener closes at once, on the event-loop turn of an accept (see
+ *      closeListenerSoon), because closing a SO_REUSEPORT listener resets the connections still
+ *      waiting in its own accept queue (unless net.ipv4.tcp_migrate_req=1 moves them to another
+ *      listener of the group): the fewer wait there at that instant, the better. New connections
+ *      go to the other listeners of the port (the new gateway's workers) from then on.
+ *   3. Connections stay open for keepAliveGraceMs (bounded by the deadline), or until every one
+ *      of them has closed after its answer: an idle keep-alive connection is not closed under a
+ *      client that is sending a request on it right now. Requests in flight finish.
+ *   4. Then (or at the deadline) finishDrain closes what is left (idle keep-alive connections
+ *      whose clients sent nothing during the grace; relayed WebSockets get 1001) and exits.
+ */
 let drainTimer: NodeJS.Timeout | null = null;
+let graceTimer: NodeJS.Timeout | null = null;
+/** The keep-alive grace of the drain is over (a flag set by its timer: no clock comparison to fall short). */
+let graceOver = false;
+let listenerClosing = false;
 
-function drain(deadlineMs: number): void {
+function drain(deadlineMs: number, keepAliveGraceMs = 0): void {
   if (state === null) process.exit(0);
+  if (state.draining) return;
   state.draining = true;
-  const uws = loadUws();
-  if (listenSocket !== null) {
-    uws.us_listen_socket_close(listenSocket);
-    listenSocket = null;
-  }
-  if (state.inflight === 0) return finishDrain();
+  const graceMs = Math.max(0, Math.min(keepAliveGraceMs, deadlineMs));
   drainTimer = setTimeout(() => {
     log('warn', 'drain deadline reached with requests in flight', { inflight: state?.inflight });
     finishDrain();
   }, deadlineMs);
+  graceTimer = setTimeout(() => {
+    graceOver = true;
+    maybeFinishDrain();
+  }, graceMs);
+  closeListenerSoon();
+}
+
+/**
+ * Closes the listen socket on the event-loop turn in which uWS has just accepted connections: it
+ * accepts until the kernel's queue is empty, and this turn's setImmediate runs soon after (see
+ * onDrainConnection), so what is still queued when it closes is only what arrived in between.
+ * (Closing from inside the accept loop, at the first accept, would leave the rest of that
+ * burst queued: measured worse.) With no connection coming, it closes after
+ * LISTENER_CLOSE_WAIT_MS anyway.
+ */
+function closeListenerSoon(): void {
+  if (listenSocket === null) return maybeFinishDrain();
+  listenerClosing = true;
+  setTimeout(closeListenerNow, LISTENER_CLOSE_WAIT_MS);
+}
+const LISTENER_CLOSE_WAIT_MS = 20;
+
+function closeListenerNow(): void {
+  listenerClosing = false;
+  if (listenSocket !== null) {
+    loadUws().us_listen_socket_close(listenSocket);
+    listenSocket = null;
+  }
+  maybeFinishDrain();
+}
+
+/** Called by the front while draining, for each client connection that opens or closes (inside uWS's callbacks). */
+function onDrainConnection(opened: boolean): void {
+  if (opened) {
+    if (listenerClosing) {
+      listenerClosing = false;
+      setImmediate(closeListenerNow);
+    }
+  } else if (openClientConnections() === 0) {
+    setImmediate(maybeFinishDrain);
+  }
+}
+
+/** The drain is done once the listener is closed, nothing is in flight, and the connections are gone or their grace is over. */
+function maybeFinishDrain(): void {
+  if (state === null || !state.draining || finishing || listenSocket !== null) return;
+  if (state.inflight > 0) return;
+  if (openClientConnections() > 0 && !graceOver) return;
+  finishDrain();
 }
 
 let finishing = false;
@@ -227,6 +296,7 @@ function finishDrain(): void {
   if (finishing) return;
   finishing = true;
   if (drainTimer !== null) clearTimeout(drainTimer);
+  if (graceTimer !== null) clearTimeout(graceTimer);
   // Relayed WebSockets stay until the deadline, then both sides get 1001 (their access log
   // lines and metrics come from that); their upstreams have a moment to answer the close.
   void closeAllRelays(RELAY_CLOSE_GRACE_MS).then(() => {
@@ -319,7 +389,7 @@ process.on('message', (msg: PrimaryToWorker) => {
   } else if (msg.type === 'targets') {
     inOrder(() => retarget(msg.targets));
   } else if (msg.type === 'drain') {
-    drain(msg.deadlineMs);
+    drain(msg.deadlineMs, msg.keepAliveGraceMs);
   } else if (msg.type === 'reopen-logs') {
     reopenAccessLog();
   }

@@ -47,6 +47,8 @@ export interface WorkerHost {
   inflight: number;
   draining: boolean;
   onFinished(tx: Transaction): void;
+  /** A client connection opened (true) or closed; called only while draining. */
+  onDrainConnection(opened: boolean): void;
 }
 
 /**

@@ -126,7 +126,10 @@ export async function startGateway(config: Record<string, unknown> & { listen?: 
 export async function startGatewayFile(configPath: string, port: number, opts: GatewayOptions = {}): Promise<Gateway> {
   const proc = spawn(process.execPath, [GATEWAY_BIN, 'start', '--config', configPath, ...(opts.args ?? [])], {
     cwd: ROOT,
-    env: { ...process.env, GATEWAY_LOG_LEVEL: 'info', ...opts.env },
+    // GATEWAY_DRAIN_KEEPALIVE_MS 0: a stop closes the test's idle keep-alive connections at once
+    // instead of giving them the default 1 s grace (test/integration/zero-downtime-upgrade.test.ts
+    // runs with the default).
+    env: { ...process.env, GATEWAY_LOG_LEVEL: 'info', GATEWAY_DRAIN_KEEPALIVE_MS: '0', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const gw: Gateway = {

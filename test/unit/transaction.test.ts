@@ -51,6 +51,7 @@ function setup(headOver: Partial<RequestHead> = {}, routeOver: Partial<CompiledR
       inflightSeen.push(v);
     },
     onFinished: (tx) => finished.push(tx),
+    onDrainConnection: () => {},
   };
   const down = new FakeDownstream();
   const tx = route.action.create(down.res, testHead(headOver), route, host) as ProxyTransaction;
@@ -241,7 +242,7 @@ describe('local answers', () => {
   it('a respond route is written on the next turn, whole, and counted once', async () => {
     const down = new FakeDownstream();
     const finished: Transaction[] = [];
-    const host: WorkerHost = { config: { maxBodyBytes: 1000, bodyBufferBytes: 65536, requestTimeoutMs: 0 } as CompiledConfig, accessLog: null, inflight: 0, draining: false, onFinished: (t) => finished.push(t) };
+    const host: WorkerHost = { config: { maxBodyBytes: 1000, bodyBufferBytes: 65536, requestTimeoutMs: 0 } as CompiledConfig, accessLog: null, inflight: 0, draining: false, onFinished: (t) => finished.push(t), onDrainConnection: () => {} };
     const route = { id: 's', respond: { status: 201, headers: ['x-a', '1'], body: Buffer.from('hi') }, pipeline: null, bodyMode: 'discard' } as unknown as CompiledRoute;
     const tx = respondAction.create(down.res, testHead(), route, host);
     tx.proceed();
