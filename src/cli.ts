@@ -181,7 +181,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
-  if (values.help || command === undefined || command === 'help') {
+  // `gateway bench --help` is the suite's own usage: bench parses its arguments itself.
+  if ((values.help && command !== 'bench') || command === undefined || command === 'help') {
     process.stdout.write(USAGE);
     return command === undefined && !values.help ? 1 : 0;
   }
