@@ -29,6 +29,7 @@ import { UpstreamFailure } from './dispatch.js';
 import { nativeExport } from '../native/addon.js';
 import { parseErrorName } from '../native/http-response-parser-types.js';
 import { arm, cancel, timerList, type TimerList, type TimerNode } from '../util/timer-lists.js';
+import { WaitQueue } from './wait-queue.js';
 
 export interface NativeSettings {
   /** Idle connections kept open (connectionsPerWorker). */
@@ -269,37 +270,6 @@ const SURPLUS_IDLE = timerList(2000);
 const STUCK_AFTER_MS = 5000;
 
 function noop(): void {}
-
-/** A request waiting for a connection. */
-class Waiting implements TimerNode {
-  tnAt = 0;
-  tnPrev: TimerNode | null = null;
-  tnNext: TimerNode | null = null;
-  tnList: TimerList | null = null;
-  queuedAt = performance.now();
-  conn: Connection | null = null;
-  done = false;
-  constructor(readonly engine: NativeEndpoint, readonly req: UpstreamRequest, readonly handler: UpstreamHandler) {}
-
-  /** Its request is running on `conn` (set a microtask after the connection was handed over). */
-  started = false;
-
-  readonly abort = (reason?: Error): void => {
-    if (this.done) return;
-    if (this.started) return this.conn!.abort(reason);
-    this.done = true;
-    cancel(this);
-    this.engine.unqueue(this);
-    this.handler.onError(new UpstreamFailure('aborted', reason?.message ?? 'aborted', 'ABORTED'));
-  };
-
-  onTimer(): void {
-    if (this.done || this.conn !== null) return;
-    this.done = true;
-    this.engine.unqueue(this);
-    this.handler.onError(new UpstreamFailure('timeout', 'no upstream connection became free in time', 'QUEUE_TIMEOUT', false, true));
-  }
-}
 
 /** One native connection and the request running on it (this object is reused request after request). */
 class Connection implements TimerNode {
@@ -648,8 +618,7 @@ function failure(kind: number, code: number, reused: boolean, waited: boolean): 
 export class NativeEndpoint implements UpstreamDispatcher {
   readonly #conns: Connection[] = [];
   readonly #idle: Connection[] = [];
-  readonly #queue: Waiting[] = [];
-  #queueHead = 0;
+  readonly #queue = new WaitQueue<Connection>();
   #closing = false;
   #closed: (() => void) | null = null;
   readonly #host: string;
@@ -683,10 +652,7 @@ export class NativeEndpoint implements UpstreamDispatcher {
       conn.start(req, handler, req.headersTimeoutMs);
       return;
     }
-    const w = new Waiting(this, req, handler);
-    this.#queue.push(w);
-    handler.onConnect(w.abort);
-    if (!w.done && req.headersTimeoutMs > 0) arm(timerList(req.headersTimeoutMs), w, w.queuedAt);
+    this.#queue.add(req, handler);
   }
 
   #open(): Connection {
@@ -709,14 +675,9 @@ export class NativeEndpoint implements UpstreamDispatcher {
   /** A connection finished its request: the next waiter gets it, or it goes idle (or closes). */
   onFree(conn: Connection): void {
     if (conn.closed) return this.dropClosed(conn);
-    while (this.#queueHead < this.#queue.length) {
-      const w = this.#queue[this.#queueHead];
-      this.#queue[this.#queueHead++] = undefined as unknown as Waiting;
-      this.#compactQueue();
-      if (w.done) continue;
-      cancel(w);
-      w.conn = conn;
-      const left = w.req.headersTimeoutMs === 0 ? 0 : Math.max(1, w.req.headersTimeoutMs - (performance.now() - w.queuedAt));
+    const w = this.#queue.take(conn);
+    if (w !== null) {
+      const left = w.timeLeft();
       // Started after the current callback: we are inside the completion of `conn`'s request.
       conn.reserved = true;
       queueMicrotask(() => {
@@ -724,8 +685,7 @@ export class NativeEndpoint implements UpstreamDispatcher {
         if (w.done) return this.onFree(conn); // aborted in between
         if (conn.closed) {
           // It went away in between: the waiter goes back to the front of the queue.
-          w.conn = null;
-          this.#queue.splice(this.#queueHead, 0, w);
+          this.#queue.putBack(w);
           if (this.#closing) w.abort(new Error('shutting down'));
           return this.dropClosed(conn);
         }
@@ -764,23 +724,8 @@ export class NativeEndpoint implements UpstreamDispatcher {
       if (this.#conns.length === 0) this.#closed?.();
       return;
     }
-    if (this.#queueHead < this.#queue.length && this.#conns.length < this.settings.maxConnections) {
+    if (this.#queue.pending && this.#conns.length < this.settings.maxConnections) {
       this.onFree(this.#open());
-    }
-  }
-
-  unqueue(w: Waiting): void {
-    const i = this.#queue.indexOf(w, this.#queueHead);
-    if (i !== -1) this.#queue.splice(i, 1);
-  }
-
-  #compactQueue(): void {
-    if (this.#queueHead === this.#queue.length) {
-      this.#queue.length = 0;
-      this.#queueHead = 0;
-    } else if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
-      this.#queue.splice(0, this.#queueHead);
-      this.#queueHead = 0;
     }
   }
 
@@ -788,14 +733,12 @@ export class NativeEndpoint implements UpstreamDispatcher {
     const now = performance.now();
     let stuck = 0;
     for (const c of this.#conns) if (c.busy && c.abortedAt !== 0 && now - c.abortedAt > STUCK_AFTER_MS) stuck++;
-    let queued = 0;
-    for (let i = this.#queueHead; i < this.#queue.length; i++) if (!this.#queue[i].done) queued++;
-    return { connections: this.connections, active: this.active, queued, stuck };
+    return { connections: this.connections, active: this.active, queued: this.#queue.queued, stuck };
   }
 
   close(): Promise<void> {
     this.#closing = true;
-    for (let i = this.#queueHead; i < this.#queue.length; i++) this.#queue[i]?.abort(new Error('shutting down'));
+    this.#queue.abortAll(new Error('shutting down'));
     for (const c of this.#idle.splice(0)) {
       c.close();
       this.dropClosed(c);

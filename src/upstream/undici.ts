@@ -22,6 +22,7 @@ import { Client, type Dispatcher } from 'undici';
 import type { DispatcherStats, UpstreamDispatcher, UpstreamHandler, UpstreamRequest } from './dispatch.js';
 import { UpstreamFailure } from './dispatch.js';
 import { arm, cancel, timerList, type TimerList, type TimerNode } from '../util/timer-lists.js';
+import { WaitQueue } from './wait-queue.js';
 import { sniName, tlsConnectOptions, type UpstreamTls } from './tls.js';
 
 export interface UndiciSettings {
@@ -44,35 +45,6 @@ const STUCK_AFTER_MS = 5000;
 const KEEPALIVE_MARGIN_MS = 1000;
 
 function noop(): void {}
-
-/** A request waiting for a connection. */
-class Waiting implements TimerNode {
-  tnAt = 0;
-  tnPrev: TimerNode | null = null;
-  tnNext: TimerNode | null = null;
-  tnList: TimerList | null = null;
-  queuedAt = performance.now();
-  /** Set once a connection takes it (abort then goes to the connection). */
-  conn: Connection | null = null;
-  done = false;
-  constructor(readonly engine: UndiciEndpoint, readonly req: UpstreamRequest, readonly handler: UpstreamHandler) {}
-
-  readonly abort = (reason?: Error): void => {
-    if (this.done) return;
-    if (this.conn !== null) return this.conn.abort(reason);
-    this.done = true;
-    cancel(this);
-    this.engine.unqueue(this);
-    this.handler.onError(new UpstreamFailure('aborted', reason?.message ?? 'aborted', 'ABORTED'));
-  };
-
-  onTimer(): void {
-    if (this.done || this.conn !== null) return;
-    this.done = true;
-    this.engine.unqueue(this);
-    this.handler.onError(new UpstreamFailure('timeout', 'no upstream connection became free in time', 'QUEUE_TIMEOUT', false, true));
-  }
-}
 
 /**
  * One connection: an undici Client with pipelining 1, and the undici handler for the request it
@@ -265,8 +237,7 @@ function classify(err: Error & { code?: string }, connected: boolean, beforeResp
 export class UndiciEndpoint implements UpstreamDispatcher {
   readonly #conns: Connection[] = [];
   readonly #idle: Connection[] = [];
-  readonly #queue: Waiting[] = [];
-  #queueHead = 0;
+  readonly #queue = new WaitQueue<Connection>();
   #closing = false;
   connections = 0;
   active = 0;
@@ -300,10 +271,7 @@ export class UndiciEndpoint implements UpstreamDispatcher {
       conn.start(req, handler, req.headersTimeoutMs);
       return;
     }
-    const w = new Waiting(this, req, handler);
-    this.#queue.push(w);
-    handler.onConnect(w.abort);
-    if (!w.done && req.headersTimeoutMs > 0) arm(timerList(req.headersTimeoutMs), w, w.queuedAt);
+    this.#queue.add(req, handler);
   }
 
   /** A connection finished its request: the next waiter gets it, or it goes idle (or closes). */
@@ -312,16 +280,15 @@ export class UndiciEndpoint implements UpstreamDispatcher {
       this.#drop(conn);
       return;
     }
-    while (this.#queueHead < this.#queue.length) {
-      const w = this.#queue[this.#queueHead];
-      this.#queue[this.#queueHead++] = undefined as unknown as Waiting;
-      this.#compactQueue();
-      if (w.done) continue;
-      cancel(w);
-      w.conn = conn;
-      const left = w.req.headersTimeoutMs === 0 ? 0 : w.req.headersTimeoutMs - (performance.now() - w.queuedAt);
+    const w = this.#queue.take(conn);
+    if (w !== null) {
+      const left = w.timeLeft();
       // Started on the next tick: we are inside undici's completion callback for `conn`.
-      queueMicrotask(() => conn.start(w.req, w.handler, left));
+      queueMicrotask(() => {
+        if (w.done) return this.onFree(conn); // aborted in between
+        w.started = true;
+        conn.start(w.req, w.handler, left);
+      });
       return;
     }
     if (this.#closing) {
@@ -342,27 +309,13 @@ export class UndiciEndpoint implements UpstreamDispatcher {
     this.#drop(conn);
   }
 
-  unqueue(w: Waiting): void {
-    const i = this.#queue.indexOf(w, this.#queueHead);
-    if (i !== -1) this.#queue.splice(i, 1);
-  }
-
-  #compactQueue(): void {
-    if (this.#queueHead === this.#queue.length) {
-      this.#queue.length = 0;
-      this.#queueHead = 0;
-    } else if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
-      this.#queue.splice(0, this.#queueHead);
-      this.#queueHead = 0;
-    }
-  }
 
   #drop(conn: Connection): void {
     const i = this.#conns.indexOf(conn);
     if (i !== -1) this.#conns.splice(i, 1);
     if (!conn.client.destroyed && !conn.client.closed) conn.client.close().catch(() => conn.client.destroy().catch(noop));
     // A waiter that this connection would have served gets a fresh one.
-    if (!this.#closing && this.#queueHead < this.#queue.length && this.#conns.length < this.settings.maxConnections) {
+    if (!this.#closing && this.#queue.pending && this.#conns.length < this.settings.maxConnections) {
       const fresh = new Connection(this, this.origin, this.settings);
       this.#conns.push(fresh);
       this.onFree(fresh);
@@ -373,14 +326,12 @@ export class UndiciEndpoint implements UpstreamDispatcher {
     const now = performance.now();
     let stuck = 0;
     for (const c of this.#conns) if (c.busy && c.abortedAt !== 0 && now - c.abortedAt > STUCK_AFTER_MS) stuck++;
-    let queued = 0;
-    for (let i = this.#queueHead; i < this.#queue.length; i++) if (!this.#queue[i].done) queued++;
-    return { connections: this.connections, active: this.active, queued, stuck };
+    return { connections: this.connections, active: this.active, queued: this.#queue.queued, stuck };
   }
 
   async close(): Promise<void> {
     this.#closing = true;
-    for (let i = this.#queueHead; i < this.#queue.length; i++) this.#queue[i].abort(new Error('shutting down'));
+    this.#queue.abortAll(new Error('shutting down'));
     const conns = this.#conns.splice(0);
     this.#idle.length = 0;
     await Promise.allSettled(conns.map((c) => c.client.close()));
