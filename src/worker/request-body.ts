@@ -120,17 +120,7 @@ export class RequestBody {
 
   /** Puts a rewritten body in place of the buffered one (every later source() gives it). */
   replaceWith(body: Buffer): void {
-    if (this.spoolFd !== -1) {
-      const fd = this.spoolFd;
-      this.spoolFd = -1;
-      setImmediate(() => {
-        try {
-          closeSync(fd);
-        } catch {
-          // already closed
-        }
-      });
-    }
+    this.releaseSpool();
     this.chunks = null;
     this.single = body;
     this.rewritten = true;
@@ -248,17 +238,20 @@ export class RequestBody {
     this.stream = null;
     this.single = null;
     this.chunks = null;
-    if (this.spoolFd !== -1) {
-      const fd = this.spoolFd;
-      this.spoolFd = -1;
-      // Readers of the spool may still be running (an attempt being aborted): close after them.
-      setImmediate(() => {
-        try {
-          closeSync(fd);
-        } catch {
-          // already closed
-        }
-      });
-    }
+    this.releaseSpool();
+  }
+
+  /** Closes the spool file, if any, on the next turn: its readers (an attempt being aborted) may still be running. */
+  private releaseSpool(): void {
+    if (this.spoolFd === -1) return;
+    const fd = this.spoolFd;
+    this.spoolFd = -1;
+    setImmediate(() => {
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed
+      }
+    });
   }
 }
