@@ -15,8 +15,11 @@ import { childPids, rssBytes } from '../helpers/procs.js';
 const MB = 1024 * 1024;
 const TOTAL = 200 * MB;
 const CHUNK = Buffer.alloc(64 * 1024, 'abcdefgh');
-// "Flat": growth far below the 200 MB that passes through (GC runs late on a busy 2-core box).
-const FLAT_BOUND = 100 * MB;
+// "Flat": growth well below the 200 MB that passes through, which a body held in memory (or a
+// leak of its chunks) would exceed. Not tighter: the chunks copied for the spool's writes are
+// garbage V8 collects late when another test file loads the 2 cores (122 MB seen once in CI-like
+// runs, 40-60 MB usually).
+const FLAT_BOUND = 160 * MB;
 
 let upstream: ChildProcess;
 let upstreamUrl = '';
