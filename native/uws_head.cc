@@ -16,8 +16,9 @@
 // the gateway as one), so that JS never loops over header characters itself.
 //
 // Layout it relies on (uWebSockets at 65f0af8, the commit this uWS.js build embeds; pinned by
-// test/native/uws-head.test.ts): the JS HttpRequest object keeps the uWS::HttpRequest* in internal
-// field 0; uWS::HttpRequest begins with `struct { std::string_view key, value; } headers[100]`, and
+// the raw-socket regressions, test/regressions/issue-8-*.test.ts: a layout this code does not
+// recognise makes every request a 500, so the whole suite fails loudly): the JS HttpRequest
+// object keeps the uWS::HttpRequest* in internal field 0; uWS::HttpRequest begins with `struct { std::string_view key, value; } headers[100]`, and
 // headers[0] is { method, target } pointing into the receive buffer, where the complete head
 // (request line to the empty line) lies contiguous during the handler. Before anything is read
 // past those two views, the views are checked against each other and against the lengths JS saw
@@ -27,7 +28,8 @@
 // JS: inspectHead(req: object, methodLength: number, targetLength: number, maxBytes: number): number
 //   a bit set: kVerified (1) always when the layout checked out; kEmptyName (2); kEdge8Bit (4);
 //   kUnterminated (8: no end of head within maxBytes); kControl (16); kEightBit (32);
-//   kConnectionClose (64: a Connection header lists "close"); or kLayoutMismatch (-1).
+//   kConnectionClose (64: a Connection header lists "close"); kConnectionHeader (128: there is a
+//   Connection header line: JS reads its value only then); or kLayoutMismatch (-1).
 //
 // The JS object is reached through V8 (an N-API value is a v8::Local<v8::Value> in every Node
 // version this builds for: 20, 22, 24), because N-API offers no access to another addon's
@@ -48,6 +50,7 @@ constexpr int32_t kUnterminated = 8;
 constexpr int32_t kControl = 16;
 constexpr int32_t kEightBit = 32;
 constexpr int32_t kConnectionClose = 64;
+constexpr int32_t kConnectionHeader = 128;
 constexpr int32_t kLayoutMismatch = -1;
 
 struct View {
@@ -138,7 +141,10 @@ int32_t ScanHeaderLines(const unsigned char* p, const unsigned char* limit) {
       const unsigned char* v = colon + 1;
       const unsigned char* e = cr;
       flags |= ScanValue(v, e);
-      if (colon - p == 10 && LowerEquals(p, "connection", 10) && HasCloseOption(v, e)) flags |= kConnectionClose;
+      if (colon - p == 10 && LowerEquals(p, "connection", 10)) {
+        flags |= kConnectionHeader;
+        if (HasCloseOption(v, e)) flags |= kConnectionClose;
+      }
       while (v < e && IsSpace(*v)) v++;
       while (e > v && IsSpace(e[-1])) e--;
       if (v < e && (*v >= 0x80 || e[-1] >= 0x80)) flags |= kEdge8Bit;

@@ -17,6 +17,8 @@ export const HEAD_CONTROL = 16;
 export const HEAD_EIGHT_BIT = 32;
 /** A Connection header lists the "close" option (in any position, any header line). */
 export const HEAD_CONNECTION_CLOSE = 64;
+/** The head has a Connection header line (JS reads its value only then). */
+export const HEAD_CONNECTION_HEADER = 128;
 export const HEAD_LAYOUT_MISMATCH = -1;
 
 type InspectHead = (req: HttpRequest, methodLength: number, targetLength: number, maxBytes: number) => number;

@@ -24,7 +24,7 @@ import { SAFE_REQUEST_ID, checkMethod, forgetConnection, hostWithoutPort, parseD
 import { newRequestId } from './request-id.js';
 import { Transaction, runAccessPhase, type WorkerHost } from './transaction.js';
 import { createUpgrade } from './actions/websocket.js';
-import { HEAD_CONNECTION_CLOSE, HEAD_CONTROL, HEAD_EDGE_8BIT, HEAD_EIGHT_BIT, HEAD_EMPTY_NAME, HEAD_UNTERMINATED, HEAD_VERIFIED, inspectHead } from '../native/uws-head.js';
+import { HEAD_CONNECTION_CLOSE, HEAD_CONTROL, HEAD_EDGE_8BIT, HEAD_EMPTY_NAME, HEAD_UNTERMINATED, HEAD_VERIFIED, inspectHead } from '../native/uws-head.js';
 import { log } from '../observability/log.js';
 
 const matchOut = newMatchOutput();
@@ -118,7 +118,7 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
   }
   const route = pattern.route;
 
-  const head = readHeaders(req, res, cfg, method, rawPath, path!, query, hostHeader, route.requestIdHeader, newRequestId, startedAt, (headFlags & HEAD_EIGHT_BIT) !== 0, (headFlags & HEAD_CONNECTION_CLOSE) !== 0);
+  const head = readHeaders(req, res, cfg, method, rawPath, path!, query, hostHeader, route.requestIdHeader, newRequestId, startedAt, headFlags);
   if (typeof head === 'string') return answerEarly(host, res, req, head, true, method, rawPath, path!, hostHeader, startedAt);
 
   // A WebSocket upgrade (src/worker/websocket.ts) is its own action on every route.

@@ -23,7 +23,8 @@ import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { GatewayErrorCode } from '../errors.js';
 import type { AddressMatcher } from '../net/cidr.js';
 import { connectionId } from '../native/uws-head.js';
-import { formatTraceparent, newSpanId, newTraceId, parseTraceparent, random32 } from '../observability/trace-context.js';
+import { newTraceparent, parseTraceparent, random32 } from '../observability/trace-context.js';
+import { HEAD_CONNECTION_CLOSE, HEAD_CONNECTION_HEADER, HEAD_EIGHT_BIT } from '../native/uws-head.js';
 
 export interface RequestHead {
   readonly method: string;
@@ -382,12 +383,15 @@ export function readHeaders(
   requestIdHeader: string,
   newId: () => string,
   startedAt: number,
-  /** Some value has a byte >= 0x80 (from the native head scan): those values are re-read as bytes. */
-  eightBit: boolean,
-  /** A Connection header lists "close" (from the native head scan). */
-  clientClose: boolean,
+  /**
+   * The native head scan's flags (src/native/uws-head.ts): values with a byte >= 0x80 are re-read
+   * as bytes, a Connection "close" option closes, and Connection is read only when there is one.
+   */
+  headFlags: number,
 ): RequestHead | GatewayErrorCode {
-  const connection = req.getHeader('connection');
+  const eightBit = (headFlags & HEAD_EIGHT_BIT) !== 0;
+  const clientClose = (headFlags & HEAD_CONNECTION_CLOSE) !== 0;
+  const connection = (headFlags & HEAD_CONNECTION_HEADER) !== 0 ? req.getHeader('connection') : '';
   scan.out = [];
   scan.contentLengthCount = 0;
   scan.contentLength = '';
@@ -444,10 +448,11 @@ export function readHeaders(
   // followed), else a new one (sampled at traceSampleRatio when tracing is on).
   const parent = scan.traceparent !== '' ? parseTraceparent(scan.traceparent) : null;
   const ratio = hc.traceSampleRatio;
-  const traceId = parent !== null ? parent.traceId : newTraceId();
   const sampled = parent !== null ? parent.sampled : ratio > 0 && random32() < ratio * 4294967296;
-  const upstreamSpanId = newSpanId();
-  out.push('traceparent', formatTraceparent(traceId, upstreamSpanId, sampled));
+  const traceparent = newTraceparent(parent !== null ? parent.traceId : null, sampled);
+  const traceId = traceparent.slice(3, 35);
+  const upstreamSpanId = traceparent.slice(36, 52);
+  out.push('traceparent', traceparent);
   if (parent !== null && scan.tracestate !== '') out.push('tracestate', scan.tracestate);
   return {
     method,
