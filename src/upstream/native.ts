@@ -2,7 +2,7 @@
  * The native engine: an UpstreamDispatcher for one endpoint (one http:// origin) in one worker,
  * whose connections live in the addon (native/upstream_connection.{h,cc}: libuv TCP on this
  * worker's own loop, the strict HTTP/1.1 response parser, the timers). docs/upstream-engine.md
- * has the whole design; the pool and queue rules are the same as UndiciEndpoint's:
+ * has the whole design; the pool and queue rules are pool.ts's, shared with UndiciEndpoint:
  *
  *   - up to `keepAlive` idle connections stay open; under load up to `maxConnections` are open
  *     at once, the ones beyond `keepAlive` closed after SURPLUS_IDLE idle; past that, requests
@@ -24,12 +24,12 @@
 import { lookup } from 'node:dns';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
-import type { DispatcherStats, UpstreamDispatcher, UpstreamHandler, UpstreamRequest } from './dispatch.js';
+import type { UpstreamHandler, UpstreamRequest } from './dispatch.js';
 import { UpstreamFailure } from './dispatch.js';
 import { nativeExport } from '../native/addon.js';
 import { parseErrorName } from '../native/http-response-parser-types.js';
-import { arm, cancel, timerList, type TimerList, type TimerNode } from '../util/timer-lists.js';
-import { WaitQueue } from './wait-queue.js';
+import type { TimerList, TimerNode } from '../util/timer-lists.js';
+import { ConnectionPool, type PoolConnection } from './pool.js';
 
 export interface NativeSettings {
   /** Idle connections kept open (connectionsPerWorker). */
@@ -262,17 +262,10 @@ function dropListOf(names: readonly string[] | null | undefined): Buffer | null 
   return b;
 }
 
-// ---- the pool
-
-/** How long a connection beyond the keep-alive pool size stays open idle. */
-const SURPLUS_IDLE = timerList(2000);
-/** How long an aborted request may hold its connection before it counts as stuck. */
-const STUCK_AFTER_MS = 5000;
-
-function noop(): void {}
+// ---- connections (the pool is pool.ts)
 
 /** One native connection and the request running on it (this object is reused request after request). */
-class Connection implements TimerNode {
+class Connection implements PoolConnection {
   tnAt = 0;
   tnPrev: TimerNode | null = null;
   tnNext: TimerNode | null = null;
@@ -451,7 +444,7 @@ class Connection implements TimerNode {
       this.down();
     }
     if (h === null) {
-      if (this.closed) this.engine.dropClosed(this);
+      if (this.closed) this.engine.drop(this);
       return true;
     }
     if ((f & F_PREPARED) !== 0) {
@@ -500,7 +493,7 @@ class Connection implements TimerNode {
     this.closed = true;
     this.down();
     const h = this.handler;
-    if (h === null) return this.engine.dropClosed(this); // idle: it just goes
+    if (h === null) return this.engine.drop(this); // idle: it just goes
     if (this.pendingComplete) return; // holds a complete response for a paused handler: dropped at its end
     this.release();
     h.onError(failure(kind, code, reused, waited));
@@ -615,20 +608,15 @@ function failure(kind: number, code: number, reused: boolean, waited: boolean): 
   return new UpstreamFailure('reset', `the upstream connection went away (${kind}/${code})`, 'CLOSED');
 }
 
-export class NativeEndpoint implements UpstreamDispatcher {
-  readonly #conns: Connection[] = [];
-  readonly #idle: Connection[] = [];
-  readonly #queue = new WaitQueue<Connection>();
-  #closing = false;
+export class NativeEndpoint extends ConnectionPool<Connection> {
   #closed: (() => void) | null = null;
   readonly #host: string;
   readonly #port: number;
   /** The host as an IP literal, or null when it needs a DNS lookup per connection. */
   readonly #ip: string | null;
-  connections = 0;
-  active = 0;
 
   constructor(readonly origin: string, readonly settings: NativeSettings) {
+    super(settings);
     const url = new URL(origin);
     if (url.protocol !== 'http:') throw new TypeError(`the native upstream engine speaks http:// only, not ${url.protocol}//`);
     loadAddon();
@@ -637,121 +625,40 @@ export class NativeEndpoint implements UpstreamDispatcher {
     this.#ip = isIP(this.#host) !== 0 ? this.#host : null;
   }
 
-  dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
-    if (this.#closing) {
-      handler.onConnect(noop);
-      handler.onError(new UpstreamFailure('aborted', 'the upstream endpoint is closing', 'CLOSING'));
-      return;
-    }
-    // A fresh connection when asked for (and one can be opened): idle ones may be stale.
-    let conn = req.fresh === true && this.#conns.length < this.settings.maxConnections ? undefined : this.#idle.pop();
-    if (conn !== undefined) cancel(conn);
-    if (conn === undefined && this.#conns.length < this.settings.maxConnections) conn = this.#open();
-    if (conn !== undefined) {
-      handler.onConnect(conn.abort);
-      conn.start(req, handler, req.headersTimeoutMs);
-      return;
-    }
-    this.#queue.add(req, handler);
+  protected create(): Connection {
+    return new Connection(this);
   }
 
-  #open(): Connection {
-    const conn = new Connection(this);
-    this.#conns.push(conn);
+  protected connectNew(conn: Connection): void {
     const connectMs = this.settings.connectMs;
-    if (this.#ip !== null) {
-      conn.connect(this.#ip, this.#port, connectMs);
-    } else {
-      const started = performance.now();
-      lookup(this.#host, (err, address) => {
-        if (err !== null) return conn.failConnect((err as NodeJS.ErrnoException).code ?? 'ENOTFOUND');
-        const left = connectMs === 0 ? 0 : Math.max(1, connectMs - (performance.now() - started));
-        conn.connect(address, this.#port, left);
-      });
-    }
-    return conn;
+    if (this.#ip !== null) return conn.connect(this.#ip, this.#port, connectMs);
+    const started = performance.now();
+    lookup(this.#host, (err, address) => {
+      if (err !== null) return conn.failConnect((err as NodeJS.ErrnoException).code ?? 'ENOTFOUND');
+      const left = connectMs === 0 ? 0 : Math.max(1, connectMs - (performance.now() - started));
+      conn.connect(address, this.#port, left);
+    });
   }
 
-  /** A connection finished its request: the next waiter gets it, or it goes idle (or closes). */
-  onFree(conn: Connection): void {
-    if (conn.closed) return this.dropClosed(conn);
-    const w = this.#queue.take(conn);
-    if (w !== null) {
-      const left = w.timeLeft();
-      // Started after the current callback: we are inside the completion of `conn`'s request.
-      conn.reserved = true;
-      queueMicrotask(() => {
-        conn.reserved = false;
-        if (w.done) return this.onFree(conn); // aborted in between
-        if (conn.closed) {
-          // It went away in between: the waiter goes back to the front of the queue.
-          this.#queue.putBack(w);
-          if (this.#closing) w.abort(new Error('shutting down'));
-          return this.dropClosed(conn);
-        }
-        w.started = true;
-        conn.start(w.req, w.handler, left);
-      });
-      return;
-    }
-    if (this.#closing) {
-      conn.close();
-      return this.dropClosed(conn);
-    }
-    // Beyond the keep-alive pool size a connection stays a short while, then closes.
-    if (this.#idle.length >= this.settings.keepAlive) arm(SURPLUS_IDLE, conn);
-    this.#idle.push(conn);
+  protected isClosed(conn: Connection): boolean {
+    return conn.closed;
   }
 
-  expireSurplus(conn: Connection): void {
-    if (this.#idle.length <= this.settings.keepAlive) return;
-    const i = this.#idle.indexOf(conn);
-    if (i === -1) return;
-    this.#idle.splice(i, 1);
+  protected retire(conn: Connection): void {
     conn.close();
-    this.dropClosed(conn);
   }
 
-  /** A closed connection leaves the pool; a waiter it would have served gets a fresh one. */
-  dropClosed(conn: Connection): void {
-    cancel(conn);
-    const i = this.#conns.indexOf(conn);
-    if (i === -1) return;
-    this.#conns.splice(i, 1);
-    const j = this.#idle.indexOf(conn);
-    if (j !== -1) this.#idle.splice(j, 1);
-    if (this.#closing) {
-      if (this.#conns.length === 0) this.#closed?.();
-      return;
-    }
-    if (this.#queue.pending && this.#conns.length < this.settings.maxConnections) {
-      this.onFree(this.#open());
-    }
-  }
-
-  get stats(): DispatcherStats {
-    const now = performance.now();
-    let stuck = 0;
-    for (const c of this.#conns) if (c.busy && c.abortedAt !== 0 && now - c.abortedAt > STUCK_AFTER_MS) stuck++;
-    return { connections: this.connections, active: this.active, queued: this.#queue.queued, stuck };
+  protected override onEmpty(): void {
+    this.#closed?.();
   }
 
   close(): Promise<void> {
-    this.#closing = true;
-    this.#queue.abortAll(new Error('shutting down'));
-    for (const c of this.#idle.splice(0)) {
-      c.close();
-      this.dropClosed(c);
-    }
+    this.closing = true;
+    this.queue.abortAll(new Error('shutting down'));
+    for (const c of this.idle.slice()) this.drop(c);
     // A connection that never came up and has no request is closed too.
-    for (const c of [...this.#conns]) {
-      if (!c.busy) {
-        c.close();
-        this.dropClosed(c);
-      }
-    }
-    if (this.#conns.length === 0) return Promise.resolve();
+    for (const c of this.conns.slice()) if (!c.busy) this.drop(c);
+    if (this.conns.length === 0) return Promise.resolve();
     return new Promise((resolve) => (this.#closed = resolve));
   }
 }
-

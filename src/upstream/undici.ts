@@ -19,10 +19,10 @@
  * `Keep-Alive: timeout=N` hint runs out (keepAliveTimeoutThreshold).
  */
 import { Client, type Dispatcher } from 'undici';
-import type { DispatcherStats, UpstreamDispatcher, UpstreamHandler, UpstreamRequest } from './dispatch.js';
+import type { UpstreamHandler, UpstreamRequest } from './dispatch.js';
 import { UpstreamFailure } from './dispatch.js';
-import { arm, cancel, timerList, type TimerList, type TimerNode } from '../util/timer-lists.js';
-import { WaitQueue } from './wait-queue.js';
+import type { TimerList, TimerNode } from '../util/timer-lists.js';
+import { ConnectionPool, type PoolConnection } from './pool.js';
 import { sniName, tlsConnectOptions, type UpstreamTls } from './tls.js';
 
 export interface UndiciSettings {
@@ -37,10 +37,6 @@ export interface UndiciSettings {
   readonly tls: UpstreamTls | null;
 }
 
-/** How long a connection beyond the keep-alive pool size stays open idle. */
-const SURPLUS_IDLE = timerList(2000);
-/** How long an aborted request may hold its connection before it counts as stuck. */
-const STUCK_AFTER_MS = 5000;
 /** Retire a kept-alive connection this long before the upstream's Keep-Alive: timeout=N runs out. */
 const KEEPALIVE_MARGIN_MS = 1000;
 
@@ -50,8 +46,8 @@ function noop(): void {}
  * One connection: an undici Client with pipelining 1, and the undici handler for the request it
  * is running (this object itself, reused request after request: no allocation per request).
  */
-class Connection implements Dispatcher.DispatchHandler, TimerNode {
-  // TimerNode: a surplus idle connection's expiry (see UndiciEndpoint.onFree).
+class Connection implements Dispatcher.DispatchHandler, PoolConnection {
+  // TimerNode: a surplus idle connection's expiry (see ConnectionPool.onFree).
   tnAt = 0;
   tnPrev: TimerNode | null = null;
   tnNext: TimerNode | null = null;
@@ -97,8 +93,11 @@ class Connection implements Dispatcher.DispatchHandler, TimerNode {
     this.client.on('connectionError', noop);
   }
 
+  /** Handed to a waiter whose request starts in a microtask. */
+  reserved = false;
+
   get busy(): boolean {
-    return this.handler !== null;
+    return this.handler !== null || this.reserved;
   }
 
   /** A surplus idle connection was not needed again for a while: close it. */
@@ -234,14 +233,7 @@ function classify(err: Error & { code?: string }, connected: boolean, beforeResp
   return new UpstreamFailure('reset', msg, code, beforeResponseOnReused);
 }
 
-export class UndiciEndpoint implements UpstreamDispatcher {
-  readonly #conns: Connection[] = [];
-  readonly #idle: Connection[] = [];
-  readonly #queue = new WaitQueue<Connection>();
-  #closing = false;
-  connections = 0;
-  active = 0;
-
+export class UndiciEndpoint extends ConnectionPool<Connection> {
   /** tls.connect options for an https:// target (SNI name, CA, client certificate), or undefined. */
   readonly tlsOptions: Record<string, unknown> | undefined;
 
@@ -249,91 +241,32 @@ export class UndiciEndpoint implements UpstreamDispatcher {
   readonly sni: string | undefined;
 
   constructor(readonly origin: string, readonly settings: UndiciSettings, hostHeader = '') {
+    super(settings);
     this.tlsOptions = tlsConnectOptions(origin, hostHeader, settings.tls);
     this.sni = this.tlsOptions !== undefined ? sniName(hostHeader, settings.tls) || undefined : undefined;
   }
 
-  dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
-    if (this.#closing) {
-      handler.onConnect(noop);
-      handler.onError(new UpstreamFailure('aborted', 'the upstream endpoint is closing', 'CLOSING'));
-      return;
-    }
-    // A fresh connection when asked for (and one can be opened): idle ones may be stale.
-    let conn = req.fresh === true && this.#conns.length < this.settings.maxConnections ? undefined : this.#idle.pop();
-    if (conn !== undefined) cancel(conn);
-    if (conn === undefined && this.#conns.length < this.settings.maxConnections) {
-      conn = new Connection(this, this.origin, this.settings);
-      this.#conns.push(conn);
-    }
-    if (conn !== undefined) {
-      handler.onConnect(conn.abort);
-      conn.start(req, handler, req.headersTimeoutMs);
-      return;
-    }
-    this.#queue.add(req, handler);
+  protected create(): Connection {
+    return new Connection(this, this.origin, this.settings);
   }
 
-  /** A connection finished its request: the next waiter gets it, or it goes idle (or closes). */
-  onFree(conn: Connection): void {
-    if (conn.client.destroyed || conn.client.closed) {
-      this.#drop(conn);
-      return;
-    }
-    const w = this.#queue.take(conn);
-    if (w !== null) {
-      const left = w.timeLeft();
-      // Started on the next tick: we are inside undici's completion callback for `conn`.
-      queueMicrotask(() => {
-        if (w.done) return this.onFree(conn); // aborted in between
-        w.started = true;
-        conn.start(w.req, w.handler, left);
-      });
-      return;
-    }
-    if (this.#closing) {
-      this.#drop(conn);
-      return;
-    }
-    // Beyond the keep-alive pool size a connection stays a short while (a burst that needs it
-    // again reuses it instead of churning), then closes.
-    if (this.#idle.length >= this.settings.keepAlive) arm(SURPLUS_IDLE, conn);
-    this.#idle.push(conn);
+  protected connectNew(): void {
+    // undici connects when the first request is dispatched to the Client.
   }
 
-  expireSurplus(conn: Connection): void {
-    if (this.#idle.length <= this.settings.keepAlive) return;
-    const i = this.#idle.indexOf(conn);
-    if (i === -1) return;
-    this.#idle.splice(i, 1);
-    this.#drop(conn);
+  protected isClosed(conn: Connection): boolean {
+    return conn.client.destroyed || conn.client.closed;
   }
 
-
-  #drop(conn: Connection): void {
-    const i = this.#conns.indexOf(conn);
-    if (i !== -1) this.#conns.splice(i, 1);
-    if (!conn.client.destroyed && !conn.client.closed) conn.client.close().catch(() => conn.client.destroy().catch(noop));
-    // A waiter that this connection would have served gets a fresh one.
-    if (!this.#closing && this.#queue.pending && this.#conns.length < this.settings.maxConnections) {
-      const fresh = new Connection(this, this.origin, this.settings);
-      this.#conns.push(fresh);
-      this.onFree(fresh);
-    }
-  }
-
-  get stats(): DispatcherStats {
-    const now = performance.now();
-    let stuck = 0;
-    for (const c of this.#conns) if (c.busy && c.abortedAt !== 0 && now - c.abortedAt > STUCK_AFTER_MS) stuck++;
-    return { connections: this.connections, active: this.active, queued: this.#queue.queued, stuck };
+  protected retire(conn: Connection): void {
+    if (!this.isClosed(conn)) conn.client.close().catch(() => conn.client.destroy().catch(noop));
   }
 
   async close(): Promise<void> {
-    this.#closing = true;
-    this.#queue.abortAll(new Error('shutting down'));
-    const conns = this.#conns.splice(0);
-    this.#idle.length = 0;
+    this.closing = true;
+    this.queue.abortAll(new Error('shutting down'));
+    const conns = this.conns.splice(0);
+    this.idle.length = 0;
     await Promise.allSettled(conns.map((c) => c.client.close()));
   }
 }
