@@ -61,6 +61,21 @@ const STATUS_TEXT: Record<number, string> = {
 
 const statusLineCache = new Map<number, string>();
 
+const statusLineBytesCache: Buffer[] = [];
+
+/**
+ * statusLine(status) as bytes, made once per status: uWS takes a Buffer as it is, where a string
+ * costs it a UTF-8 conversion into a fresh allocation on every call.
+ */
+export function statusLineBytes(status: number): Buffer {
+  let b = statusLineBytesCache[status];
+  if (b === undefined) {
+    b = Buffer.from(statusLine(status), 'latin1');
+    statusLineBytesCache[status] = b;
+  }
+  return b;
+}
+
 /** "404 Not Found": built once per status code, then reused (uWS writeStatus wants the whole line). */
 export function statusLine(status: number, reason?: string): string {
   if (reason) return `${status} ${reason}`;

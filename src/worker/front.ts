@@ -28,6 +28,8 @@ import { HEAD_CONNECTION_CLOSE, HEAD_CONTROL, HEAD_EDGE_8BIT, HEAD_EMPTY_NAME, H
 import { log } from '../observability/log.js';
 
 const matchOut = newMatchOutput();
+/** A header name as bytes: uWS converts a string argument to UTF-8 in a fresh allocation per call. */
+const HOST = Buffer.from('host', 'latin1');
 
 /** The first capture pair (in matchOut.params) of the candidate pickCandidate returned last. */
 let pickedParams = 0;
@@ -93,7 +95,7 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
   const rawPath = req.getUrl();
   const rawQuery = req.getQuery(); // undefined when the target has no '?'
   const query = rawQuery ?? '';
-  const hostHeader = req.getHeader('host'); // latin1: the bytes as sent
+  const hostHeader = req.getHeader(HOST); // latin1: the bytes as sent
 
   let err: GatewayErrorCode | '' = checkMethod(method);
   const path = err === '' ? normalizePath(rawPath) : null;

@@ -16,7 +16,7 @@
  *     response timer, see worker/main.ts); the upstream is then aborted through onAborted.
  */
 import type { HttpResponse } from 'uWebSockets.js';
-import { statusLine, type GatewayErrorCode } from '../../errors.js';
+import { statusLine, statusLineBytes, type GatewayErrorCode } from '../../errors.js';
 import type { CompiledRoute, CompiledUpstreamRoute, RouteAction, UpstreamTarget } from '../../runtime/compile.js';
 import type { UpstreamFailure, UpstreamHandler, UpstreamRequest } from '../../upstream/dispatch.js';
 import type { NoPick, OutcomeKind } from '../../upstream/cluster.js';
@@ -361,7 +361,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     const res = this.res;
     // The first interim uses uWS's status line; a later one starts in front of its first header.
     let prefix = '';
-    if (!this.interimSent) res.writeStatus(statusLine(status));
+    if (!this.interimSent) res.writeStatus(statusLineBytes(status));
     else prefix = 'HTTP/1.1 ' + statusLine(status) + '\r\n';
     this.interimSent = true;
     for (let i = 0; i <= last; i += 2) {
@@ -592,14 +592,14 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     this.headersWritten = true;
     this.status = status;
     if (this.prepared) {
-      if (!this.interimSent) res.writeStatus(statusLine(status));
+      if (!this.interimSent) res.writeStatus(statusLineBytes(status));
       else res.writeHeader('HTTP/1.1 ' + statusLine(status) + '\r\nvia', '1.1 gateway'); // after a relayed 1xx
       if (this.preparedFirst !== null) res.writeHeader(this.preparedFirst, this.preparedRest!);
       this.writeGatewayHeaders(status, this.interimSent);
       return;
     }
     const raw = this.rawHeaders!;
-    if (!this.interimSent) res.writeStatus(statusLine(status));
+    if (!this.interimSent) res.writeStatus(statusLineBytes(status));
     else res.writeHeader('HTTP/1.1 ' + statusLine(status) + '\r\nvia', '1.1 gateway'); // after a relayed 1xx
     const named = this.connectionNamed;
     const removed = this.route!.removeResponseHeaders;
