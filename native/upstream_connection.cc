@@ -2,6 +2,7 @@
 // Built with -fno-exceptions and NAPI_DISABLE_CPP_EXCEPTIONS.
 #include "upstream_connection.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -34,6 +35,17 @@ bool NameIs(const uint8_t* p, size_t n, const char* lower) {
   return true;
 }
 
+// Whether any byte of `w` is a control (< 0x20, HTAB included) or DEL: 8 value bytes at a time
+// (both tests are exact for "any byte"); a hit is looked at byte by byte.
+inline bool AnyControlOrDel(uint64_t w) {
+  constexpr uint64_t kOnes = ~0ULL / 255;
+  constexpr uint64_t kHighs = kOnes * 128;
+  const uint64_t below = (w - kOnes * 0x20) & ~w & kHighs;
+  const uint64_t x = w ^ (kOnes * 0x7f);
+  const uint64_t del = (x - kOnes) & ~x & kHighs;
+  return (below | del) != 0;
+}
+
 // The request head JS serialized: request line, exactly `fields` field lines, empty line, and
 // nothing else. A CR or LF inside a value either breaks a line (BARE CR/LF) or adds one (so the
 // count no longer matches): both are refused, so no value can smuggle a header or a request.
@@ -60,6 +72,10 @@ int32_t ValidateHead(const uint8_t* p, size_t n, uint32_t fields, bool chunked) 
     const size_t nameLen = i - name;
     i++;
     const size_t value = i;
+    for (uint64_t w; i + 8 <= n; i += 8) {
+      std::memcpy(&w, p + i, 8);
+      if (AnyControlOrDel(w)) break;
+    }
     while (i < n && (p[i] == '\t' || (p[i] >= 0x20 && p[i] != 0x7f))) i++;
     if (i + 1 >= n || p[i] != '\r' || p[i + 1] != '\n') return kInvalidFieldValue;
     const uint8_t* nm = p + name;
@@ -138,6 +154,7 @@ Napi::Value UpstreamInit(const Napi::CallbackInfo& info) {
   o.Set("scratch", Napi::Value(env, scratch));
   o.Set("staging", Napi::Value(env, staging));
   o.Set("maxFields", Napi::Number::New(env, kMaxFields));
+  o.Set("sendSlot", Napi::Number::New(env, kSSend));
   o.Set("stagingSize", Napi::Number::New(env, static_cast<double>(kStagingSize)));
   return o;
 }
@@ -264,11 +281,12 @@ Napi::Value UpstreamConnection::Connect(const Napi::CallbackInfo& info) {
 
 Napi::Value UpstreamConnection::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int64_t headLen = 0, fields = 0, kind = 0, flags = 0, headersMs = 0, bodyMs = 0;
-  if (info.Length() < 8 || !info[0].IsBuffer() || !IntArg(info[1], &headLen) || !IntArg(info[2], &fields) ||
-      !IntArg(info[3], &kind) || !IntArg(info[5], &flags) || !IntArg(info[6], &headersMs) || !IntArg(info[7], &bodyMs) ||
-      kind < http1::kRequestOther || kind > http1::kRequestConnect || headersMs < 0 || bodyMs < 0 || fields < 0) {
-    Napi::TypeError::New(env, "send(head, headLen, fieldCount, kind, body, flags, headersTimeoutMs, bodyTimeoutMs)")
+  const int32_t* s = shared_->scratch;
+  const int64_t headLen = s[kSSendHeadLen], fields = s[kSSendFields], kind = s[kSSendKind], flags = s[kSSendFlags],
+                headersMs = s[kSSendHeadersMs], bodyMs = s[kSSendBodyMs];
+  if (info.Length() < 1 || !info[0].IsBuffer() || kind < http1::kRequestOther || kind > http1::kRequestConnect ||
+      headersMs < 0 || bodyMs < 0 || fields < 0) {
+    Napi::TypeError::New(env, "send(head, body, dropList) with headLen, fieldCount, kind, flags, headersTimeoutMs, bodyTimeoutMs in the scratch")
         .ThrowAsJavaScriptException();
     return Napi::Value();
   }
@@ -281,15 +299,15 @@ Napi::Value UpstreamConnection::Send(const Napi::CallbackInfo& info) {
   size_t bodyLen = 0;
   prepared_ = (flags & kSendPrepared) != 0;
   if (prepared_) {
-    if (info.Length() > 8 && info[8].IsBuffer()) {
-      Napi::Buffer<char> drop = info[8].As<Napi::Buffer<char>>();
+    if (info.Length() > 2 && info[2].IsBuffer()) {
+      Napi::Buffer<char> drop = info[2].As<Napi::Buffer<char>>();
       dropList_.assign(drop.Data(), drop.Length());
     } else {
       dropList_.clear();
     }
   }
-  if (info[4].IsBuffer()) {
-    Napi::Buffer<uint8_t> body = info[4].As<Napi::Buffer<uint8_t>>();
+  if (info.Length() > 1 && info[1].IsBuffer()) {
+    Napi::Buffer<uint8_t> body = info[1].As<Napi::Buffer<uint8_t>>();
     bodyData = body.Data();
     bodyLen = body.Length();
   }

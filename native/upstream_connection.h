@@ -23,8 +23,8 @@
 //     Buffer (kSBase == kBaseReadBuffer), that Buffer; its return value matters for
 //     kEvResponse and kEvInfo: false pauses reading (resume with readStart()).
 //   c.connect(ip: string, port: number, connectTimeoutMs: number): number   0 or a libuv errno
-//   c.send(head: Buffer, headLen, fieldCount, requestKind, body: Buffer | null, flags,
-//          headersTimeoutMs, bodyTimeoutMs, dropList: Buffer | null): number
+//   c.send(head: Buffer, body: Buffer | null, dropList: Buffer | null): number, with headLen,
+//          fieldCount, requestKind, flags, headersTimeoutMs, bodyTimeoutMs in the scratch (kSSend*)
 //     head[0, headLen) is the request head (request line, fieldCount field lines, empty line),
 //     checked here in one pass (kInvalid* when refused: nothing is sent); body is written after
 //     it in the same write; flags kSendStream: a body follows through writeBody()/endBody(),
@@ -130,7 +130,19 @@ constexpr int32_t kBaseReadBuffer = -2;
 constexpr size_t kDirectReadMin = 32 * 1024;  // a body read this long is handed to JS as is
 constexpr uint32_t kMaxHeadSize = 16384;
 constexpr uint32_t kMaxFields = 1024;
-constexpr int32_t kScratchInts = kSFields + 4 * static_cast<int32_t>(kMaxFields);
+// send()'s numbers, written into the scratch by JS before the call (a number argument costs an
+// N-API type check and conversion each): head length, field count, kind, flags, headers and body
+// timeouts (ms). After every event slot, so a send() made inside an event callback clobbers none.
+constexpr int32_t kSSend = kSFields + 4 * static_cast<int32_t>(kMaxFields);
+enum SendSlot : int32_t {
+  kSSendHeadLen = kSSend,
+  kSSendFields = kSSend + 1,
+  kSSendKind = kSSend + 2,
+  kSSendFlags = kSSend + 3,
+  kSSendHeadersMs = kSSend + 4,
+  kSSendBodyMs = kSSend + 5,
+};
+constexpr int32_t kScratchInts = kSSend + 8;
 constexpr size_t kStagingSize = kReadSize + kMaxHeadSize + 64;
 constexpr size_t kHighWater = 64 * 1024;
 constexpr size_t kSlabSize = 256 * 1024;

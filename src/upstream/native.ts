@@ -45,7 +45,8 @@ export interface NativeSettings {
 
 interface NativeHandle {
   connect(ip: string, port: number, timeoutMs: number): number;
-  send(head: Buffer, headLen: number, fields: number, kind: number, body: Buffer | null, flags: number, headersMs: number, bodyMs: number, dropList: Buffer | null): number;
+  /** The numbers (head length, field count, kind, flags, timeouts) go in the scratch at sendSlot first. */
+  send(head: Buffer, body: Buffer | null, dropList: Buffer | null): number;
   writeBody(chunk: Buffer): number;
   endBody(): number;
   readStart(): void;
@@ -100,6 +101,8 @@ const REQUEST_CONNECT = 2;
 interface Addon {
   Ctor: NativeCtor;
   scratch: Int32Array;
+  /** Where send()'s numbers go in the scratch. */
+  sendSlot: number;
   staging: Buffer;
   errName: (code: number) => string;
 }
@@ -138,10 +141,12 @@ function eventBytes(S: Int32Array, staging: Buffer): void {
 
 function loadAddon(): Addon {
   if (addon !== null) return addon;
-  const init = nativeExport<() => { scratch: ArrayBuffer; staging: ArrayBuffer }>('upstreamInit')();
+  const init = nativeExport<() => { scratch: ArrayBuffer; staging: ArrayBuffer; sendSlot: number }>('upstreamInit')();
+  if (typeof init.sendSlot !== 'number') throw new Error('the native addon is older than this code (no sendSlot): rebuild it (npm install)');
   addon = {
     Ctor: nativeExport<NativeCtor>('UpstreamConnection'),
     scratch: new Int32Array(init.scratch),
+    sendSlot: init.sendSlot,
     staging: Buffer.from(init.staging),
     errName: nativeExport<(code: number) => string>('uvErrName'),
   };
@@ -169,13 +174,24 @@ let headChunked = false;
 /** The Content-Length header of the last serialized head, -1 when absent. */
 let headContentLength = -1;
 
+/** A timeout for the scratch's Int32 slots: whole ms (a waiter's share of a deadline is fractional), at most ~24.8 days. */
+function int32Ms(ms: number): number {
+  return ms < 2147483647 ? ms | 0 : 2147483647;
+}
+
 function expectsPayload(method: string): boolean {
   return method === 'POST' || method === 'PUT' || method === 'PATCH' || method === 'QUERY';
 }
 
-/** Writes `s` at `o` as latin1 (each char code is a byte), returns the end. No allocation. */
+/**
+ * Writes `s` at `o` as latin1 (each char code is a byte), returns the end. No allocation. A long
+ * string goes through one native copy (~60 ns a call); a short one is cheaper as a char-code loop
+ * (~1.6 ns a byte). Measured on a head with a browser's user-agent, accept and accept-language:
+ * ~900 ns all by loop, ~650 ns so.
+ */
 function put(buf: Buffer, s: string, o: number): number {
   const n = s.length;
+  if (n > 32) return o + buf.write(s, o, n, 'latin1');
   for (let j = 0; j < n; j++) buf[o + j] = s.charCodeAt(j);
   return o + n;
 }
@@ -343,7 +359,14 @@ class Connection implements PoolConnection {
       flags |= SEND_PREPARED;
       drop = dropListOf(req.dropResponseHeaders);
     }
-    const r = this.native.send(headBuf, len, headFields, kind, buf, flags, headersTimeoutMs, req.bodyTimeoutMs, drop);
+    const { scratch: S, sendSlot: at } = loadAddon();
+    S[at] = len;
+    S[at + 1] = headFields;
+    S[at + 2] = kind;
+    S[at + 3] = flags;
+    S[at + 4] = int32Ms(headersTimeoutMs);
+    S[at + 5] = int32Ms(req.bodyTimeoutMs);
+    const r = this.native.send(headBuf, buf, drop);
     if (r !== 0) {
       if (r === INVALID_STATE) {
         // Closed under us (cannot happen: a closed connection is never handed out): a reset.

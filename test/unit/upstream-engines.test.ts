@@ -77,6 +77,12 @@ beforeAll(async () => {
       setTimeout(() => res.end('67890'), ms);
       return;
     }
+    if (url.pathname === '/echo-v') {
+      // The x-v value's bytes as received (rawHeaders are latin1: one char per byte).
+      const i = req.rawHeaders.findIndex((n, k) => k % 2 === 0 && n.toLowerCase() === 'x-v');
+      res.end(i === -1 ? '' : Buffer.from(req.rawHeaders[i + 1], 'latin1').toString('hex'));
+      return;
+    }
     req.resume();
     setTimeout(() => res.end(`ok ${url.pathname}`), ms);
   });
@@ -491,6 +497,31 @@ describe.each(ENGINES)('upstream engine: %s', (kind) => {
     expect(peak - rss0).toBeLessThan(96 * 1024 * 1024);
     await engine.close();
   }, 120_000);
+});
+
+describe('native engine: the request head check (ValidateHead, 8 value bytes at a time)', () => {
+  it('refuses every control byte and DEL at every position of a value; HTAB and 8-bit bytes go through byte for byte', async () => {
+    const engine = makeEngine('native', origin, settings);
+    const bad = [...Array.from({ length: 32 }, (_, c) => c).filter((c) => c !== 0x09), 0x7f];
+    for (const c of bad) {
+      for (let at = 0; at < 20; at++) {
+        const v = 'abcdefghijklmnopqrst'.slice(0, at) + String.fromCharCode(c) + 'uvwxyz0123456789'.slice(at % 16);
+        const r = await send(engine, { path: '/echo-v', headers: ['host', 'x', 'x-v', v] }).done;
+        expect(r.error?.code, `0x${c.toString(16)} at ${at}`).toMatch(/^INVALID_HEADER_(VALUE|LINES)$/);
+      }
+    }
+    for (const c of [0x09, 0x80, 0xa0, 0xe9, 0xff]) {
+      for (let at = 1; at < 20; at++) {
+        // Not at the value's edges: a proxy's leading/trailing whitespace and 8-bit edges are the front's business.
+        const v = 'abcdefghijklmnopqrst'.slice(0, at) + String.fromCharCode(c) + 'uvwxyz';
+        const r = await send(engine, { path: '/echo-v', headers: ['host', 'x', 'x-v', v] }).done;
+        expect(r.error, `0x${c.toString(16)} at ${at}`).toBeNull();
+        expect(r.body.toString()).toBe(Buffer.from(v, 'latin1').toString('hex'));
+      }
+    }
+    expect(engine.stats.active).toBe(0);
+    await engine.close();
+  });
 });
 
 describe('native engine: the prepared head (onPreparedHeaders)', () => {
