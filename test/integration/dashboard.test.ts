@@ -6,7 +6,8 @@
  * - signed in on the page (the token kept in sessionStorage), it shows the routes and the
  *   upstream targets, the requests/s rise under (bounded) load and fall back when it stops, a
  *   target taken down turns unhealthy, and a reload's new route appears, its id shown as text
- *   (a route id is the operator's text: markup in it is never run).
+ *   (a route id is the operator's text: markup in it is never run), and a target that answers
+ *   only 503s shows its circuit breaker open.
  * UPDATE_SCREENSHOT=1 writes docs/dashboard.png (for the README) while the load runs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +24,7 @@ const XSS_ID = '<img src=x onerror="window.__xss=1">';
 let web1: Upstream;
 let web2: Upstream;
 let users: Upstream;
+let failing: Upstream;
 let gw: Gateway;
 let adminPort: number;
 let browser: Browser;
@@ -66,6 +68,7 @@ function startLoad(): { stop: () => Promise<number> } {
 
 const cell = (route: string, field: string) => page.locator(`#routes tr[data-route="${route}"] td.${field}`);
 const health = (up: Upstream) => page.locator(`#targets tr[data-target="${up.url}"] td.health`);
+const breaker = (up: Upstream) => page.locator(`#targets tr[data-target="${up.url}"] td.breaker`);
 
 /** Polls `read` (bounded) until `ok` holds; the last value. */
 async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 20_000): Promise<T> {
@@ -82,6 +85,11 @@ async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: str
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`chromium is not installed at ${CHROMIUM}: apt-get install chromium (.ci/run does), or set CHROMIUM_PATH`);
   [web1, web2, users] = await Promise.all([backend('web1'), backend('web2'), backend('users')]);
+  // Every answer a 503: a failure for the circuit breaker (CONFIG.md), so its breaker opens.
+  failing = await startUpstream((_req, res) => {
+    res.writeHead(503, { 'content-type': 'application/json', 'content-length': 2 });
+    res.end('{}');
+  });
   adminPort = await freePort();
   const active = { path: '/health', intervalMs: 300, timeoutMs: 250, healthyThreshold: 1, unhealthyThreshold: 2 };
   baseConfig = {
@@ -90,11 +98,13 @@ beforeAll(async () => {
     upstreams: {
       web: { targets: [{ url: web1.url }, { url: web2.url }], healthCheck: { active }, circuitBreaker: {} },
       users: { targets: [{ url: users.url }], balancer: 'least-connections', healthCheck: { active } },
+      failing: { targets: [{ url: failing.url }], circuitBreaker: { minRequests: 4, failureRatio: 0.5, openMs: 600_000 } },
     },
     routes: [
       { id: 'web-pages', paths: ['/web/*'], upstream: 'web' },
       { id: 'users-api', methods: ['GET'], paths: ['/users/:id'], upstream: 'users' },
       { id: 'status', paths: ['/status'], respond: { status: 200, body: 'ok' } },
+      { id: 'failing', paths: ['/failing'], upstream: 'failing' },
     ],
   };
   gw = await startGateway(baseConfig, { env: { TEST_ADMIN_TOKEN: TOKEN } });
@@ -106,7 +116,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await gw?.stop();
-  await Promise.all([web1?.close(), web2?.close(), users?.close()]);
+  await Promise.all([web1?.close(), web2?.close(), users?.close(), failing?.close()]);
 });
 
 describe('dashboard over HTTP', () => {
@@ -138,7 +148,7 @@ describe('dashboard over HTTP', () => {
     expect(yes.statusCode).toBe(200);
     expect(yes.headers['cache-control']).toBe('no-store');
     const d = (await yes.body.json()) as { routes: Array<{ id: string }>; upstreams: Record<string, { targets: Array<{ url: string; health: string }> }>; config: { version: number } };
-    expect(d.routes.map((r) => r.id)).toEqual(['web-pages', 'users-api', 'status']);
+    expect(d.routes.map((r) => r.id)).toEqual(['web-pages', 'users-api', 'status', 'failing']);
     expect(d.upstreams.web.targets.map((t) => [t.url, t.health])).toEqual([[web1.url, 'healthy'], [web2.url, 'healthy']]);
     expect(d.config.version).toBe(1);
   });
@@ -157,12 +167,12 @@ describe('dashboard in chromium', () => {
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
   });
 
-  it('signed in: routes and targets; requests/s rise under load and fall when it stops; a reload\'s route id is text; a target taken down turns unhealthy', async () => {
+  it('signed in: routes and targets; a failing target\'s breaker opens; requests/s rise under load and fall when it stops; a reload\'s route id is text; a target taken down turns unhealthy', async () => {
     await page.fill('#token', TOKEN);
     await page.click('#login button[type=submit]');
     await page.locator('#data').waitFor({ state: 'visible' });
     expect(await page.locator('#login').isVisible()).toBe(false);
-    expect(await page.locator('#routes tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-route')))).toEqual(['web-pages', 'users-api', 'status']);
+    expect(await page.locator('#routes tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-route')))).toEqual(['web-pages', 'users-api', 'status', 'failing']);
     expect(await cell('users-api', 'to').textContent()).toBe('users');
     expect(await health(web2).textContent()).toBe('healthy');
     // Kept for the session: a reload of the page needs no new sign-in.
@@ -171,6 +181,21 @@ describe('dashboard in chromium', () => {
     expect(await page.locator('#login').isVisible()).toBe(false);
     const rps = async (route: string) => Number(await cell(route, 'rps').textContent());
     expect(await rps('web-pages')).toBe(0);
+
+    // A target that answers only 503s: its breaker opens (per worker; the page shows the most
+    // open state over the workers), the targets that answer stay closed.
+    expect(await breaker(failing).textContent()).toBe('closed');
+    // One keep-alive client: one connection, so one worker sees every failure.
+    let last: { error?: { code?: string } } = {};
+    for (let i = 0; i < 10; i++) {
+      const r = await request(gw.url + '/failing');
+      expect(r.statusCode).toBe(503);
+      last = (await r.body.json()) as { error?: { code?: string } };
+    }
+    expect(last.error?.code).toBe('circuit_open'); // the open breaker answers: the upstream is not asked
+    await until(() => breaker(failing).textContent(), (t) => t === 'open', 'the failing target\'s breaker open on the page');
+    expect(await page.locator(`#targets tr[data-target="${failing.url}"] .badge.open`).count()).toBe(1);
+    expect(await breaker(web1).textContent()).toBe('closed');
 
     const load = startLoad();
     try {
@@ -186,7 +211,7 @@ describe('dashboard in chromium', () => {
       gw.proc.kill('SIGHUP');
       await waitForLogLines(gw, 'config audit', 1);
       await until(() => page.locator('#config-version').textContent(), (t) => t === 'v2', 'config v2 on the page');
-      const odd = page.locator('#routes tbody tr').nth(3);
+      const odd = page.locator('#routes tbody tr').nth(4);
       expect(await odd.locator('td.id').textContent()).toBe(XSS_ID);
       expect(await odd.getAttribute('data-route')).toBe(XSS_ID);
       expect(await page.locator('#routes img').count()).toBe(0);
@@ -194,7 +219,7 @@ describe('dashboard in chromium', () => {
       writeFileSync(gw.configPath, JSON.stringify({ ...baseConfig, workers: 2, listen: { host: '127.0.0.1', port: gw.port } }));
       gw.proc.kill('SIGHUP');
       await waitForLogLines(gw, 'config audit', 2);
-      await until(() => page.locator('#routes tbody tr').count(), (n) => n === 3, 'the odd route gone');
+      await until(() => page.locator('#routes tbody tr').count(), (n) => n === 4, 'the odd route gone');
 
       // One of web's two targets goes down: its active health check turns it unhealthy.
       await web2.close();
