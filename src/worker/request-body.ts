@@ -13,11 +13,15 @@
  *   discard  (respond routes, gateway answers): read and dropped.
  *
  * uWS hands out ArrayBuffers that are neutered when the callback returns: every chunk kept is
- * copied first.
+ * copied first. A spooled body is copied into 256 KiB blocks that are written whole and reused
+ * (a worker-wide free list): a 200 MB upload makes no 200 MB of garbage and ~800 writes, not one
+ * per chunk. The spool file's descriptor is closed only when no write and no reader of it is
+ * left: closing it under a pending write or read would let the number be reused by another file
+ * or socket, and that I/O would land there.
  */
 import type { HttpResponse } from 'uWebSockets.js';
 import { Readable } from 'node:stream';
-import { closeSync, createReadStream, openSync, unlinkSync, write as fsWrite } from 'node:fs';
+import { closeSync, openSync, read as fsRead, unlinkSync, write as fsWrite } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -37,6 +41,35 @@ export interface BodyOwner {
 const SPOOL_WRITES_IN_FLIGHT = 4;
 let spoolSeq = 0;
 
+/** The unit of spool writes, and the free list of its blocks (shared by the worker's bodies). */
+const SPOOL_BLOCK = 256 * 1024;
+const MAX_FREE_BLOCKS = 16;
+const freeBlocks: Buffer[] = [];
+function takeBlock(): Buffer {
+  return freeBlocks.pop() ?? Buffer.allocUnsafeSlow(SPOOL_BLOCK);
+}
+function giveBlock(b: Buffer): void {
+  if (freeBlocks.length < MAX_FREE_BLOCKS) freeBlocks.push(b);
+}
+
+/** An open, unlinked spool file: closed when its body, its pending writes and its readers are all done with it. */
+class SpoolFile {
+  /** The body holds one reference until it lets go (releaseSpool), each write and reader one more. */
+  private refs = 1;
+  constructor(readonly fd: number) {}
+  retain(): void {
+    this.refs++;
+  }
+  release(): void {
+    if (--this.refs !== 0) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already closed
+    }
+  }
+}
+
 /** Streams a body into the upstream request with backpressure on the client socket. */
 class ClientBodyStream extends Readable {
   constructor(private readonly body: RequestBody) {
@@ -44,6 +77,51 @@ class ClientBodyStream extends Readable {
   }
   override _read(): void {
     this.body.resumeClient();
+  }
+}
+
+/**
+ * One reader of a spool file (one upstream attempt): reads [0, end) in 64 KiB pieces. Not an
+ * fs.ReadStream: that one closes the descriptor when destroyed, even with autoClose: false, and
+ * the descriptor is shared (other attempts, pending writes). Its destroy waits for a read in
+ * progress; 'close' (after the end, or a destroy) lets go of the file.
+ */
+class SpoolReader extends Readable {
+  private pos = 0;
+  private reading = false;
+  private destroyWhenRead: (() => void) | null = null;
+
+  constructor(
+    private readonly spool: SpoolFile,
+    private readonly end: number,
+  ) {
+    super({ highWaterMark: 64 * 1024 });
+    spool.retain();
+    this.once('close', () => spool.release());
+  }
+
+  override _read(): void {
+    const n = Math.min(this.end - this.pos, 64 * 1024);
+    if (n <= 0) {
+      this.push(null);
+      return;
+    }
+    const buf = Buffer.allocUnsafeSlow(n);
+    this.reading = true;
+    fsRead(this.spool.fd, buf, 0, n, this.pos, (err, bytes) => {
+      this.reading = false;
+      const destroyed = this.destroyWhenRead;
+      if (destroyed !== null) return destroyed();
+      if (err) return void this.destroy(err);
+      if (bytes === 0) return void this.destroy(new Error('the request body spool file ended early'));
+      this.pos += bytes;
+      this.push(bytes === n ? buf : buf.subarray(0, bytes));
+    });
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (this.reading) this.destroyWhenRead = () => cb(err);
+    else cb(err);
   }
 }
 
@@ -57,8 +135,13 @@ export class RequestBody {
   /** replaceWith() put a rewritten body in `single` (`received` still counts the client's bytes). */
   private rewritten = false;
   private chunks: Buffer[] | null = null;
-  private spoolFd = -1;
+  private spool: SpoolFile | null = null;
+  /** The block being filled (spooled bodies) and how much of it is. */
+  private stage: Buffer | null = null;
+  private staged = 0;
   private spoolWritten = 0;
+  /** Readers of the spool handed out by source() and not closed yet (dispose destroys them). */
+  private readers: Set<Readable> | null = null;
   private spoolPending = 0;
   private spoolFailed: Error | null = null;
   // stream mode
@@ -97,8 +180,14 @@ export class RequestBody {
     if (this.mode === 'stream') return this.stream;
     if (this.mode !== 'buffer' || this.received === 0) return null;
     if (this.rewritten) return this.single;
-    if (this.spoolFd !== -1) {
-      return createReadStream('', { fd: this.spoolFd, start: 0, end: this.spoolWritten - 1, autoClose: false, highWaterMark: 64 * 1024 });
+    if (this.spool !== null) {
+      const spool = this.spool;
+      spool.retain();
+      const reader = new SpoolReader(spool, this.spoolWritten);
+      const readers = (this.readers ??= new Set());
+      readers.add(reader);
+      reader.once('close', () => readers.delete(reader));
+      return reader;
     }
     if (this.single !== null) return this.single;
     const all = this.chunks!.length === 1 ? this.chunks![0] : Buffer.concat(this.chunks!);
@@ -150,7 +239,13 @@ export class RequestBody {
           this.clientPaused = true;
           this.res.pause();
         }
-        if (isLast) this.stream!.push(null);
+        if (isLast) {
+          this.stream!.push(null);
+          // No byte of this body is left to hold back, and an ended stream asks for no more
+          // (_read): a pause left in place would keep the connection from reading its next
+          // request, until uWS's timeout reset it.
+          this.resumeClient();
+        }
         break;
       case 'buffer':
         if (len > 0) this.keep(chunk, len);
@@ -158,6 +253,7 @@ export class RequestBody {
     }
     if (isLast) {
       this.complete = true;
+      if (this.stage !== null) this.flushStage();
       // A spooled body is complete once its last write has landed.
       if (this.spoolPending === 0) this.finishBuffer();
     }
@@ -168,19 +264,30 @@ export class RequestBody {
       this.single.set(new Uint8Array(chunk), this.received - len);
       return;
     }
-    const copy = Buffer.from(new Uint8Array(chunk));
-    if (this.spoolFd === -1 && this.received <= this.memoryBytes) {
-      (this.chunks ??= []).push(copy);
+    if (this.spool === null && this.spoolFailed === null && this.received <= this.memoryBytes) {
+      (this.chunks ??= []).push(Buffer.from(new Uint8Array(chunk)));
       return;
     }
-    if (this.spoolFd === -1) this.openSpool();
-    this.spoolWrite(copy);
+    if (this.spool === null && this.spoolFailed === null) this.openSpool();
+    if (this.spoolFailed !== null) return; // answered 500 once the body is in (finishBuffer)
+    const bytes = new Uint8Array(chunk);
+    for (let off = 0; off < len; ) {
+      if (this.stage === null) {
+        this.stage = takeBlock();
+        this.staged = 0;
+      }
+      const n = Math.min(len - off, SPOOL_BLOCK - this.staged);
+      this.stage.set(n === len ? bytes : bytes.subarray(off, off + n), this.staged);
+      this.staged += n;
+      off += n;
+      if (this.staged === SPOOL_BLOCK) this.flushStage();
+    }
   }
 
   private openSpool(): void {
     const path = join(tmpdir(), `gateway-body-${process.pid}-${++spoolSeq}`);
     try {
-      this.spoolFd = openSync(path, 'wx+', 0o600);
+      this.spool = new SpoolFile(openSync(path, 'wx+', 0o600));
       unlinkSync(path); // nothing stays behind; the fd keeps the data until closed
     } catch (err) {
       this.spoolFailed = err as Error;
@@ -188,20 +295,31 @@ export class RequestBody {
     }
     const earlier = this.chunks;
     this.chunks = null;
-    if (earlier !== null) for (const c of earlier) this.spoolWrite(c);
+    if (earlier !== null) for (const c of earlier) this.spoolWrite(c, c.length, false);
   }
 
-  private spoolWrite(buf: Buffer): void {
-    if (this.spoolFailed !== null) return;
+  private flushStage(): void {
+    const block = this.stage!;
+    this.stage = null;
+    if (this.spool === null || this.spoolFailed !== null) return giveBlock(block);
+    this.spoolWrite(block, this.staged, true);
+  }
+
+  /** Writes buf[0, length) at the end of the spool; a pooled block goes back to the free list after. */
+  private spoolWrite(buf: Buffer, length: number, pooled: boolean): void {
+    const spool = this.spool!;
     const at = this.spoolWritten;
-    this.spoolWritten += buf.length;
+    this.spoolWritten += length;
     this.spoolPending++;
+    spool.retain();
     if (this.spoolPending >= SPOOL_WRITES_IN_FLIGHT && !this.clientPaused) {
       this.clientPaused = true;
       this.res.pause();
     }
-    fsWrite(this.spoolFd, buf, 0, buf.length, at, (err) => {
+    fsWrite(spool.fd, buf, 0, length, at, (err) => {
       this.spoolPending--;
+      spool.release();
+      if (pooled) giveBlock(buf);
       if (err) this.spoolFailed = err;
       if (this.closed) return;
       if (this.spoolPending < SPOOL_WRITES_IN_FLIGHT) this.resumeClient();
@@ -241,17 +359,16 @@ export class RequestBody {
     this.releaseSpool();
   }
 
-  /** Closes the spool file, if any, on the next turn: its readers (an attempt being aborted) may still be running. */
+  /** Lets go of the spool file, if any (closed once its pending writes and readers are done), and of the block being filled. */
   private releaseSpool(): void {
-    if (this.spoolFd === -1) return;
-    const fd = this.spoolFd;
-    this.spoolFd = -1;
-    setImmediate(() => {
-      try {
-        closeSync(fd);
-      } catch {
-        // already closed
-      }
-    });
+    if (this.readers !== null) for (const r of this.readers) r.destroy();
+    if (this.stage !== null) {
+      giveBlock(this.stage);
+      this.stage = null;
+    }
+    if (this.spool === null) return;
+    const spool = this.spool;
+    this.spool = null;
+    spool.release();
   }
 }
