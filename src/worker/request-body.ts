@@ -181,9 +181,7 @@ export class RequestBody {
     if (this.mode !== 'buffer' || this.received === 0) return null;
     if (this.rewritten) return this.single;
     if (this.spool !== null) {
-      const spool = this.spool;
-      spool.retain();
-      const reader = new SpoolReader(spool, this.spoolWritten);
+      const reader = new SpoolReader(this.spool, this.spoolWritten); // it holds its own reference
       const readers = (this.readers ??= new Set());
       readers.add(reader);
       reader.once('close', () => readers.delete(reader));

@@ -77,3 +77,16 @@ export function cpuTicks(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
   return Number(fields[11]) + Number(fields[12]); // utime (14), stime (15)
 }
+
+/** Open descriptors of `pid` whose target (readlink of /proc/<pid>/fd/N) contains `part`. */
+export function openFilesMatching(pid: number, part: string): number {
+  let n = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).includes(part)) n++;
+    } catch {
+      // fd closed meanwhile
+    }
+  }
+  return n;
+}

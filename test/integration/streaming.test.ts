@@ -10,7 +10,7 @@ import { Client, request } from 'undici';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { rawDownload, sleep, startGateway, type Gateway } from '../helpers/gateway.js';
-import { childPids, rssBytes } from '../helpers/procs.js';
+import { childPids, openFilesMatching, rssBytes } from '../helpers/procs.js';
 
 const MB = 1024 * 1024;
 const TOTAL = 200 * MB;
@@ -117,6 +117,23 @@ describe('streaming', () => {
     } finally {
       await client.close();
     }
+  });
+
+  it('a spooled body\'s temporary file is closed once its exchange is over (no descriptor left open)', async () => {
+    // The spool is unlinked at once: an open one shows as "/tmp/gateway-body-... (deleted)".
+    const spoolFiles = () => childPids(gw.proc.pid!).reduce((n, pid) => n + openFilesMatching(pid, 'gateway-body-'), 0);
+    for (let i = 0; i < 5; i++) {
+      const size = 8 * MB; // over limits.bodyBufferBytes: spooled
+      async function* body() {
+        for (let sent = 0; sent < size; sent += CHUNK.length) yield CHUNK;
+      }
+      const res = await request(gw.url + '/big/up', { method: 'POST', body: body(), headers: { 'content-length': String(size) } });
+      expect(((await res.body.json()) as { bytes: number }).bytes).toBe(size);
+    }
+    // The descriptor closes when the last reader or write lets go, a turn or two after the answer.
+    const deadline = Date.now() + 5000;
+    while (spoolFiles() > 0 && Date.now() < deadline) await sleep(50);
+    expect(spoolFiles()).toBe(0);
   });
 
   it('a client that stops reading stalls the upstream instead of filling the gateway', async () => {
