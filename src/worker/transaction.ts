@@ -44,15 +44,15 @@ const VIA_NAME_BYTES = Buffer.from('via', 'latin1');
 const VIA_VALUE_BYTES = Buffer.from(VIA_VALUE, 'latin1');
 const CONTENT_TYPE_BYTES = Buffer.from('content-type', 'latin1');
 const APPLICATION_JSON_BYTES = Buffer.from('application/json', 'latin1');
-/** The request-id header name as bytes (one name per route, almost always the same one). */
-let ridName = '';
-let ridNameBytes = Buffer.alloc(0);
+/** Request-id header names as bytes: the config's few names, each made once. */
+const requestIdNames = new Map<string, Buffer>();
 function requestIdNameBytes(name: string): Buffer {
-  if (name !== ridName) {
-    ridName = name;
-    ridNameBytes = Buffer.from(name, 'latin1');
+  let b = requestIdNames.get(name);
+  if (b === undefined) {
+    b = Buffer.from(name, 'latin1');
+    requestIdNames.set(name, b);
   }
-  return ridNameBytes;
+  return b;
 }
 
 /** What the worker provides to every transaction. */
