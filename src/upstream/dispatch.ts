@@ -14,7 +14,8 @@
  *   onConnect(abort) exactly once, synchronously inside dispatch(), before anything else: `abort`
  *     cancels the request wherever it is (queued for a connection, connecting, written, streaming);
  *   then zero or more onInformational (1xx other than 100 and 101);
- *   then onHeaders once (a final status), onData for each body chunk, and onComplete; or
+ *   then onHeaders once (a final status), onData for each body chunk (never an empty one), and
+ *   onComplete; or
  *   onError once, at any point, instead of the rest. After onComplete or onError nothing is called.
  *   Returning false from onHeaders/onData pauses the engine until `resume()` is called.
  *   onUpstreamConnected (optional), at most once, between onConnect and the end: this attempt

@@ -163,6 +163,10 @@ class Connection implements Dispatcher.DispatchHandler, PoolConnection {
   onData(chunk: Buffer): boolean {
     const h = this.handler;
     if (h === null) return false;
+    // undici hands over empty chunks: resuming a parser paused at the end of a read parses an
+    // empty buffer, and llhttp reports the open body span as a zero-length piece. The contract
+    // has none (an empty tryEnd completes a uWS response, see Transaction's tryEndPiece).
+    if (chunk.length === 0) return true;
     this.bodyBytes += chunk.length;
     return h.onData(chunk);
   }

@@ -78,6 +78,18 @@ export function endWithoutBody(res: HttpResponse, reportedLength: number | undef
   else res.endWithoutBody(0, true);
 }
 
+const TAKEN_NOT_DONE: [boolean, boolean] = [true, false];
+
+/**
+ * res.tryEnd for a piece of a body whose total length is known, as [accepted, done]. uWS
+ * completes a response on any tryEnd without data (its shortcut for HEAD's reported length),
+ * whatever the total says: an empty piece would end the answer early, uWS letting go of a
+ * response whose client still waits for the rest. So an empty piece is taken without asking uWS.
+ */
+export function tryEndPiece(res: HttpResponse, piece: Buffer, total: number): [boolean, boolean] {
+  return piece.length === 0 ? TAKEN_NOT_DONE : res.tryEnd(piece, total);
+}
+
 // Corked writes without a closure per call: cork() runs its callback synchronously.
 let corkTx: Transaction;
 let corkReply: LocalReply;

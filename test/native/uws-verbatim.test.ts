@@ -9,16 +9,22 @@
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { loadUws } from '../../src/uws.js';
+import { tryEndPiece } from '../../src/worker/transaction.js';
 
 type ListenSocket = import('uWebSockets.js').us_listen_socket;
 
-function rawGet(port: number, path: string): Promise<string> {
+function rawGet(port: number, path: string, ending = '\r\n\r\nok'): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect(port, '127.0.0.1');
     let out = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no complete answer within 5 s; got ${JSON.stringify(out)}`));
+    }, 5000);
     s.on('data', (c) => {
       out += c.toString('latin1');
-      if (out.endsWith('\r\n\r\nok')) {
+      if (out.endsWith(ending)) {
+        clearTimeout(timer);
         s.destroy();
         resolve(out);
       }
@@ -56,6 +62,47 @@ describe('uWebSockets.js writes status and headers verbatim', () => {
       expect(a.startsWith('HTTP/1.1 200 OK\r\nx-first: one\r\nx-second: two, three\r\nx-third: 8\xe9bit\r\nvia: 1.1 gateway\r\n')).toBe(true);
       const b = await rawGet(port, '/interim');
       expect(b.startsWith('HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nvia: 1.1 gateway\r\n')).toBe(true);
+    } finally {
+      uws.us_listen_socket_close(token);
+    }
+  });
+});
+
+describe('uWebSockets.js completes a response on an empty tryEnd', () => {
+  it('tryEnd(empty, total) reports the response done before total bytes; tryEndPiece takes an empty piece without uWS, and the body still ends whole', async () => {
+    // The proxy relays Content-Length bodies piece by piece with tryEnd. uWS treats a tryEnd
+    // without data as the end (its shortcut for HEAD's reported length): an empty piece from an
+    // engine ended the answer early, and the client waited for the rest forever.
+    const uws = loadUws();
+    const app = uws.App();
+    let raw: [boolean, boolean] | null = null;
+    const pieces: [boolean, boolean][] = [];
+    app.get('/raw', (res) => {
+      res.onAborted(() => {});
+      res.cork(() => {
+        res.writeStatus('200 OK');
+        raw = res.tryEnd(Buffer.alloc(0), 10);
+      });
+    });
+    app.get('/piece', (res) => {
+      res.onAborted(() => {});
+      res.cork(() => {
+        res.writeStatus('200 OK');
+        pieces.push(tryEndPiece(res, Buffer.alloc(0), 10));
+        pieces.push(tryEndPiece(res, Buffer.from('01234'), 10));
+        pieces.push(tryEndPiece(res, Buffer.alloc(0), 10));
+        pieces.push(tryEndPiece(res, Buffer.from('56789'), 10));
+      });
+    });
+    const token = await new Promise<ListenSocket>((res, rej) => app.listen('127.0.0.1', 0, (t) => (t ? res(t) : rej(new Error('listen failed')))));
+    try {
+      const port = uws.us_socket_local_port(token);
+      const a = await rawGet(port, '/raw', '\r\n\r\n');
+      expect(a).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(raw).toEqual([true, true]); // done, with 0 of 10 bytes sent
+      const b = await rawGet(port, '/piece', '0123456789');
+      expect(b).toMatch(/content-length: 10\r\n\r\n0123456789$/i);
+      expect(pieces).toEqual([[true, false], [true, false], [true, false], [true, true]]);
     } finally {
       uws.us_listen_socket_close(token);
     }

@@ -71,6 +71,19 @@ beforeAll(async () => {
       pump();
       return;
     }
+    if (url.pathname === '/trickle') {
+      // 12 pieces of 4 KiB, one every 15 ms: each arrives as a read of its own.
+      res.writeHead(200, { 'content-length': String(12 * 4096) });
+      let sent = 0;
+      const t = setInterval(() => {
+        res.write(pattern(4096));
+        if (++sent === 12) {
+          clearInterval(t);
+          res.end();
+        }
+      }, 15);
+      return;
+    }
     if (url.pathname === '/slow-body') {
       res.writeHead(200, { 'content-length': '10' });
       res.write('12345');
@@ -429,6 +442,27 @@ describe.each(ENGINES)('upstream engine: %s', (kind) => {
     expect(r.sha).toBe(createHash('sha256').update(Buffer.concat(Array.from({ length: n / 65536 }, () => pattern(65536)))).digest('hex'));
     expect(pauses).toBeGreaterThan(10);
     expect((await send(engine, { path: '/after' }).done).status).toBe(200);
+    await engine.close();
+  });
+
+  it('never hands over an empty chunk: a handler that pauses at the end of every read of a trickling body gets only bytes', async () => {
+    // undici, resumed with nothing buffered, parses an empty buffer and reported it as a
+    // zero-length chunk; the proxy wrote it as an empty tryEnd, which uWS takes as the end of the
+    // answer: the client waited forever for the rest (the stalled 200 MB download).
+    const engine = makeEngine(kind, origin, one);
+    const lengths: number[] = [];
+    const r = await send(engine, {
+      path: '/trickle',
+      onChunk: (c, resume) => {
+        lengths.push(c.length);
+        setTimeout(resume, 2); // long before the next piece is written
+        return false;
+      },
+    }).done;
+    expect(r.error).toBeNull();
+    expect(r.body.length).toBe(12 * 4096);
+    expect(lengths.filter((n) => n === 0)).toEqual([]);
+    expect(lengths.length).toBeGreaterThanOrEqual(2);
     await engine.close();
   });
 

@@ -37,7 +37,7 @@ import { OffloadQueueFull } from '../../offload/pool.js';
 import { counter } from '../../observability/metrics.js';
 import { log } from '../../observability/log.js';
 import { arm, cancel, timerList } from '../../util/timer-lists.js';
-import { Transaction, endWithoutBody, type WorkerHost } from '../transaction.js';
+import { Transaction, endWithoutBody, tryEndPiece, type WorkerHost } from '../transaction.js';
 import { appendForwardingHeaders, type RequestHead } from '../head.js';
 import { nameIs, parseContentLength } from '../response-head.js';
 import { mergeJson, type MergeResult } from './aggregate-merge.js';
@@ -597,7 +597,7 @@ export class AggregateTransaction extends Transaction {
   private onClientWritable(offset: number): boolean {
     if (this.ended) return true;
     const answer = this.answer!;
-    const [accepted, done] = this.res.tryEnd(answer.subarray(offset - this.answerOffset), answer.length);
+    const [accepted, done] = tryEndPiece(this.res, answer.subarray(offset - this.answerOffset), answer.length);
     if (done) {
       this.ended = true;
       this.finish();

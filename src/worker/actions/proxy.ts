@@ -27,7 +27,7 @@ import { log } from '../../observability/log.js';
 import { isPromise } from '../../util/promise.js';
 import type { BodyReplacement } from '../../plugins/api.js';
 import { arm, timerList } from '../../util/timer-lists.js';
-import { Transaction, endWithoutBody, type WorkerHost } from '../transaction.js';
+import { Transaction, endWithoutBody, tryEndPiece, type WorkerHost } from '../transaction.js';
 import { appendForwardingHeaders, type RequestHead } from '../head.js';
 import { dropResponseHeader, nameIs, nameIsOneOf, parseContentLength, responseConnectionTokens } from '../response-head.js';
 import { AnswerPlan } from './answer-plan.js';
@@ -452,7 +452,16 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   }
 
   attemptData(n: number, chunk: Buffer): boolean {
-    if (n !== this.attemptNo || this.ended) return false;
+    if (n !== this.attemptNo) return false;
+    if (this.ended) {
+      // The answer is over on the client's side while the upstream still sends (the abort of a
+      // reply or of a gone client is on its way, or uWS took the answer as complete early):
+      // never hold the exchange paused for ever, with its upstream connection. After this
+      // callback: the engine is not re-entered from inside its own.
+      if (this.abortUpstream !== null) queueMicrotask(() => this.stopUpstream());
+      return false;
+    }
+    if (chunk.length === 0) return true; // nothing to write (an empty tryEnd would end the answer)
     const plan = this.plan;
     if (plan !== null) {
       if (plan.replacer !== null) {
@@ -637,7 +646,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     const res = this.res;
     if (this.contentLength >= 0) {
       const offset = res.getWriteOffset();
-      const [accepted, done] = res.tryEnd(chunk, this.contentLength);
+      const [accepted, done] = tryEndPiece(res, chunk, this.contentLength);
       if (done) {
         this.ended = true;
       } else if (!accepted) {
@@ -660,7 +669,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   private onClientWritable(offset: number): boolean {
     if (this.ended) return true;
     if (this.pending !== null && this.contentLength >= 0) {
-      const [accepted, done] = this.res.tryEnd(this.pending.subarray(offset - this.pendingOffset), this.contentLength);
+      const [accepted, done] = tryEndPiece(this.res, this.pending.subarray(offset - this.pendingOffset), this.contentLength);
       if (done) {
         this.ended = true;
         this.pending = null;
