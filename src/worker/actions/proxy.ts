@@ -711,7 +711,11 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
 
   /** The route deadline: the whole exchange took longer than timeoutMs. */
   override onTimer(): void {
-    if (this.ended) return;
+    if (this.ended) {
+      // The answer is over but the upstream exchange is not: never outlive the deadline with it.
+      if (this.attemptOpen) this.stopUpstream();
+      return;
+    }
     log('info', 'route timeoutMs reached', { route: this.route!.id, afterHeaders: this.headersWritten, requestId: this.head.requestId || undefined });
     if (this.headersWritten) return this.cut();
     this.replyError('upstream_timeout');
