@@ -105,8 +105,8 @@ export interface UpstreamHandler {
    * undici never calls it): the headers to relay, already filtered and serialized as one block
    *   "name1: value1\r\nname2: value2 ... \r\nnameN: valueN"
    * handed over as `first` = "name1" and `rest` = "value1\r\n ... valueN" (two slices of one
-   * buffer), so that the proxy writes them with its status line in one uWS call (uWS writes its
-   * arguments verbatim; pinned by test/native/uws-verbatim.test.ts). Both null when no header is
+   * buffer), so that one uWS writeHeader(first, rest) writes them all (uWS writes name, ": ",
+   * value, CRLF verbatim; pinned by test/native/uws-verbatim.test.ts). Both null when no header is
    * left. What the engine guarantees about the bytes: every name is a token and no value holds a
    * CR, LF, NUL or other control except HTAB (the strict parser's rules), and these are removed:
    * the hop-by-hop and framing headers of response-head.ts's dropResponseHeader (Connection,

@@ -1,10 +1,9 @@
 /**
  * Pins what the proxy relies on from uWebSockets.js when it relays an upstream head in one call
  * (ProxyTransaction.writeHead with the native engine's prepared head, src/upstream/dispatch.ts
- * onPreparedHeaders: status line, header lines and Via as one writeStatus argument) and when it
- * relays a 1xx: uWS writes writeStatus's argument and writeHeader's name and value VERBATIM
- * ("HTTP/1.1 " + status + CRLF, name + ": " + value + CRLF), CR LF inside included, and nothing
- * in between. An upgrade of uWS that escapes, checks or reorders these
+ * onPreparedHeaders) and when it relays a 1xx: uWS writes writeStatus's argument and writeHeader's
+ * name and value VERBATIM ("HTTP/1.1 " + status + CRLF, name + ": " + value + CRLF), CR LF inside
+ * included, and nothing in between. An upgrade of uWS that escapes, checks or reorders these
  * bytes must fail here, loudly, before it breaks the relay.
  */
 import { connect } from 'node:net';
@@ -36,7 +35,7 @@ function rawGet(port: number, path: string, ending = '\r\n\r\nok'): Promise<stri
 }
 
 describe('uWebSockets.js writes status and headers verbatim', () => {
-  it('one writeHeader(name, "v1\\r\\nname2: v2") writes two header lines; writeStatus("200 OK") the status line, and with header lines after it those too; Buffers and strings alike', async () => {
+  it('one writeHeader(name, "v1\\r\\nname2: v2") writes two header lines; writeStatus("200 OK") the status line; Buffers and strings alike', async () => {
     const uws = loadUws();
     const app = uws.App();
     const block = Buffer.from('x-first: one\r\nx-second: two, three\r\nx-third: 8\xe9bit', 'latin1');
@@ -45,13 +44,6 @@ describe('uWebSockets.js writes status and headers verbatim', () => {
         res.writeStatus('200 OK');
         res.writeHeader(block.subarray(0, 7), block.subarray(9));
         res.writeHeader('via', '1.1 gateway');
-        res.end('ok');
-      });
-    });
-    app.get('/one-call', (res) => {
-      res.cork(() => {
-        res.writeStatus(Buffer.concat([Buffer.from('200 OK\r\n'), block, Buffer.from('\r\nvia: 1.1 gateway')]));
-        res.writeHeader('x-request-id', 'abc');
         res.end('ok');
       });
     });
@@ -68,8 +60,6 @@ describe('uWebSockets.js writes status and headers verbatim', () => {
       const port = uws.us_socket_local_port(token);
       const a = await rawGet(port, '/block');
       expect(a.startsWith('HTTP/1.1 200 OK\r\nx-first: one\r\nx-second: two, three\r\nx-third: 8\xe9bit\r\nvia: 1.1 gateway\r\n')).toBe(true);
-      const c = await rawGet(port, '/one-call');
-      expect(c.startsWith('HTTP/1.1 200 OK\r\nx-first: one\r\nx-second: two, three\r\nx-third: 8\xe9bit\r\nvia: 1.1 gateway\r\nx-request-id: abc\r\n')).toBe(true);
       const b = await rawGet(port, '/interim');
       expect(b.startsWith('HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nvia: 1.1 gateway\r\n')).toBe(true);
     } finally {

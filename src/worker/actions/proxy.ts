@@ -27,7 +27,7 @@ import { log } from '../../observability/log.js';
 import { isPromise } from '../../util/promise.js';
 import type { BodyReplacement } from '../../plugins/api.js';
 import { arm, timerList } from '../../util/timer-lists.js';
-import { Transaction, VIA_VALUE, endWithoutBody, tryEndPiece, type WorkerHost } from '../transaction.js';
+import { Transaction, endWithoutBody, tryEndPiece, type WorkerHost } from '../transaction.js';
 import { appendForwardingHeaders, type RequestHead } from '../head.js';
 import { dropResponseHeader, nameIs, nameIsOneOf, parseContentLength, responseConnectionTokens } from '../response-head.js';
 import { AnswerPlan } from './answer-plan.js';
@@ -601,14 +601,10 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     this.headersWritten = true;
     this.status = status;
     if (this.prepared) {
-      if (!this.interimSent) {
-        // Status line, the relayed block and Via in one uWS call (it writes the bytes verbatim).
-        res.writeStatus(preparedHead(status, this.preparedFirst, this.preparedRest));
-      } else {
-        res.writeHeader('HTTP/1.1 ' + statusLine(status) + '\r\nvia', '1.1 gateway'); // after a relayed 1xx
-        if (this.preparedFirst !== null) res.writeHeader(this.preparedFirst, this.preparedRest!);
-      }
-      this.writeGatewayHeaders(status, true);
+      if (!this.interimSent) res.writeStatus(statusLineBytes(status));
+      else res.writeHeader('HTTP/1.1 ' + statusLine(status) + '\r\nvia', '1.1 gateway'); // after a relayed 1xx
+      if (this.preparedFirst !== null) res.writeHeader(this.preparedFirst, this.preparedRest!);
+      this.writeGatewayHeaders(status, this.interimSent);
       return;
     }
     const raw = this.rawHeaders!;
@@ -740,45 +736,6 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     }
   }
 
-}
-
-/**
- * The reusable buffer one answer's head is assembled in: uWS copies what writeStatus gets before
- * it returns, so the next answer can reuse it.
- */
-let headOut = Buffer.allocUnsafeSlow(16 * 1024);
-const HEADER_SEP = Buffer.from(': ', 'latin1');
-const VIA_LINE = Buffer.from('\r\nvia: ' + VIA_VALUE, 'latin1');
-
-/** Copies src into dst at o (a loop for short ones: a Buffer.copy call costs more than ~40 bytes). */
-function putBytes(dst: Buffer, src: Buffer, o: number): number {
-  const n = src.length;
-  if (n > 40) return o + src.copy(dst, o);
-  for (let i = 0; i < n; i++) dst[o + i] = src[i];
-  return o + n;
-}
-
-/**
- * The argument of one writeStatus for a prepared head: "200 OK\r\n" + "name1: value1 ...\r\n
- * nameN: valueN" (the engine's filtered block, dispatch.ts onPreparedHeaders) + "\r\nvia: 1.1
- * gateway". uWS writes "HTTP/1.1 " + it + CRLF, so this is the status line and header lines
- * exactly (pinned by test/native/uws-verbatim.test.ts). A view of a reused buffer.
- */
-function preparedHead(status: number, first: Buffer | null, rest: Buffer | null): Buffer {
-  const line = statusLineBytes(status);
-  const size = line.length + (first !== null ? first.length + rest!.length + 4 : 0) + VIA_LINE.length;
-  if (size > headOut.length) headOut = Buffer.allocUnsafeSlow(Math.max(size, 2 * headOut.length));
-  const b = headOut;
-  let o = putBytes(b, line, 0);
-  if (first !== null) {
-    b[o++] = 0x0d;
-    b[o++] = 0x0a;
-    o = putBytes(b, first, o);
-    o = putBytes(b, HEADER_SEP, o);
-    o = putBytes(b, rest!, o);
-  }
-  o = putBytes(b, VIA_LINE, o);
-  return b.subarray(0, o);
 }
 
 export const proxyAction: RouteAction = {
