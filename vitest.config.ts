@@ -9,6 +9,7 @@ export const BOTH_ENGINES = [
   'test/integration/proxy.test.ts',
   'test/integration/streaming.test.ts',
   'test/fault/upstream-failures.test.ts',
+  'test/fault/client-chaos.test.ts',
   'test/regressions/issue-8-upstream-answers.test.ts',
   'test/regressions/issue-8-timeouts.test.ts',
   'test/regressions/issue-8-slow-clients.test.ts',
