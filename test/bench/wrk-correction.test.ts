@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { fromPercentiles, summarize, undoWrkCorrection, wrkCorrectionInterval, wrkPercentileGrid } from '../../bench/histogram.js';
+import { mulberry32 } from '../../src/util/prng.js';
 
 /** wrk's stats: counts per microsecond. */
 class WrkStats {
@@ -47,17 +48,8 @@ class WrkStats {
   }
 }
 
-/** A seeded PRNG (mulberry32), so the test is the same every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG, so the test is the same every run. */
+const prng = mulberry32;
 
 /** Runs `samples` through simulated wrk; returns what the suite rebuilds and the truth. */
 function simulate(samples: number[], connections: number) {
