@@ -7,12 +7,12 @@
  * worker (a reload used to open it again without closing the old one).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { echoUpstream, logLines, sleep, startGateway, waitForLogLines, type Gateway, type Upstream } from '../helpers/gateway.js';
-import { childPids } from '../helpers/procs.js';
+import { childPids, openFilesMatching } from '../helpers/procs.js';
 
 const TOTAL = 300;
 const CONCURRENCY = 6;
@@ -43,19 +43,6 @@ function requestIds(path: string): string[] {
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => (JSON.parse(l) as { requestId: string }).requestId);
-}
-
-/** Open descriptors of `pid` on `path` (however renamed since). */
-function descriptorsOn(pid: number, path: string): number {
-  let n = 0;
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith(path)) n++;
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return n;
 }
 
 describe('access log reopen (SIGUSR1)', () => {
@@ -130,6 +117,6 @@ describe('access log reopen (SIGUSR1)', () => {
       gw.proc.kill('SIGHUP');
       await gw.waitForLog(`"msg":"config audit","source":"signal","file":"${gw.configPath}","result":"applied","version":${i + 2}`);
     }
-    for (const pid of workers) expect(descriptorsOn(pid, logPath)).toBe(1);
+    for (const pid of workers) expect(openFilesMatching(pid, logPath)).toBe(1);
   });
 });
