@@ -461,7 +461,6 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
       if (this.abortUpstream !== null) queueMicrotask(() => this.stopUpstream());
       return false;
     }
-    if (chunk.length === 0) return true; // nothing to write (an empty tryEnd would end the answer)
     const plan = this.plan;
     if (plan !== null) {
       if (plan.replacer !== null) {
