@@ -35,8 +35,11 @@
 // version this builds for: 20, 22, 24), because N-API offers no access to another addon's
 // internal fields.
 #include <node_api.h>
+#include <sys/socket.h>
+#include <uv.h>
 #include <v8.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 
@@ -219,12 +222,75 @@ napi_value ConnectionId(napi_env env, napi_callback_info info) {
 
 }  // namespace
 
+// limitReceiveBuffer(res, bytes): sets SO_RCVBUF on the client socket a JS `res` wraps. Why: uWS
+// 20.57's uSockets (loop.c, "read again immediately after reading a full recv buffer") reads the
+// socket again at once, without looking at pause(), for as long as each read fills its whole
+// 512 KiB buffer, so a client that keeps the kernel's receive queue above 512 KiB (a fast upload)
+// keeps the worker inside that loop: its body piles up in memory however the gateway pauses, and
+// no other connection of the worker is served until it stops. With SO_RCVBUF at most 256 KiB the
+// kernel's queue (2 x SO_RCVBUF including bookkeeping) never holds 512 KiB of data, every read
+// comes back short, and pause() holds from the next read on.
+// Layout (uSockets' libuv backend, the one uWS.js builds): the HttpResponse is its us_socket_t,
+// which begins with its us_poll_t { uv_poll_t* uv_p; int fd; ... }. The uv_poll_t is checked to be
+// a poll handle of this loop whose descriptor is that fd, and the fd a stream socket, before any
+// setsockopt. Returns the receive buffer the kernel reports afterwards (2 x bytes on Linux), -1
+// when the layout is not the expected one, -2 when `res` wraps nothing (the response is over), or
+// -errno.
+napi_value LimitReceiveBuffer(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_value result;
+  napi_valuetype type;
+  int64_t bytes = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 2 ||
+      napi_typeof(env, argv[0], &type) != napi_ok || type != napi_object ||
+      napi_get_value_int64(env, argv[1], &bytes) != napi_ok || bytes <= 0 || bytes > (1 << 30)) {
+    napi_throw_type_error(env, nullptr, "limitReceiveBuffer(res, bytes)");
+    return nullptr;
+  }
+  v8::Local<v8::Value> value;
+  std::memcpy(static_cast<void*>(&value), &argv[0], sizeof(value));
+  v8::Local<v8::Object> obj = value.As<v8::Object>();
+  int32_t answer = -1;
+  uv_loop_t* loop = nullptr;
+  if (obj->InternalFieldCount() >= 1 && napi_get_uv_event_loop(env, &loop) == napi_ok) {
+    const unsigned char* sock = static_cast<const unsigned char*>(obj->GetAlignedPointerFromInternalField(0));
+    if (sock == nullptr) {
+      answer = -2;
+    } else {
+      uv_poll_t* poll = nullptr;
+      int fd = -1;
+      std::memcpy(&poll, sock, sizeof(poll));
+      std::memcpy(&fd, sock + sizeof(poll), sizeof(fd));
+      const uintptr_t at = reinterpret_cast<uintptr_t>(poll);
+      uv_os_fd_t pollFd = -1;
+      int sockType = 0;
+      socklen_t len = sizeof(sockType);
+      if (at > 4096 && at % alignof(uv_poll_t) == 0 && poll->type == UV_POLL && poll->loop == loop &&
+          uv_fileno(reinterpret_cast<uv_handle_t*>(poll), &pollFd) == 0 && pollFd == fd &&
+          getsockopt(fd, SOL_SOCKET, SO_TYPE, &sockType, &len) == 0 && sockType == SOCK_STREAM) {
+        int size = static_cast<int>(bytes);
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) != 0) {
+          answer = -errno;
+        } else {
+          len = sizeof(size);
+          answer = getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, &len) == 0 ? size : -errno;
+        }
+      }
+    }
+  }
+  if (napi_create_int32(env, answer, &result) != napi_ok) return nullptr;
+  return result;
+}
+
 void InitUwsHead(napi_env env, napi_value exports) {
   napi_value fn;
   if (napi_create_function(env, "inspectHead", NAPI_AUTO_LENGTH, InspectHead, nullptr, &fn) != napi_ok) return;
   napi_set_named_property(env, exports, "inspectHead", fn);
   if (napi_create_function(env, "connectionId", NAPI_AUTO_LENGTH, ConnectionId, nullptr, &fn) != napi_ok) return;
   napi_set_named_property(env, exports, "connectionId", fn);
+  if (napi_create_function(env, "limitReceiveBuffer", NAPI_AUTO_LENGTH, LimitReceiveBuffer, nullptr, &fn) != napi_ok) return;
+  napi_set_named_property(env, exports, "limitReceiveBuffer", fn);
 }
 
 }  // namespace gateway

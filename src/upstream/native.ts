@@ -24,8 +24,8 @@
 import { lookup } from 'node:dns';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
-import type { UpstreamHandler, UpstreamRequest } from './dispatch.js';
-import { UpstreamFailure } from './dispatch.js';
+import type { RecyclingBody, UpstreamHandler, UpstreamRequest } from './dispatch.js';
+import { UpstreamFailure, recyclerOf } from './dispatch.js';
 import { nativeExport } from '../native/addon.js';
 import { parseErrorName } from '../native/http-response-parser-types.js';
 import type { TimerList, TimerNode } from '../util/timer-lists.js';
@@ -300,6 +300,8 @@ class Connection implements PoolConnection {
   private pendingComplete = false;
   // A streamed request body.
   private stream: Readable | null = null;
+  /** The streamed body's recycle hook (RecyclingBody), if it has one. */
+  private recycler: RecyclingBody | null = null;
   private streamLeft = -1;
 
   constructor(readonly engine: NativeEndpoint) {
@@ -543,6 +545,7 @@ class Connection implements PoolConnection {
 
   private pipe(stream: Readable, contentLength: number): void {
     this.stream = stream;
+    this.recycler = recyclerOf(stream);
     this.streamLeft = contentLength;
     stream.on('data', this.onBodyData);
     stream.on('end', this.onBodyEnd);
@@ -553,6 +556,7 @@ class Connection implements PoolConnection {
     const s = this.stream;
     if (s === null) return;
     this.stream = null;
+    this.recycler = null;
     s.off('data', this.onBodyData);
     s.off('end', this.onBodyEnd);
     s.off('error', this.onBodyError);
@@ -565,6 +569,8 @@ class Connection implements PoolConnection {
       if (this.streamLeft < 0) return this.failBody('the request body is longer than its Content-Length', 'REQ_CONTENT_LENGTH_MISMATCH');
     }
     const r = this.native.writeBody(chunk);
+    // writeBody wrote the bytes or copied them into its queue: the chunk's memory is free again.
+    this.recycler?.recycle(chunk);
     if (r === 0) this.stream.pause(); // resumed on EV_DRAIN
     else if (r < 0) this.unpipe(); // the failure arrives as an event
   };

@@ -14,12 +14,15 @@
  *
  * uWS hands out ArrayBuffers that are neutered when the callback returns: every chunk kept is
  * copied first. A spooled body is copied into 256 KiB blocks that are written whole and reused
- * (a worker-wide free list): a 200 MB upload makes no 200 MB of garbage and ~800 writes, not one
- * per chunk. The spool file's descriptor is closed only when no write and no reader of it is
+ * (a worker-wide free list), and read back into blocks of the same list, which the native engine
+ * hands back once written (RecyclingBody); large streamed chunks are copied into such blocks too:
+ * a 200 MB upload makes no 200 MB of garbage, and ~800 writes, not one per chunk. The spool file's descriptor is closed only when no write and no reader of it is
  * left: closing it under a pending write or read would let the number be reused by another file
  * or socket, and that I/O would land there.
  */
 import type { HttpResponse } from 'uWebSockets.js';
+import type { RecyclingBody } from '../upstream/dispatch.js';
+import { limitReceiveBuffer } from '../native/uws-head.js';
 import { Readable } from 'node:stream';
 import { closeSync, openSync, read as fsRead, unlinkSync, write as fsWrite } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,11 +40,27 @@ export interface BodyOwner {
   onBodyError(): void;
 }
 
+/**
+ * uSockets (uWS 20.57) reads a socket again at once, without looking at pause(), for as long as
+ * each read fills its whole receive buffer (LIBUS_RECV_BUFFER_LENGTH): a client that keeps the
+ * kernel's queue above that (an upload faster than the worker takes it) would keep the worker in
+ * that loop, its body piling up in memory and every other connection of the worker waiting. The
+ * first time a body is paused or arrives in a piece that size, its socket's SO_RCVBUF is set to
+ * CLIENT_RECEIVE_BUFFER (the kernel doubles it, and its queue then never holds 512 KiB of data):
+ * reads come back short, and pause() holds from the next one. docs/security.md has the bytes.
+ */
+const UWS_RECEIVE_BUFFER = 512 * 1024;
+const CLIENT_RECEIVE_BUFFER = 192 * 1024;
+
 /** Concurrent spool writes before the client socket is paused. */
 const SPOOL_WRITES_IN_FLIGHT = 4;
 let spoolSeq = 0;
 
-/** The unit of spool writes, and the free list of its blocks (shared by the worker's bodies). */
+/**
+ * The unit of spool writes and reads and of large streamed chunks, and the free list of its
+ * blocks (shared by the worker's bodies). Each block is its own ArrayBuffer (allocUnsafeSlow), so a
+ * chunk cut from one (byteOffset 0 of an ArrayBuffer of exactly this size) leads back to it.
+ */
 const SPOOL_BLOCK = 256 * 1024;
 const MAX_FREE_BLOCKS = 16;
 const freeBlocks: Buffer[] = [];
@@ -49,8 +68,16 @@ function takeBlock(): Buffer {
   return freeBlocks.pop() ?? Buffer.allocUnsafeSlow(SPOOL_BLOCK);
 }
 function giveBlock(b: Buffer): void {
-  if (freeBlocks.length < MAX_FREE_BLOCKS) freeBlocks.push(b);
+  // A block listed twice would be handed to two users at once: never add one already there.
+  if (freeBlocks.length < MAX_FREE_BLOCKS && !freeBlocks.includes(b)) freeBlocks.push(b);
 }
+/** The block a chunk pushed by one of our body streams was cut from (RecyclingBody.recycle). */
+function recycleChunk(chunk: Buffer): void {
+  if (chunk.byteOffset !== 0 || chunk.buffer.byteLength !== SPOOL_BLOCK) return; // not one of ours
+  giveBlock(chunk.length === SPOOL_BLOCK ? chunk : Buffer.from(chunk.buffer, 0, SPOOL_BLOCK));
+}
+/** Streamed client chunks from this size up are copied into pooled blocks; smaller ones into Buffers of their own. */
+const POOLED_CHUNK_MIN = 16 * 1024;
 
 /** An open, unlinked spool file: closed when its body, its pending writes and its readers are all done with it. */
 class SpoolFile {
@@ -70,23 +97,45 @@ class SpoolFile {
   }
 }
 
-/** Streams a body into the upstream request with backpressure on the client socket. */
-class ClientBodyStream extends Readable {
+/**
+ * Streams a body into the upstream request with backpressure on the client socket. A
+ * RecyclingBody: large chunks are copies in pooled blocks, which the native engine hands back.
+ */
+class ClientBodyStream extends Readable implements RecyclingBody {
   constructor(private readonly body: RequestBody) {
-    super({ highWaterMark: 256 * 1024 });
+    super({ highWaterMark: SPOOL_BLOCK });
   }
   override _read(): void {
     this.body.resumeClient();
   }
+
+  /** Pushes a copy of a uWS chunk (neutered when its callback returns); false: over the high-water mark. */
+  pushCopy(chunk: ArrayBuffer): boolean {
+    const bytes = new Uint8Array(chunk);
+    if (bytes.length < POOLED_CHUNK_MIN) return this.push(Buffer.from(bytes));
+    let more = true;
+    for (let off = 0; off < bytes.length; off += SPOOL_BLOCK) {
+      const n = Math.min(bytes.length - off, SPOOL_BLOCK);
+      const block = takeBlock();
+      block.set(off === 0 && n === bytes.length ? bytes : bytes.subarray(off, off + n));
+      more = this.push(n === SPOOL_BLOCK ? block : block.subarray(0, n));
+    }
+    return more;
+  }
+
+  recycle(chunk: Buffer): void {
+    recycleChunk(chunk);
+  }
 }
 
 /**
- * One reader of a spool file (one upstream attempt): reads [0, end) in 64 KiB pieces. Not an
- * fs.ReadStream: that one closes the descriptor when destroyed, even with autoClose: false, and
- * the descriptor is shared (other attempts, pending writes). Its destroy waits for a read in
- * progress; 'close' (after the end, or a destroy) lets go of the file.
+ * One reader of a spool file (one upstream attempt): reads [0, end) in pooled blocks (a
+ * RecyclingBody: the native engine hands them back). Not an fs.ReadStream: that one closes the
+ * descriptor when destroyed, even with autoClose: false, and the descriptor is shared (other
+ * attempts, pending writes). Its destroy waits for a read in progress; 'close' (after the end, or
+ * a destroy) lets go of the file.
  */
-class SpoolReader extends Readable {
+class SpoolReader extends Readable implements RecyclingBody {
   private pos = 0;
   private reading = false;
   private destroyWhenRead: (() => void) | null = null;
@@ -95,28 +144,33 @@ class SpoolReader extends Readable {
     private readonly spool: SpoolFile,
     private readonly end: number,
   ) {
-    super({ highWaterMark: 64 * 1024 });
+    super({ highWaterMark: SPOOL_BLOCK });
     spool.retain();
     this.once('close', () => spool.release());
   }
 
   override _read(): void {
-    const n = Math.min(this.end - this.pos, 64 * 1024);
+    const n = Math.min(this.end - this.pos, SPOOL_BLOCK);
     if (n <= 0) {
       this.push(null);
       return;
     }
-    const buf = Buffer.allocUnsafeSlow(n);
+    const block = takeBlock();
     this.reading = true;
-    fsRead(this.spool.fd, buf, 0, n, this.pos, (err, bytes) => {
+    fsRead(this.spool.fd, block, 0, n, this.pos, (err, bytes) => {
       this.reading = false;
       const destroyed = this.destroyWhenRead;
+      if (destroyed !== null || err || bytes === 0) giveBlock(block);
       if (destroyed !== null) return destroyed();
       if (err) return void this.destroy(err);
       if (bytes === 0) return void this.destroy(new Error('the request body spool file ended early'));
       this.pos += bytes;
-      this.push(bytes === n ? buf : buf.subarray(0, bytes));
+      this.push(bytes === SPOOL_BLOCK ? block : block.subarray(0, bytes));
     });
+  }
+
+  recycle(chunk: Buffer): void {
+    recycleChunk(chunk);
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
@@ -147,6 +201,8 @@ export class RequestBody {
   // stream mode
   private stream: ClientBodyStream | null = null;
   private clientPaused = false;
+  /** The client socket's receive buffer was limited (see CLIENT_RECEIVE_BUFFER). */
+  private receiveLimited = false;
 
   constructor(
     private readonly res: HttpResponse,
@@ -217,6 +273,7 @@ export class RequestBody {
     if (this.closed) return;
     const len = chunk.byteLength;
     this.received += len;
+    if (len === UWS_RECEIVE_BUFFER) this.limitReceive();
     if (this.received > this.maxBytes) {
       this.closed = true;
       this.stream?.destroy();
@@ -232,11 +289,7 @@ export class RequestBody {
       case 'discard':
         break;
       case 'stream':
-        // Copy: the ArrayBuffer is neutered when this callback returns.
-        if (len > 0 && !this.stream!.push(Buffer.from(new Uint8Array(chunk)))) {
-          this.clientPaused = true;
-          this.res.pause();
-        }
+        if (len > 0 && !this.stream!.pushCopy(chunk)) this.pauseClient();
         if (isLast) {
           this.stream!.push(null);
           // No byte of this body is left to hold back, and an ended stream asks for no more
@@ -310,10 +363,7 @@ export class RequestBody {
     this.spoolWritten += length;
     this.spoolPending++;
     spool.retain();
-    if (this.spoolPending >= SPOOL_WRITES_IN_FLIGHT && !this.clientPaused) {
-      this.clientPaused = true;
-      this.res.pause();
-    }
+    if (this.spoolPending >= SPOOL_WRITES_IN_FLIGHT && !this.clientPaused) this.pauseClient();
     fsWrite(spool.fd, buf, 0, length, at, (err) => {
       this.spoolPending--;
       spool.release();
@@ -338,6 +388,18 @@ export class RequestBody {
   /** The spool could not be written (disk full, no temp dir): the request is answered 500. */
   get failure(): Error | null {
     return this.spoolFailed;
+  }
+
+  private pauseClient(): void {
+    this.clientPaused = true;
+    this.limitReceive();
+    this.res.pause();
+  }
+
+  private limitReceive(): void {
+    if (this.receiveLimited) return;
+    this.receiveLimited = true;
+    limitReceiveBuffer(this.res, CLIENT_RECEIVE_BUFFER);
   }
 
   resumeClient(): void {

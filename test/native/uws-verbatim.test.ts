@@ -10,6 +10,7 @@ import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { loadUws } from '../../src/uws.js';
 import { tryEndPiece } from '../../src/worker/transaction.js';
+import { limitReceiveBuffer } from '../../src/native/uws-head.js';
 
 type ListenSocket = import('uWebSockets.js').us_listen_socket;
 
@@ -103,6 +104,48 @@ describe('uWebSockets.js completes a response on an empty tryEnd', () => {
       const b = await rawGet(port, '/piece', '0123456789');
       expect(b).toMatch(/content-length: 10\r\n\r\n0123456789$/i);
       expect(pieces).toEqual([[true, false], [true, false], [true, false], [true, true]]);
+    } finally {
+      uws.us_listen_socket_close(token);
+    }
+  });
+});
+
+describe('the addon reaches the client socket behind a uWS HttpResponse (limitReceiveBuffer)', () => {
+  it('sets SO_RCVBUF on that socket (the kernel reports it doubled), and reports -2 once the response is over', async () => {
+    // The gateway limits a fast uploader's receive buffer because uSockets reads again, pause()
+    // or not, while each read fills its 512 KiB buffer (src/worker/request-body.ts). A uWS whose
+    // socket layout differs gives -1 here.
+    const uws = loadUws();
+    const app = uws.App();
+    const seen: number[] = [];
+    app.post('/up', (res) => {
+      res.onAborted(() => {});
+      seen.push(limitReceiveBuffer(res, 192 * 1024));
+      seen.push(limitReceiveBuffer(res, 64 * 1024));
+      res.onData((_chunk, last) => {
+        if (!last) return;
+        res.end('ok');
+        seen.push(limitReceiveBuffer(res, 192 * 1024));
+      });
+    });
+    const token = await new Promise<ListenSocket>((res, rej) => app.listen('127.0.0.1', 0, (t) => (t ? res(t) : rej(new Error('listen failed')))));
+    try {
+      const port = uws.us_socket_local_port(token);
+      const answer = await new Promise<string>((resolve, reject) => {
+        const s = connect(port, '127.0.0.1');
+        let out = '';
+        s.on('data', (c) => {
+          out += c.toString('latin1');
+          if (out.endsWith('\r\n\r\nok')) {
+            s.destroy();
+            resolve(out);
+          }
+        });
+        s.on('error', reject);
+        s.write('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello');
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(seen).toEqual([2 * 192 * 1024, 2 * 64 * 1024, -2]);
     } finally {
       uws.us_listen_socket_close(token);
     }
