@@ -40,10 +40,11 @@ type LimitReceiveBuffer = (res: HttpResponse, bytes: number) => number;
 let limitRcv: LimitReceiveBuffer | null = null;
 
 /**
- * Sets SO_RCVBUF on the client socket of `res` (native/uws_head.cc has the why: uWS reads a socket
- * again at once, pause() or not, while each read fills its 512 KiB buffer). Returns the size the
- * kernel reports (2 x bytes on Linux), -1 when uWS's memory layout is not the expected one, -2
- * when the response is over, or -errno.
+ * Sets SO_RCVBUF on the client socket behind a uWS HttpResponse (uWS's HttpResponse is its
+ * us_socket_t; native/uws_head.cc has the why: uWS reads a socket again at once, pause() or not,
+ * while each read fills its 512 KiB buffer). Returns the size the kernel reports (2 x bytes on
+ * Linux), -1 when uWS's memory layout is not the expected one, -2 when the response is over, or
+ * -errno.
  */
 export function limitReceiveBuffer(res: HttpResponse, bytes: number): number {
   if (limitRcv === null) limitRcv = nativeExport<LimitReceiveBuffer>('limitReceiveBuffer');

@@ -22,8 +22,7 @@
  */
 import type { HttpResponse } from 'uWebSockets.js';
 import type { RecyclingBody } from '../upstream/dispatch.js';
-import { limitReceiveBuffer } from '../native/uws-head.js';
-import { loopTurn } from '../util/loop-turn.js';
+import { ReadLoopGuard } from './read-loop-guard.js';
 import { Readable } from 'node:stream';
 import { closeSync, openSync, read as fsRead, unlinkSync, write as fsWrite } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,19 +39,6 @@ export interface BodyOwner {
   /** More bytes than the Content-Length announced (uWS stops at it; kept as a guard). */
   onBodyError(): void;
 }
-
-/**
- * uSockets (uWS 20.57) reads a socket again at once, without looking at pause(), for as long as
- * each read fills its whole receive buffer (LIBUS_RECV_BUFFER_LENGTH): a client that keeps the
- * kernel's queue above that (an upload faster than the worker takes it) would keep the worker in
- * that loop, its body piling up in memory and every other connection of the worker waiting. When
- * more than one such buffer of a body arrives within one event-loop iteration (so: that loop, in
- * any framing), its socket's SO_RCVBUF is set to CLIENT_RECEIVE_BUFFER (the kernel doubles it, and
- * its queue then never holds 512 KiB of data): reads come back short, the loop ends, and pause()
- * holds. Only such connections lose the kernel's buffer autotuning. docs/security.md, row 18.
- */
-const UWS_RECEIVE_BUFFER = 512 * 1024;
-const CLIENT_RECEIVE_BUFFER = 192 * 1024;
 
 /** Concurrent spool writes before the client socket is paused. */
 const SPOOL_WRITES_IN_FLIGHT = 4;
@@ -203,11 +189,8 @@ export class RequestBody {
   // stream mode
   private stream: ClientBodyStream | null = null;
   private clientPaused = false;
-  /** The client socket's receive buffer was limited (see CLIENT_RECEIVE_BUFFER). */
-  private receiveLimited = false;
-  /** Bytes of this body received in event-loop iteration `turn` (loopTurn). */
-  private turn = -1;
-  private turnBytes = 0;
+  /** Set at the first bytes: limits the socket's receive buffer if uSockets' read-again loop shows. */
+  private readLoop: ReadLoopGuard | null = null;
 
   constructor(
     private readonly res: HttpResponse,
@@ -278,7 +261,7 @@ export class RequestBody {
     if (this.closed) return;
     const len = chunk.byteLength;
     this.received += len;
-    if (!this.receiveLimited) this.watchReadLoop(len);
+    (this.readLoop ??= new ReadLoopGuard(this.res)).received(len);
     if (this.received > this.maxBytes) {
       this.closed = true;
       this.stream?.destroy();
@@ -400,18 +383,6 @@ export class RequestBody {
     this.res.pause();
   }
 
-  /** Limits the socket's receive buffer once uSockets' read-again loop shows (see CLIENT_RECEIVE_BUFFER). */
-  private watchReadLoop(len: number): void {
-    const turn = loopTurn();
-    if (turn !== this.turn) {
-      this.turn = turn;
-      this.turnBytes = 0;
-    }
-    this.turnBytes += len;
-    if (this.turnBytes <= UWS_RECEIVE_BUFFER) return;
-    this.receiveLimited = true;
-    limitReceiveBuffer(this.res, CLIENT_RECEIVE_BUFFER);
-  }
 
   resumeClient(): void {
     if (this.clientPaused && !this.closed) {
