@@ -16,10 +16,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { request } from 'undici';
 import { freePort, sleep, startGateway, type Gateway } from '../helpers/gateway.js';
+import { startBigUpstream } from '../helpers/big-upstream.js';
 import { mulberry32 } from '../../src/util/prng.js';
 
 const MB = 1024 * 1024;
@@ -36,18 +36,15 @@ let gw: Gateway;
 let adminPort = 0;
 
 beforeAll(async () => {
-  upstream = spawn(process.execPath, [fileURLToPath(new URL('../fixtures/big-upstream.mjs', import.meta.url))], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, TOTAL_BYTES: String(TOTAL) },
-  });
-  const port = await new Promise<string>((resolve) => upstream.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
+  const big = await startBigUpstream(TOTAL);
+  upstream = big.proc;
   adminPort = await freePort();
   gw = await startGateway(
     {
       admin: { host: '127.0.0.1', port: adminPort, token: 'env:CHAOS_ADMIN_TOKEN' },
       accessLog: false,
       limits: { maxBodyBytes: 64 * MB },
-      upstreams: { big: { targets: [{ url: `http://127.0.0.1:${port}` }] } },
+      upstreams: { big: { targets: [{ url: big.url }] } },
       routes: [{ id: 'big', paths: ['/big/*'], upstream: 'big', stripPrefix: '/big', timeoutMs: 0 }],
     },
     { env: { CHAOS_ADMIN_TOKEN: TOKEN } },

@@ -14,8 +14,8 @@
  * worker works, as a fast client on a fast network does.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { bigRoutes, startBigUpstream } from '../helpers/big-upstream.js';
 import { request } from 'undici';
 import { startGateway, type Gateway } from '../helpers/gateway.js';
 import { childPids, rssBytes } from '../helpers/procs.js';
@@ -32,17 +32,14 @@ let upstream: ChildProcess;
 let gw: Gateway;
 
 beforeAll(async () => {
-  upstream = spawn(process.execPath, [fileURLToPath(new URL('../fixtures/big-upstream.mjs', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<string>((resolve) => upstream.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
+  const big = await startBigUpstream();
+  upstream = big.proc;
   gw = await startGateway({
     workers: 1,
     limits: { maxBodyBytes: 512 * MB },
     // The native engine hands the body's blocks back (RecyclingBody): part of what the memory bound checks.
-    upstreams: { big: { targets: [{ url: `http://127.0.0.1:${port}` }], engine: 'native' } },
-    routes: [
-      { id: 'big', paths: ['/big/*'], upstream: 'big', stripPrefix: '/big', timeoutMs: 0 },
-      { id: 'streamed', paths: ['/streamed/*'], upstream: 'big', stripPrefix: '/streamed', timeoutMs: 0, requestBuffering: false },
-    ],
+    upstreams: { big: { targets: [{ url: big.url }], engine: 'native' } },
+    routes: bigRoutes('big'),
   });
 });
 

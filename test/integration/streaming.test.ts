@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
 import { createHash } from 'node:crypto';
 import { Client, request } from 'undici';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { bigRoutes, startBigUpstream } from '../helpers/big-upstream.js';
 import { rawDownload, sleep, startGateway, type Gateway } from '../helpers/gateway.js';
 import { childPids, openFilesMatching, rssBytes } from '../helpers/procs.js';
 
@@ -33,17 +33,11 @@ async function upstreamWritten(): Promise<number> {
 }
 
 beforeAll(async () => {
-  upstream = spawn(process.execPath, [fileURLToPath(new URL('../fixtures/big-upstream.mjs', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<string>((resolve) => upstream.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
-  upstreamUrl = `http://127.0.0.1:${port}`;
+  ({ proc: upstream, url: upstreamUrl } = await startBigUpstream());
   gw = await startGateway({
     limits: { maxBodyBytes: 512 * MB },
     upstreams: { big: { targets: [{ url: upstreamUrl }] } },
-    // Transfers this big outlast the default 10 s route deadline on a busy box: no route deadline.
-    routes: [
-      { id: 'big', paths: ['/big/*'], upstream: 'big', stripPrefix: '/big', timeoutMs: 0 },
-      { id: 'streamed', paths: ['/streamed/*'], upstream: 'big', stripPrefix: '/streamed', timeoutMs: 0, requestBuffering: false },
-    ],
+    routes: bigRoutes('big'),
   });
 });
 

@@ -12,10 +12,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { request } from 'undici';
 import { sleep, startGateway, type Gateway } from '../helpers/gateway.js';
+import { startBigUpstream } from '../helpers/big-upstream.js';
 
 const SLOW = 300;
 let upstream: ChildProcess;
@@ -29,12 +29,7 @@ async function upstreamStats(): Promise<{ posts: number; postsDone: number; gets
 }
 
 beforeAll(async () => {
-  upstream = spawn(process.execPath, [fileURLToPath(new URL('../fixtures/big-upstream.mjs', import.meta.url))], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, TOTAL_BYTES: String(100 * 1024 * 1024) },
-  });
-  const port = await new Promise<string>((resolve) => upstream.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
-  upstreamUrl = `http://127.0.0.1:${port}`;
+  ({ proc: upstream, url: upstreamUrl } = await startBigUpstream(100 * 1024 * 1024));
   // The gateway's defaults, except the route timeout (a 100 MB answer is meant to be slow here).
   gw = await startGateway({
     upstreams: { app: { targets: [{ url: upstreamUrl }] } },
