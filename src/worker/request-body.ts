@@ -189,8 +189,8 @@ export class RequestBody {
   // stream mode
   private stream: ClientBodyStream | null = null;
   private clientPaused = false;
-  /** Set at the first bytes: limits the socket's receive buffer if uSockets' read-again loop shows. */
-  private readLoop: ReadLoopGuard | null = null;
+  /** Limits the socket's receive buffer if uSockets' read-again loop shows (bodies that can be long enough). */
+  private readonly readLoop: ReadLoopGuard | null;
 
   constructor(
     private readonly res: HttpResponse,
@@ -203,6 +203,7 @@ export class RequestBody {
   ) {
     if (mode === 'buffer' && length > 0 && length <= memoryBytes) this.single = Buffer.allocUnsafe(length);
     else if (mode === 'stream') this.stream = new ClientBodyStream(this);
+    this.readLoop = ReadLoopGuard.needed(length) ? new ReadLoopGuard(res) : null;
     res.onData((chunk, isLast) => this.onChunk(chunk, isLast));
   }
 
@@ -261,7 +262,7 @@ export class RequestBody {
     if (this.closed) return;
     const len = chunk.byteLength;
     this.received += len;
-    (this.readLoop ??= new ReadLoopGuard(this.res)).received(len);
+    this.readLoop?.received(len);
     if (this.received > this.maxBytes) {
       this.closed = true;
       this.stream?.destroy();
