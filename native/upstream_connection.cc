@@ -578,6 +578,7 @@ void UpstreamConnection::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 }
 
 void UpstreamConnection::ReleaseReadBuffer() {
+  readBufferFree_ = false;
   if (readRef_ == nullptr) return;
   if (env_ != nullptr) napi_delete_reference(env_, readRef_);
   readRef_ = nullptr;
@@ -601,12 +602,19 @@ void UpstreamConnection::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
     // A short read is copied like any other (to the slab or staging) and the JS Buffer kept for
     // the next read: handing out 64 KiB for a few KiB made the external memory, and with it V8's
     // full GCs, grow with the number of reads instead of the bytes.
-    const bool direct = inReadBuffer && nread >= static_cast<ssize_t>(kDirectReadMin);
+    // Once the handler lets go of its chunks, a short read is handed over in the Buffer too: the
+    // next read reuses it, so it is no waste, and JS copies nothing out of staging.
+    const bool direct = inReadBuffer && (nread >= static_cast<ssize_t>(kDirectReadMin) || c->readBufferFree_);
     c->directRead_ = direct;
+    c->readBufferFree_ = false;
     c->Feed(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread));
     c->directRead_ = false;
-    // JS holds the Buffer now if it kept a chunk of it; the next read gets a new one.
-    if (direct) c->ReleaseReadBuffer();
+    // JS holds the Buffer now if it kept a chunk of it: the next read gets a new one. When the
+    // handler let go of it (kSReadBufferFree), the next read of this response goes into it again:
+    // no 64 KiB of garbage per read, whose external memory drove V8 into full GCs (download-1m's
+    // profile: over a third of the worker's CPU in marking and sweeping). Once the response is
+    // over it goes: an idle connection holds none.
+    if (direct && (!c->readBufferFree_ || !c->inflight_ || c->closed_)) c->ReleaseReadBuffer();
     return;
   }
   if (inReadBuffer) c->ReleaseReadBuffer();
@@ -994,6 +1002,7 @@ void UpstreamConnection::Flush() {
   s[kSBodyStart] = static_cast<int32_t>(bBodyStart_);
   s[kSBodyLength] = static_cast<int32_t>(bDirect_ ? bDirectLen_ : bLen_ - bBodyStart_);
   s[kSBase] = bDirect_ ? kBaseReadBuffer : batchBase_;
+  s[kSReadBufferFree] = 0;
   if ((bFlags_ & kFHead) != 0) {
     s[kSClHi] = clHi_;
     s[kSClLo] = clLo_;
@@ -1002,8 +1011,10 @@ void UpstreamConnection::Flush() {
   }
   resumeInCall_ = false;
   inCall_ = true;
+  const bool direct = bDirect_;
   const bool go = Call(kEvResponse);
   inCall_ = false;
+  if (direct) readBufferFree_ = shared_->scratch[kSReadBufferFree] == 1;
   EndBatch();
   if (!go && !resumeInCall_ && !complete && !closed_ && inflight_) {
     paused_ = true;

@@ -77,6 +77,8 @@ enum Slot : int32_t {
   kSPreparedLength = 13,  // prepared head: bytes of the block at the event's base
   kSBase = 14,      // where the event's bytes are: slab offset (>= 0: slices), -1: staging (copy),
                     // -2 (kBaseReadBuffer): the JS read buffer passed with the event (a body slice)
+  kSReadBufferFree = 15,  // set to 1 by JS in a kBaseReadBuffer event: the handler kept nothing of
+                          // the slice, so the next read of this response may go into the same Buffer
   kSFields = 16,    // per field: name start, name end, value start, value end (staging offsets)
 };
 
@@ -266,6 +268,8 @@ class UpstreamConnection : public Napi::ObjectWrap<UpstreamConnection> {
   napi_ref readRef_ = nullptr;
   uint8_t* readData_ = nullptr;
   bool directRead_ = false;
+  // The last direct read's Buffer was let go of by JS (kSReadBufferFree): reused for the next read.
+  bool readBufferFree_ = false;
   size_t execOffset_ = 0;  // of the slice given to the parser, in the read
   // The batch being built from one read.
   bool bDirect_ = false;   // the batch is one body run in the JS read buffer

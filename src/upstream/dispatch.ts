@@ -136,6 +136,13 @@ export interface UpstreamHandler {
    */
   onPreparedHeaders?(status: number, first: Buffer | null, rest: Buffer | null, contentLength: number, resume: () => void): boolean;
   onData(chunk: Buffer): boolean;
+  /**
+   * Optional, asked right after an onData that returned true: does the handler still refer to that
+   * chunk's memory (it holds it for later, or passed it on to something that may)? When it does
+   * not, an engine that reads straight into JS memory (the native engine) reads its next piece
+   * into the same memory instead of a new Buffer. Absent: every chunk is the handler's to keep.
+   */
+  keptChunk?(): boolean;
   onComplete(): void;
   onError(err: UpstreamFailure): void;
 }

@@ -75,6 +75,8 @@ const S_CL_LO = 11;
 const S_FIRST_LENGTH = 12;
 const S_PREPARED_LENGTH = 13;
 const S_BASE = 14;
+/** Set by JS in a body event read straight into the JS read buffer: the handler kept nothing of it. */
+const S_READ_BUFFER_FREE = 15;
 const S_FIELD_OFFSETS = 16;
 
 const F_HEAD = 1;
@@ -488,9 +490,12 @@ class Connection implements PoolConnection {
     if ((f & F_BODY) !== 0) {
       const start = base + S[S_BODY_START];
       const chunk = bytes.subarray(start, start + S[S_BODY_LENGTH]);
+      const direct = bytes === readBuffer;
       if (this.paused) this.pendingData = chunk;
       else if (!h.onData(chunk)) this.paused = true;
       if (this.handler !== h) return true;
+      // The addon reads the next piece into the same Buffer when nobody holds this one.
+      if (direct && !this.paused && h.keptChunk?.() === false) S[S_READ_BUFFER_FREE] = 1;
     }
     if (complete) {
       if (this.paused) this.pendingComplete = true;

@@ -13,7 +13,7 @@
  * callbacks, and 200 MB each way with flat RSS.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
@@ -39,6 +39,7 @@ function makeEngine(kind: EngineKind, origin: string, s: Settings): UpstreamDisp
 
 let server: Server;
 let origin = '';
+const RANDOM = randomBytes(8 * 1024 * 1024);
 
 beforeAll(async () => {
   server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
@@ -63,6 +64,22 @@ beforeAll(async () => {
       const pump = (): void => {
         while (sent < n) {
           const c = n - sent >= chunk.length ? chunk : chunk.subarray(0, n - sent);
+          sent += c.length;
+          if (!res.write(c)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+      return;
+    }
+    if (url.pathname === '/random') {
+      // RANDOM (8 MB that never repeat: memory reused too early shows as wrong bytes), in pieces
+      // of 100 000 bytes, so that reads never line up with anything.
+      res.writeHead(200, { 'content-length': String(RANDOM.length) });
+      let sent = 0;
+      const pump = (): void => {
+        while (sent < RANDOM.length) {
+          const c = RANDOM.subarray(sent, sent + 100_000);
           sent += c.length;
           if (!res.write(c)) return void res.once('drain', pump);
         }
@@ -442,6 +459,53 @@ describe.each(ENGINES)('upstream engine: %s', (kind) => {
     expect(r.sha).toBe(createHash('sha256').update(Buffer.concat(Array.from({ length: n / 65536 }, () => pattern(65536)))).digest('hex'));
     expect(pauses).toBeGreaterThan(10);
     expect((await send(engine, { path: '/after' }).done).status).toBe(200);
+    await engine.close();
+  });
+
+  it(kind === 'native'
+    ? 'a handler that lets go of its chunks (keptChunk false) gets the next ones in the same memory; a handler that keeps them finds them intact'
+    : 'keptChunk is never asked (undici hands over Buffers of its own); kept chunks stay intact', async () => {
+    const engine = makeEngine(kind, origin, one);
+    const expected = createHash('sha256').update(RANDOM).digest('hex');
+    /** Downloads /random; `keep`: the handler keeps every chunk as handed over (no copy). */
+    const download = (keep: 'no' | 'silent' | 'says-so') => new Promise<{ sha: string; chunks: number; buffers: number; asked: number; kept: Buffer[] }>((resolve, reject) => {
+      const hash = createHash('sha256');
+      const buffers = new Set<ArrayBufferLike>();
+      const kept: Buffer[] = [];
+      let chunks = 0;
+      let asked = 0;
+      const handler: UpstreamHandler = {
+        onConnect: () => {},
+        onInformational: () => {},
+        onHeaders: () => true,
+        onData: (c) => {
+          chunks++;
+          buffers.add(c.buffer);
+          if (keep === 'no') hash.update(c);
+          else kept.push(c);
+          return true;
+        },
+        onComplete: () => resolve({ sha: keep === 'no' ? hash.digest('hex') : createHash('sha256').update(Buffer.concat(kept)).digest('hex'), chunks, buffers: buffers.size, asked, kept }),
+        onError: (e) => reject(e),
+      };
+      if (keep === 'no') handler.keptChunk = () => (asked++, false);
+      if (keep === 'says-so') handler.keptChunk = () => (asked++, true);
+      engine.dispatch({ method: 'GET', path: '/random', headers: ['host', 'x'], body: null, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 }, handler);
+    });
+    const lets = await download('no');
+    expect(lets.sha).toBe(expected);
+    // Kept chunks are checked only at the end: any reuse of their memory shows in the hash.
+    for (const keep of ['silent', 'says-so'] as const) {
+      const r = await download(keep);
+      expect(r.sha).toBe(expected);
+      expect(r.buffers).toBeGreaterThan(r.chunks / 4); // nearly a Buffer per read
+    }
+    if (kind === 'native') {
+      expect(lets.asked).toBeGreaterThan(10);
+      expect(lets.buffers).toBeLessThan(lets.chunks / 4); // reads of a response share one Buffer
+    } else {
+      expect(lets.asked).toBe(0);
+    }
     await engine.close();
   });
 

@@ -75,6 +75,9 @@ class RetryAttempt implements UpstreamHandler {
   onData(chunk: Buffer): boolean {
     return this.tx.attemptData(this.n, chunk);
   }
+  keptChunk(): boolean {
+    return this.tx.keptChunk();
+  }
   onComplete(): void {
     this.tx.attemptComplete(this.n);
   }
@@ -116,6 +119,12 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   private connectionNamed: string[] | null = null;
   /** A coalesced small body, or a chunk waiting for onWritable. */
   private pending: Buffer | null = null;
+  /**
+   * Whether the last chunk attemptData took is still referred to (held as `pending`, or given to
+   * the answer's plan: plugins that read or replace the body). Otherwise uWS has sent or copied it
+   * and the engine may reuse its memory (UpstreamHandler.keptChunk).
+   */
+  private chunkKept = true;
   private pendingOffset = 0;
   private resumeUpstream: (() => void) | null = null;
   private writableHooked = false;
@@ -322,6 +331,9 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   onData(chunk: Buffer): boolean {
     return this.attemptData(0, chunk);
   }
+  keptChunk(): boolean {
+    return this.chunkKept;
+  }
   onComplete(): void {
     this.attemptComplete(0);
   }
@@ -462,6 +474,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
       return false;
     }
     const plan = this.plan;
+    this.chunkKept = true;
     if (plan !== null) {
       if (plan.replacer !== null) {
         if (plan.hold(chunk)) return true;
@@ -481,7 +494,9 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
       corkTx = this;
       this.res.cork(writeHeadCorked);
     }
-    return this.writeChunk(chunk);
+    const taken = this.writeChunk(chunk);
+    this.chunkKept = plan !== null || this.pending === chunk;
+    return taken;
   }
 
   attemptComplete(n: number): void {
