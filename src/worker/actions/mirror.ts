@@ -51,6 +51,9 @@ class ShadowAttempt implements UpstreamHandler {
   onData(): boolean {
     return true; // read and dropped
   }
+  keptChunk(): boolean {
+    return false; // nothing kept: the engine may read the next piece into the same memory
+  }
   onComplete(): void {
     this.end(this.status >= 500 ? 'failed' : 'ok', 'response');
   }
