@@ -16,9 +16,10 @@
  * copied first. A spooled body is copied into 256 KiB blocks that are written whole and reused
  * (a worker-wide free list), and read back into blocks of the same list, which the native engine
  * hands back once written (RecyclingBody); large streamed chunks are copied into such blocks too:
- * a 200 MB upload makes no 200 MB of garbage, and ~800 writes, not one per chunk. The spool file's descriptor is closed only when no write and no reader of it is
- * left: closing it under a pending write or read would let the number be reused by another file
- * or socket, and that I/O would land there.
+ * a 200 MB upload makes no 200 MB of garbage, and ~800 writes, not one per chunk. The spool
+ * file's descriptor is closed only when no write and no reader of it is left: closing it under a
+ * pending write or read would let the number be reused by another file or socket, and that I/O
+ * would land there.
  */
 import type { HttpResponse } from 'uWebSockets.js';
 import type { RecyclingBody } from '../upstream/dispatch.js';
@@ -56,8 +57,9 @@ function takeBlock(): Buffer {
   return freeBlocks.pop() ?? Buffer.allocUnsafeSlow(SPOOL_BLOCK);
 }
 function giveBlock(b: Buffer): void {
-  // A block listed twice would be handed to two users at once: never add one already there.
-  if (freeBlocks.length < MAX_FREE_BLOCKS && !freeBlocks.includes(b)) freeBlocks.push(b);
+  // A block listed twice would be handed to two users at once: never add one already there (by
+  // its memory: recycleChunk hands back a new view of a block cut short).
+  if (freeBlocks.length < MAX_FREE_BLOCKS && !freeBlocks.some((f) => f.buffer === b.buffer)) freeBlocks.push(b);
 }
 /** The block a chunk pushed by one of our body streams was cut from (RecyclingBody.recycle). */
 function recycleChunk(chunk: Buffer): void {
