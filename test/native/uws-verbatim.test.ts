@@ -13,8 +13,10 @@ import { tryEndPiece } from '../../src/worker/transaction.js';
 import { limitReceiveBuffer } from '../../src/native/uws-head.js';
 
 type ListenSocket = import('uWebSockets.js').us_listen_socket;
+type TemplatedApp = import('uWebSockets.js').TemplatedApp;
 
-function rawGet(port: number, path: string, ending = '\r\n\r\nok'): Promise<string> {
+/** Writes `request` raw and resolves with everything read until the answer ends with `ending`. */
+function rawExchange(port: number, request: string, ending = '\r\n\r\nok'): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect(port, '127.0.0.1');
     let out = '';
@@ -31,8 +33,23 @@ function rawGet(port: number, path: string, ending = '\r\n\r\nok'): Promise<stri
       }
     });
     s.on('error', reject);
-    s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    s.write(request);
   });
+}
+
+function rawGet(port: number, path: string, ending?: string): Promise<string> {
+  return rawExchange(port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`, ending);
+}
+
+/** Listens on a free port, runs `use(port)`, and closes the listen socket whatever happens. */
+async function withListening(app: TemplatedApp, use: (port: number) => Promise<void>): Promise<void> {
+  const uws = loadUws();
+  const token = await new Promise<ListenSocket>((res, rej) => app.listen('127.0.0.1', 0, (t) => (t ? res(t) : rej(new Error('listen failed')))));
+  try {
+    await use(uws.us_socket_local_port(token));
+  } finally {
+    uws.us_listen_socket_close(token);
+  }
 }
 
 describe('uWebSockets.js writes status and headers verbatim', () => {
@@ -56,16 +73,12 @@ describe('uWebSockets.js writes status and headers verbatim', () => {
         res.end('ok');
       });
     });
-    const token = await new Promise<ListenSocket>((res, rej) => app.listen('127.0.0.1', 0, (t) => (t ? res(t) : rej(new Error('listen failed')))));
-    try {
-      const port = uws.us_socket_local_port(token);
+    await withListening(app, async (port) => {
       const a = await rawGet(port, '/block');
       expect(a.startsWith('HTTP/1.1 200 OK\r\nx-first: one\r\nx-second: two, three\r\nx-third: 8\xe9bit\r\nvia: 1.1 gateway\r\n')).toBe(true);
       const b = await rawGet(port, '/interim');
       expect(b.startsWith('HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nvia: 1.1 gateway\r\n')).toBe(true);
-    } finally {
-      uws.us_listen_socket_close(token);
-    }
+    });
   });
 });
 
@@ -95,25 +108,21 @@ describe('uWebSockets.js completes a response on an empty tryEnd', () => {
         pieces.push(tryEndPiece(res, Buffer.from('56789'), 10));
       });
     });
-    const token = await new Promise<ListenSocket>((res, rej) => app.listen('127.0.0.1', 0, (t) => (t ? res(t) : rej(new Error('listen failed')))));
-    try {
-      const port = uws.us_socket_local_port(token);
+    await withListening(app, async (port) => {
       const a = await rawGet(port, '/raw', '\r\n\r\n');
       expect(a).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
       expect(raw).toEqual([true, true]); // done, with 0 of 10 bytes sent
       const b = await rawGet(port, '/piece', '0123456789');
       expect(b).toMatch(/content-length: 10\r\n\r\n0123456789$/i);
       expect(pieces).toEqual([[true, false], [true, false], [true, false], [true, true]]);
-    } finally {
-      uws.us_listen_socket_close(token);
-    }
+    });
   });
 });
 
 describe('the addon reaches the client socket behind a uWS HttpResponse (limitReceiveBuffer)', () => {
   it('sets SO_RCVBUF on that socket (the kernel reports it doubled), and reports -2 once the response is over', async () => {
     // The gateway limits a fast uploader's receive buffer because uSockets reads again, pause()
-    // or not, while each read fills its 512 KiB buffer (src/worker/request-body.ts). A uWS whose
+    // or not, while each read fills its 512 KiB buffer (src/worker/read-loop-guard.ts). A uWS whose
     // socket layout differs gives -1 here.
     const uws = loadUws();
     const app = uws.App();
@@ -128,26 +137,10 @@ describe('the addon reaches the client socket behind a uWS HttpResponse (limitRe
         seen.push(limitReceiveBuffer(res, 192 * 1024));
       });
     });
-    const token = await new Promise<ListenSocket>((res, rej) => app.listen('127.0.0.1', 0, (t) => (t ? res(t) : rej(new Error('listen failed')))));
-    try {
-      const port = uws.us_socket_local_port(token);
-      const answer = await new Promise<string>((resolve, reject) => {
-        const s = connect(port, '127.0.0.1');
-        let out = '';
-        s.on('data', (c) => {
-          out += c.toString('latin1');
-          if (out.endsWith('\r\n\r\nok')) {
-            s.destroy();
-            resolve(out);
-          }
-        });
-        s.on('error', reject);
-        s.write('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello');
-      });
+    await withListening(app, async (port) => {
+      const answer = await rawExchange(port, 'POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello');
       expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
       expect(seen).toEqual([2 * 192 * 1024, 2 * 64 * 1024, -2]);
-    } finally {
-      uws.us_listen_socket_close(token);
-    }
+    });
   });
 });
