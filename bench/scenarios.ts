@@ -218,6 +218,24 @@ const AGGREGATE_1M_BYTES = 2 + '"big":'.length + JSON_1M_BYTES + 1 + '"small":'.
 
 const plainGet: RequestSpec = { method: 'GET', path: '/', headers: {}, bodyBytes: 0, responseBytes: SMALL_RESPONSE_BYTES };
 
+/** What a browser sends for a page (Chromium 131 on Linux): 14 header lines besides Host, about 700 bytes. */
+const BROWSER_HEADERS: Record<string, string> = {
+  'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+  accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7',
+  'accept-language': 'en-US,en;q=0.9,de;q=0.8',
+  'accept-encoding': 'gzip, deflate, br, zstd',
+  cookie: 'session=3f9a8c7e6d5b4a3f2e1d0c9b8a7f6e5d; _ga=GA1.1.123456789.1700000000; theme=dark; consent=yes',
+  referer: 'https://shop.example.com/catalog/items?page=2',
+  'sec-ch-ua': '"Chromium";v="131", "Not_A Brand";v="24"',
+  'sec-ch-ua-mobile': '?0',
+  'sec-ch-ua-platform': '"Linux"',
+  'sec-fetch-dest': 'document',
+  'sec-fetch-mode': 'navigate',
+  'sec-fetch-site': 'same-origin',
+  'upgrade-insecure-requests': '1',
+  'cache-control': 'max-age=0',
+};
+
 export function scenarios(fx: Fixtures): Scenario[] {
   const jwtPlugin = (extra: Record<string, unknown>) => ({ ...extra, issuer: ISSUER, audience: AUDIENCE });
   const noNginxJwt = 'nginx (open source) cannot verify JWTs without njs or nginx Plus';
@@ -246,6 +264,16 @@ export function scenarios(fx: Fixtures): Scenario[] {
       measures: 'One route `/*` to one upstream, no plugins: the cost of the proxy path itself.',
       kind: 'http',
       request: plainGet,
+      contenders: ['gateway', 'nginx', 'haproxy', 'caddy', 'peer'],
+      gatewayRoute: { paths: ['/*'] },
+    },
+    {
+      name: 'browser-head',
+      title: "plain proxy route, a browser's request head",
+      measures:
+        "The `proxy` route with the head a browser sends for a page (14 header lines and a cookie, about 700 bytes): the cost of reading, filtering and forwarding real-world request headers.",
+      kind: 'http',
+      request: { ...plainGet, headers: BROWSER_HEADERS },
       contenders: ['gateway', 'nginx', 'haproxy', 'caddy', 'peer'],
       gatewayRoute: { paths: ['/*'] },
     },

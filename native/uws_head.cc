@@ -54,7 +54,18 @@ constexpr int32_t kControl = 16;
 constexpr int32_t kEightBit = 32;
 constexpr int32_t kConnectionClose = 64;
 constexpr int32_t kConnectionHeader = 128;
+constexpr int32_t kForwardReady = 256;
 constexpr int32_t kLayoutMismatch = -1;
+
+// inspectHead's forwarding options (its 5th argument) and what it reports (the registered scratch).
+constexpr int32_t kForwardWrite = 1;        // write the forwarded lines
+constexpr int32_t kForwardUnderscores = 2;  // names with '_' are forwarded (limits.allowUnderscoreHeaders)
+constexpr int32_t kForwardTrustsProxies = 4; // some peer is trusted: its forwarding headers count (JS reads them)
+constexpr int32_t kSeenVia = 1;
+constexpr int32_t kSeenTraceparent = 2;
+constexpr int32_t kSeenTracestate = 4;
+// More lines than this and JS reads the head (uWS's header table holds fewer than 100 entries).
+constexpr int kMaxForwardLines = 64;
 
 struct View {
   const unsigned char* data;
@@ -131,6 +142,162 @@ bool HasCloseOption(const unsigned char* v, const unsigned char* e) {
   return false;
 }
 
+
+// ---- forwarding: the client's header lines as the upstream gets them, written by the same scan
+//
+// For routes without plugins (src/worker/front.ts), the lines the gateway forwards are copied
+// here from the raw head instead of being read one by one through uWS and serialized again in JS.
+// The filter is collectHeader's (src/worker/head.ts), and every case it does not cover the same way
+// (Transfer-Encoding, two Content-Lengths, Connection options naming headers, a peer that may be
+// a trusted proxy sending forwarding headers, repeated Via/traceparent/tracestate, 8-bit bytes, a
+// name that is not a token, very many lines) clears kForwardReady: JS then reads the head as before.
+// The differential test (test/native/head-forward-diff.test.ts) holds the two to the same output.
+
+struct Forward {
+  unsigned char* out = nullptr;  // the registered arena (a JS Buffer kept by napi_ref)
+  size_t capacity = 0;
+  int32_t* report = nullptr;     // [0] bytes written, [1] lines, [2] Content-Length lines, [3] kSeen* bits
+  napi_ref arenaRef = nullptr;
+  napi_ref reportRef = nullptr;
+};
+Forward forward;
+
+bool IsTchar(unsigned char c) {
+  if (c >= 'a' && c <= 'z') return true;
+  if (c >= 'A' && c <= 'Z') return true;
+  if (c >= '0' && c <= '9') return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
+    case '.': case '^': case '_': case '`': case '|': case '~':
+      return true;
+  }
+  return false;
+}
+
+// Whether every option of a Connection value [v, e) is close or keep-alive (none names a header).
+bool OnlyCloseOrKeepAlive(const unsigned char* v, const unsigned char* e) {
+  while (v < e) {
+    while (v < e && (IsSpace(*v) || *v == ',')) v++;
+    const unsigned char* t = v;
+    while (v < e && *v != ',') v++;
+    const unsigned char* end = v;
+    while (end > t && IsSpace(end[-1])) end--;
+    if (end == t) continue;
+    const size_t n = static_cast<size_t>(end - t);
+    if (!(n == 5 && LowerEquals(t, "close", 5)) && !(n == 10 && LowerEquals(t, "keep-alive", 10))) return false;
+  }
+  return true;
+}
+
+enum class LineKind { kForward, kDrop, kContentLength, kVia, kTraceparent, kTracestate, kForwarding, kConnection, kRefuse };
+
+// What collectHeader does with a header named [n, n + len) (lower-cased in `lower`).
+LineKind Classify(const char* lower, size_t len, int32_t options) {
+  auto is = [&](const char* name) { return std::strlen(name) == len && std::memcmp(lower, name, len) == 0; };
+  switch (len) {
+    case 2: if (is("te")) return LineKind::kDrop; break;
+    case 3: if (is("via")) return LineKind::kVia; break;
+    case 4: if (is("host")) return LineKind::kDrop; break;
+    case 5: if (is("proxy")) return LineKind::kDrop; break;
+    case 6: if (is("expect")) return LineKind::kDrop; break;
+    case 7: if (is("trailer") || is("upgrade")) return LineKind::kDrop; break;
+    case 9: if (is("forwarded")) return LineKind::kForwarding; if (is("x-real-ip")) return LineKind::kDrop; break;
+    case 10: if (is("connection")) return LineKind::kConnection; if (is("keep-alive")) return LineKind::kDrop; if (is("tracestate")) return LineKind::kTracestate; break;
+    case 11: if (is("traceparent")) return LineKind::kTraceparent; break;
+    case 14: if (is("content-length")) return LineKind::kContentLength; if (is("x-original-url")) return LineKind::kDrop; break;
+    case 13: if (is("x-rewrite-url")) return LineKind::kDrop; break;
+    case 15: if (is("x-forwarded-for")) return LineKind::kForwarding; break;
+    case 16: if (is("x-forwarded-host") || is("x-forwarded-port")) return LineKind::kForwarding; break;
+    case 17: if (is("transfer-encoding")) return LineKind::kRefuse; if (is("x-forwarded-proto")) return LineKind::kForwarding; break;
+    case 18: if (is("x-forwarded-prefix")) return LineKind::kForwarding; break;
+  }
+  if (len > 6 && std::memcmp(lower, "proxy-", 6) == 0) return LineKind::kDrop;
+  if ((options & kForwardUnderscores) == 0 && std::memchr(lower, '_', len) != nullptr) return LineKind::kDrop;
+  return LineKind::kForward;
+}
+
+// The forwarding pass over the header lines [p, limit) of a head ScanHeaderLines accepted: writes
+// "name: value\r\n" per forwarded line (name lower-cased, value without the spaces around it) and
+// returns kForwardReady, or 0 when JS must read this head itself (nothing it wrote counts).
+int32_t ForwardLines(const unsigned char* p, const unsigned char* limit, int32_t options) {
+  unsigned char* const start = forward.out;
+  unsigned char* o = start;
+  unsigned char* const end = start + forward.capacity;
+  int32_t lines = 0, contentLengths = 0, seen = 0, count = 0;
+  char lower[64];
+  while (p + 1 < limit) {
+    if (p[0] == '\r' && p[1] == '\n') {
+      forward.report[0] = static_cast<int32_t>(o - start);
+      forward.report[1] = lines;
+      forward.report[2] = contentLengths;
+      forward.report[3] = seen;
+      return kForwardReady;
+    }
+    if (++count > kMaxForwardLines) return 0;
+    const unsigned char* cr = static_cast<const unsigned char*>(std::memchr(p, '\r', static_cast<size_t>(limit - p)));
+    if (cr == nullptr) return 0;
+    const unsigned char* colon = static_cast<const unsigned char*>(std::memchr(p, ':', static_cast<size_t>(cr - p)));
+    if (colon == nullptr || colon == p) return 0;
+    const size_t nameLength = static_cast<size_t>(colon - p);
+    const unsigned char* v = colon + 1;
+    const unsigned char* e = cr;
+    while (v < e && IsSpace(*v)) v++;
+    while (e > v && IsSpace(e[-1])) e--;
+    const unsigned char* next = cr + 2;
+    // Names JS would classify (all short) are compared lower-cased; a longer one is forwarded or dropped by its '_'.
+    for (size_t i = 0; i < nameLength; i++) {
+      if (!IsTchar(p[i])) return 0;
+      if (i < sizeof(lower)) lower[i] = static_cast<char>(p[i] >= 'A' && p[i] <= 'Z' ? p[i] | 0x20 : p[i]);
+    }
+    LineKind kind = nameLength <= sizeof(lower) ? Classify(lower, nameLength, options)
+                    : ((options & kForwardUnderscores) == 0 && std::memchr(p, '_', nameLength) != nullptr ? LineKind::kDrop : LineKind::kForward);
+    switch (kind) {
+      case LineKind::kForward: {
+        const size_t valueLength = static_cast<size_t>(e - v);
+        if (static_cast<size_t>(end - o) < nameLength + valueLength + 4) return 0;
+        for (size_t i = 0; i < nameLength; i++) o[i] = static_cast<unsigned char>(p[i] >= 'A' && p[i] <= 'Z' ? p[i] | 0x20 : p[i]);
+        o += nameLength;
+        *o++ = ':';
+        *o++ = ' ';
+        std::memcpy(o, v, valueLength);
+        o += valueLength;
+        *o++ = '\r';
+        *o++ = '\n';
+        lines++;
+        break;
+      }
+      case LineKind::kDrop:
+        break;
+      case LineKind::kContentLength:
+        contentLengths++;
+        if (contentLengths > 1) return 0;  // JS refuses two (400)
+        break;
+      case LineKind::kVia:
+        if ((seen & kSeenVia) != 0) return 0;  // JS joins repeated lines
+        seen |= kSeenVia;
+        break;
+      case LineKind::kTraceparent:
+        if ((seen & kSeenTraceparent) != 0) return 0;
+        seen |= kSeenTraceparent;
+        break;
+      case LineKind::kTracestate:
+        if ((seen & kSeenTracestate) != 0) return 0;
+        seen |= kSeenTracestate;
+        break;
+      case LineKind::kForwarding:
+        if ((options & kForwardTrustsProxies) != 0) return 0;  // a trusted peer's are used: JS reads them
+        break;  // an untrusted peer's are dropped unread
+      case LineKind::kConnection:
+        if (!OnlyCloseOrKeepAlive(v, e)) return 0;  // options naming headers to drop: JS
+        break;
+      case LineKind::kRefuse:
+        return 0;
+    }
+    p = next;
+  }
+  return 0;
+}
+
 // Scans header lines from `p` (just after the request line) to the empty line ending the head.
 int32_t ScanHeaderLines(const unsigned char* p, const unsigned char* limit) {
   int32_t flags = kVerified;
@@ -158,8 +325,8 @@ int32_t ScanHeaderLines(const unsigned char* p, const unsigned char* limit) {
 }
 
 napi_value InspectHead(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   napi_value result;
   if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 4) {
     napi_throw_type_error(env, nullptr, "inspectHead(req, methodLength, targetLength, maxBytes)");
@@ -174,6 +341,9 @@ napi_value InspectHead(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, nullptr, "inspectHead(req, methodLength, targetLength, maxBytes)");
     return nullptr;
   }
+  int32_t options = 0;
+  if (argc >= 5 && napi_get_value_int32(env, argv[4], &options) != napi_ok) options = 0;
+  if (forward.out == nullptr) options = 0;
   int32_t answer = kLayoutMismatch;
   v8::Local<v8::Value> value;
   static_assert(sizeof(value) == sizeof(napi_value), "napi_value is a v8::Local");
@@ -188,6 +358,10 @@ napi_value InspectHead(napi_env env, napi_callback_info info) {
         std::memcmp(target.data + target.size, " HTTP/1.1\r\n", 11) == 0) {
       const unsigned char* lines = target.data + target.size + 11;
       answer = ScanHeaderLines(lines, method.data + maxBytes);
+      constexpr int32_t kNotForwardable = kEmptyName | kEdge8Bit | kUnterminated | kControl | kEightBit;
+      if ((options & kForwardWrite) != 0 && (answer & kNotForwardable) == 0) {
+        answer |= ForwardLines(lines, method.data + maxBytes, options);
+      }
     }
   }
   if (napi_create_int32(env, answer, &result) != napi_ok) return nullptr;
@@ -283,8 +457,40 @@ napi_value LimitReceiveBuffer(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// setHeadForwarding(arena: Buffer, report: Int32Array(4)): where inspectHead writes forwarded lines
+// and what it reports of them (worker start; again when the head limit outgrows the arena). Both
+// are kept alive by references for as long as they are registered.
+napi_value SetHeadForwarding(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  void* data = nullptr;
+  size_t length = 0;
+  napi_typedarray_type type;
+  size_t reportLength = 0;
+  void* reportData = nullptr;
+  bool isBuffer = false;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 2 ||
+      napi_is_buffer(env, argv[0], &isBuffer) != napi_ok || !isBuffer ||
+      napi_get_buffer_info(env, argv[0], &data, &length) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &type, &reportLength, &reportData, nullptr, nullptr) != napi_ok ||
+      type != napi_int32_array || reportLength < 4) {
+    napi_throw_type_error(env, nullptr, "setHeadForwarding(arena: Buffer, report: Int32Array(4))");
+    return nullptr;
+  }
+  if (forward.arenaRef != nullptr) napi_delete_reference(env, forward.arenaRef);
+  if (forward.reportRef != nullptr) napi_delete_reference(env, forward.reportRef);
+  napi_create_reference(env, argv[0], 1, &forward.arenaRef);
+  napi_create_reference(env, argv[1], 1, &forward.reportRef);
+  forward.out = static_cast<unsigned char*>(data);
+  forward.capacity = length;
+  forward.report = static_cast<int32_t*>(reportData);
+  return nullptr;
+}
+
 void InitUwsHead(napi_env env, napi_value exports) {
   napi_value fn;
+  if (napi_create_function(env, "setHeadForwarding", NAPI_AUTO_LENGTH, SetHeadForwarding, nullptr, &fn) != napi_ok) return;
+  napi_set_named_property(env, exports, "setHeadForwarding", fn);
   if (napi_create_function(env, "inspectHead", NAPI_AUTO_LENGTH, InspectHead, nullptr, &fn) != napi_ok) return;
   napi_set_named_property(env, exports, "inspectHead", fn);
   if (napi_create_function(env, "connectionId", NAPI_AUTO_LENGTH, ConnectionId, nullptr, &fn) != napi_ok) return;

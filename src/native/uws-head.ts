@@ -19,9 +19,26 @@ export const HEAD_EIGHT_BIT = 32;
 export const HEAD_CONNECTION_CLOSE = 64;
 /** The head has a Connection header line (JS reads its value only then). */
 export const HEAD_CONNECTION_HEADER = 128;
+/**
+ * The client's header lines were written for forwarding (see forwardedLines): asked for with
+ * FORWARD_WRITE, and the head holds nothing the native filter leaves to JS.
+ */
+export const HEAD_FORWARD_READY = 256;
 export const HEAD_LAYOUT_MISMATCH = -1;
 
-type InspectHead = (req: HttpRequest, methodLength: number, targetLength: number, maxBytes: number) => number;
+// inspectHead's forwarding options.
+/** Write the forwarded header lines (collectHeader's filter, native/uws_head.cc ForwardLines). */
+export const FORWARD_WRITE = 1;
+/** Names with '_' are forwarded (limits.allowUnderscoreHeaders). */
+export const FORWARD_UNDERSCORES = 2;
+/** Some peer is a trusted proxy: a head with forwarding headers is left to JS (their values may count). */
+export const FORWARD_TRUSTS_PROXIES = 4;
+// What forwardedSeen() reports: header lines JS reads with getHeader (each was there once).
+export const SEEN_VIA = 1;
+export const SEEN_TRACEPARENT = 2;
+export const SEEN_TRACESTATE = 4;
+
+type InspectHead = (req: HttpRequest, methodLength: number, targetLength: number, maxBytes: number, forwardOptions?: number) => number;
 let inspect: InspectHead | null = null;
 type ConnectionId = (res: HttpResponse) => number;
 let connId: ConnectionId | null = null;
@@ -55,7 +72,47 @@ export function limitReceiveBuffer(res: HttpResponse, bytes: number): number {
  * The head's flags. `targetLength` is the request target's length in bytes as the client sent it
  * (path, and "?" + query when there is a "?"); `maxBytes` bounds the scan (the head-size limit).
  */
-export function inspectHead(req: HttpRequest, methodLength: number, targetLength: number, maxBytes: number): number {
+export function inspectHead(req: HttpRequest, methodLength: number, targetLength: number, maxBytes: number, forwardOptions = 0): number {
   if (inspect === null) inspect = nativeExport<InspectHead>('inspectHead');
-  return inspect(req, methodLength, targetLength, maxBytes);
+  if (forwardOptions !== 0 && arena.length < maxBytes) growArena(maxBytes);
+  return inspect(req, methodLength, targetLength, maxBytes, forwardOptions);
+}
+
+// ---- forwarded header lines: written by inspectHead into one reused arena, copied out per request
+
+let arena = Buffer.alloc(0);
+/** [0] bytes written, [1] lines, [2] Content-Length lines, [3] SEEN_* bits (of the last HEAD_FORWARD_READY head). */
+const report = new Int32Array(4);
+
+function growArena(bytes: number): void {
+  arena = Buffer.allocUnsafeSlow(Math.max(bytes, 16 * 1024));
+  nativeExport<(arena: Buffer, report: Int32Array) => void>('setHeadForwarding')(arena, report);
+}
+
+/**
+ * The forwarded lines of the head inspectHead just answered HEAD_FORWARD_READY for
+ * ("name: value\r\n" each, in the client's order): a copy of its own (the arena is the next
+ * head's), or null when there are none.
+ */
+export function forwardedLines(): Buffer | null {
+  const n = report[0];
+  if (n === 0) return null;
+  const out = Buffer.allocUnsafe(n);
+  arena.copy(out, 0, 0, n);
+  return out;
+}
+
+/** Of that head: how many lines forwardedLines() holds. */
+export function forwardedLineCount(): number {
+  return report[1];
+}
+
+/** Of that head: its Content-Length lines (0 or 1). */
+export function forwardedContentLengths(): number {
+  return report[2];
+}
+
+/** Of that head: SEEN_* bits of the lines JS reads itself (Via, traceparent, tracestate). */
+export function forwardedSeen(): number {
+  return report[3];
 }

@@ -10,6 +10,7 @@ import type { GatewayConfig, RouteConfig, UpstreamConfig } from '../config/schem
 import { effectivePluginEntries } from '../config/effective.js';
 import { parsePath } from '../util/syntax.js';
 import { createRouter } from '../native/router.js';
+import { FORWARD_TRUSTS_PROXIES, FORWARD_UNDERSCORES, FORWARD_WRITE } from '../native/uws-head.js';
 import type { RoutePattern, RouterEngine } from '../native/router-types.js';
 import { compileCidrs, type AddressMatcher } from '../net/cidr.js';
 import type { EndpointRegistry, EndpointSettings } from '../upstream/endpoint.js';
@@ -124,6 +125,12 @@ export interface CompiledRoute {
   readonly requestIdHeader: string;
   /** How a WebSocket upgrade is relayed; null: refused with 400 (`websocket: false`, or no upstream). */
   readonly websocket: WebSocketSettings | null;
+  /**
+   * The client's header lines may be forwarded as the addon copied them from the raw head
+   * (RequestHead.rawHeaders): a proxied route without plugins, request id or mirror, whose
+   * upstreams all run on the native engine (which writes them as they are).
+   */
+  readonly forwardsRawHead: boolean;
 }
 
 /** A route's WebSocket relay settings (src/worker/ws-relay.ts). */
@@ -183,6 +190,8 @@ export interface CompiledConfig {
   readonly endpointKeys: Set<string>;
   /** Header of the global request id, for answers given before routing; '' if off. */
   readonly unroutedRequestIdHeader: string;
+  /** inspectHead's forwarding options (src/native/uws-head.ts); 0 when no route forwards raw heads. */
+  readonly forwardOptions: number;
   /** The largest websocket.maxMessageBytes of the routes (0: no route relays WebSockets). */
   readonly maxWebSocketMessageBytes: number;
 }
@@ -208,6 +217,11 @@ export class ConfigFaults extends Error {
     super(faults.map((f) => `${f.pointer === '' ? '(root)' : f.pointer}: ${f.message}`).join('\n'));
     this.name = 'ConfigFaults';
   }
+}
+
+/** Every target of the upstream is served by the native engine (http://, engine not "undici"). */
+function onNativeEngine(up: UpstreamConfig): boolean {
+  return up.engine !== 'undici' && up.targets.every((t) => t.url.startsWith('http://'));
 }
 
 /** The connection settings of an upstream's endpoints (also how admin finds their reports). */
@@ -453,6 +467,9 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
       removeResponseHeaders: remove.length > 0 ? remove : null,
       requestIdHeader,
       websocket: cluster !== null && r.websocket !== false ? { maxMessageBytes: r.websocket.maxMessageBytes, idleTimeoutMs: r.websocket.idleTimeoutMs } : null,
+      forwardsRawHead:
+        cluster !== null && pipeline === null && requestIdHeader === '' && r.mirror === undefined &&
+        [r.upstream!, ...(r.split ?? []).map((sp) => sp.upstream)].every((name) => onNativeEngine(config.upstreams[name])),
     };
     routes.push(route);
     // Methods are upper-cased and hosts lower-cased by the loader's normalization.
@@ -492,6 +509,9 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
     traceSampleRatio: config.tracing !== undefined ? config.tracing.sampleRatio : -1,
     endpointKeys,
     unroutedRequestIdHeader: requestIdHeaderOf(config.plugins),
+    forwardOptions: routes.some((r) => r.forwardsRawHead)
+      ? FORWARD_WRITE | (config.http.underscoresInHeaders ? FORWARD_UNDERSCORES : 0) | (config.trustedProxies.length > 0 ? FORWARD_TRUSTS_PROXIES : 0)
+      : 0,
     maxWebSocketMessageBytes: routes.reduce((max, r) => Math.max(max, r.websocket?.maxMessageBytes ?? 0), 0),
   };
 }

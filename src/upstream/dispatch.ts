@@ -51,6 +51,13 @@ export interface UpstreamRequest {
    */
   readonly headers: readonly string[];
   /**
+   * The client's header lines as bytes, sent before `headers` ("name: value\r\n" each, lower-case
+   * names, filtered by the gateway: RequestHead.rawHeaders), or null/absent. Optional.
+   */
+  readonly rawLines?: Buffer | null;
+  /** How many lines rawLines holds. */
+  readonly rawLineCount?: number;
+  /**
    * null: no body; a Buffer: sent with its length; a Readable: streamed (Content-Length from
    * headers, else chunked), possibly a RecyclingBody.
    */
@@ -72,6 +79,32 @@ export interface UpstreamRequest {
   readonly dropResponseHeaders?: readonly string[] | null;
   /** The handler needs the response headers one by one (onHeaders), not a prepared head. Optional. */
   readonly rawHeaders?: boolean;
+}
+
+/**
+ * All of a request's headers as flat [name, value, ...]: its rawLines (parsed back: for engines
+ * that take headers one by one) followed by its headers.
+ */
+export function headerPairs(req: UpstreamRequest): readonly string[] {
+  const lines = req.rawLines;
+  if (lines === null || lines === undefined) return req.headers;
+  const out = splitHeaderLines(lines);
+  for (const v of req.headers) out.push(v);
+  return out;
+}
+
+/** "name: value\r\n" lines as flat [name, value, ...] (the value's bytes as latin1). */
+export function splitHeaderLines(lines: Buffer): string[] {
+  const text = lines.toString('latin1');
+  const out: string[] = [];
+  let at = 0;
+  while (at < text.length) {
+    const colon = text.indexOf(':', at);
+    const end = text.indexOf('\r\n', colon);
+    out.push(text.slice(at, colon), text.slice(colon + 2, end));
+    at = end + 2;
+  }
+  return out;
 }
 
 /** Why an attempt failed, as the proxy, the balancer, retries and health need it. */

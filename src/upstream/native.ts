@@ -213,7 +213,9 @@ export function serializeHead(req: UpstreamRequest): number {
   const h = req.headers;
   const method = req.method;
   const path = req.path;
+  const lines = req.rawLines ?? null;
   let size = method.length + path.length + 1 + HTTP11.length + KEEP_ALIVE.length + TE_CHUNKED.length + CL.length + 18;
+  if (lines !== null) size += lines.length;
   let cl = -1;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i];
@@ -230,6 +232,11 @@ export function serializeHead(req: UpstreamRequest): number {
   b[o++] = 0x20;
   o = put(b, path, o);
   o = put(b, HTTP11, o);
+  // The client's lines, copied natively from its head (they never hold a Content-Length).
+  if (lines !== null) {
+    b.set(lines, o);
+    o += lines.length;
+  }
   for (let i = 0; i < h.length; i += 2) {
     o = put(b, h[i], o);
     b[o++] = 0x3a;
@@ -238,7 +245,7 @@ export function serializeHead(req: UpstreamRequest): number {
     b[o++] = 0x0d;
     b[o++] = 0x0a;
   }
-  let fields = h.length >> 1;
+  let fields = (h.length >> 1) + (lines !== null ? req.rawLineCount! : 0);
   const body = req.body;
   let chunked = false;
   let addLength = -1;

@@ -20,7 +20,7 @@
  */
 import { Client, type Dispatcher } from 'undici';
 import type { UpstreamHandler, UpstreamRequest } from './dispatch.js';
-import { UpstreamFailure } from './dispatch.js';
+import { UpstreamFailure, headerPairs } from './dispatch.js';
 import type { TimerList, TimerNode } from '../util/timer-lists.js';
 import { ConnectionPool, type PoolConnection } from './pool.js';
 import { sniName, tlsConnectOptions, type UpstreamTls } from './tls.js';
@@ -122,7 +122,7 @@ class Connection implements Dispatcher.DispatchHandler, PoolConnection {
       {
         path: req.path,
         method: req.method,
-        headers: req.headers as string[],
+        headers: headerPairs(req) as string[],
         body: req.body,
         // 0 means none; a waiter whose budget is spent by now gets the smallest positive one.
         headersTimeout: headersTimeoutMs === 0 ? 0 : Math.max(1, headersTimeoutMs),

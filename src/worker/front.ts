@@ -4,7 +4,9 @@
  *   2. the path is normalized and routed (the native router; 404 / 405 here). CORS preflights
  *      are routing too: routes whose plugins answer them have preflight-only OPTIONS patterns
  *      (src/runtime/compile.ts, PreflightOnly), taken only for a real preflight;
- *   3. the headers are read into the request's head (head.ts), and its transaction is created
+ *   3. the headers are read into the request's head (head.ts): on a route without plugins, the
+ *      client's lines as the addon copied them from the raw head in step 1 (when the head holds
+ *      nothing the copy leaves to JS), else one by one through uWS; the transaction is created
  *      by the route's action (which attaches onAborted and onData now, as uWS requires);
  *   4. the access phase runs, synchronously while every plugin is synchronous, else once its
  *      promise settles (one place for both);
@@ -20,11 +22,11 @@ import type { GatewayErrorCode } from '../errors.js';
 import { newMatchOutput, MATCH_FOUND, MATCH_METHOD_NOT_ALLOWED } from '../native/router-types.js';
 import { RequestContext, openToModules } from '../plugins/context.js';
 import { normalizePath } from './normalize-path.js';
-import { SAFE_REQUEST_ID, checkMethod, forgetConnection, hostWithoutPort, parseDecimal, readHeaders, remoteAddress, unroutedHead, validHost, validQuery } from './head.js';
+import { SAFE_REQUEST_ID, checkMethod, forgetConnection, hostWithoutPort, parseDecimal, readForwardedHead, readHeaders, remoteAddress, unroutedHead, validHost, validQuery } from './head.js';
 import { newRequestId } from './request-id.js';
 import { Transaction, runAccessPhase, type WorkerHost } from './transaction.js';
 import { createUpgrade } from './actions/websocket.js';
-import { HEAD_CONNECTION_CLOSE, HEAD_CONTROL, HEAD_EDGE_8BIT, HEAD_EMPTY_NAME, HEAD_UNTERMINATED, HEAD_VERIFIED, inspectHead } from '../native/uws-head.js';
+import { HEAD_CONNECTION_CLOSE, HEAD_CONTROL, HEAD_EDGE_8BIT, HEAD_EMPTY_NAME, HEAD_FORWARD_READY, HEAD_UNTERMINATED, HEAD_VERIFIED, inspectHead } from '../native/uws-head.js';
 import { log } from '../observability/log.js';
 
 const matchOut = newMatchOutput();
@@ -100,7 +102,7 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
   let err: GatewayErrorCode | '' = checkMethod(method);
   const path = err === '' ? normalizePath(rawPath) : null;
   if (err === '' && (path === null || (query !== '' && !validQuery(query)))) err = 'bad_path';
-  if (err === '') err = checkHiddenHead(req, method, rawPath, rawQuery, cfg.maxHeaderBytes);
+  if (err === '') err = checkHiddenHead(req, method, rawPath, rawQuery, cfg.maxHeaderBytes, cfg.forwardOptions);
   if (err === '' && !validHost(hostHeader)) err = 'bad_host';
   if (err !== '') return answerEarly(host, res, req, err, true, method, rawPath, rawPath, hostHeader, startedAt);
 
@@ -120,7 +122,11 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
   }
   const route = pattern.route;
 
-  const head = readHeaders(req, res, cfg, method, rawPath, path!, query, hostHeader, route.requestIdHeader, newRequestId, startedAt, headFlags);
+  // The client's lines as the addon copied them, where the route allows and the head is plain.
+  const head =
+    upgrade === null && route.forwardsRawHead && (headFlags & HEAD_FORWARD_READY) !== 0
+      ? readForwardedHead(req, res, cfg, method, rawPath, path!, query, hostHeader, startedAt, headFlags)
+      : readHeaders(req, res, cfg, method, rawPath, path!, query, hostHeader, route.requestIdHeader, newRequestId, startedAt, headFlags);
   if (typeof head === 'string') return answerEarly(host, res, req, head, true, method, rawPath, path!, hostHeader, startedAt);
 
   // A WebSocket upgrade (src/worker/websocket.ts) is its own action on every route.
@@ -143,10 +149,10 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
  * headers after it (a Content-Length among them would turn the body into a second request), and
  * 8-bit bytes at a value's edges are trimmed by uWS, so the value cannot be forwarded as sent.
  */
-function checkHiddenHead(req: HttpRequest, method: string, rawPath: string, rawQuery: string | undefined, maxHeaderBytes: number): GatewayErrorCode | '' {
+function checkHiddenHead(req: HttpRequest, method: string, rawPath: string, rawQuery: string | undefined, maxHeaderBytes: number, forwardOptions: number): GatewayErrorCode | '' {
   const targetLength = rawQuery === undefined ? rawPath.length : rawPath.length + 1 + rawQuery.length;
-  headFlags = inspectHead(req, method.length, targetLength, maxHeaderBytes + 1024);
-  if (headFlags === HEAD_VERIFIED) return '';
+  headFlags = inspectHead(req, method.length, targetLength, maxHeaderBytes + 1024, forwardOptions);
+  if ((headFlags & ~HEAD_FORWARD_READY) === HEAD_VERIFIED) return '';
   if (headFlags < 0 || (headFlags & HEAD_UNTERMINATED) !== 0) {
     // The addon cannot read this uWS build's request memory: refuse rather than guess.
     layoutMismatch();

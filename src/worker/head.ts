@@ -18,13 +18,18 @@
  * X-Forwarded-*, Forwarded, X-Real-IP unless the peer is a trusted proxy.
  * Header values with 8-bit bytes are forwarded byte for byte: uWS's forEach() decodes values as
  * UTF-8 (lossy), so such values are re-read with getHeader(), which returns the bytes as latin1.
+ *
+ * Two ways in: readHeaders reads every header through uWS (forEach, collectHeader below);
+ * readForwardedHead takes the client's lines as the addon copied them from the raw head with the
+ * same filter (native/uws_head.cc ForwardLines; routes without plugins), which costs no JS per
+ * header. test/native/head-forward-diff.test.ts holds the two to the same result.
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { GatewayErrorCode } from '../errors.js';
 import type { AddressMatcher } from '../net/cidr.js';
 import { connectionId } from '../native/uws-head.js';
 import { newTraceparent, parseTraceparent, random32 } from '../observability/trace-context.js';
-import { HEAD_CONNECTION_CLOSE, HEAD_CONNECTION_HEADER, HEAD_EIGHT_BIT } from '../native/uws-head.js';
+import { HEAD_CONNECTION_CLOSE, HEAD_CONNECTION_HEADER, HEAD_EIGHT_BIT, SEEN_TRACEPARENT, SEEN_TRACESTATE, SEEN_VIA, forwardedContentLengths, forwardedLineCount, forwardedLines, forwardedSeen } from '../native/uws-head.js';
 
 export interface RequestHead {
   readonly method: string;
@@ -46,6 +51,14 @@ export interface RequestHead {
    * (through RequestContext) during the access phase; the proxy appends the forwarding headers.
    */
   readonly headers: string[];
+  /**
+   * The client's forwarded header lines as bytes ("name: value\r\n" each, filtered as `headers`
+   * would be), read natively from the raw head for routes without plugins (readForwardedHead);
+   * `headers` then holds only what the gateway adds. null when the client's are in `headers`.
+   */
+  readonly rawHeaders: Buffer | null;
+  /** Lines in rawHeaders. */
+  readonly rawHeaderCount: number;
   /** Body: 0 none, -1 chunked, else its Content-Length. */
   readonly contentLength: number;
   /** The client asked to close the connection after this request (a Connection "close" option). */
@@ -412,13 +425,84 @@ export function readHeaders(
     // Two Content-Lengths uWS would accept (first wins, the rest of the body becomes the next request).
     return 'bad_request';
   } else if (scan.contentLengthCount === 1) {
-    contentLength = parseDecimal(scan.contentLength);
-    if (contentLength < 0) return 'bad_request';
-    if (contentLength > hc.maxBodyBytes) return 'body_too_large';
+    const length = bodyLength(scan.contentLength, hc);
+    if (typeof length === 'string') return length;
+    contentLength = length;
   }
   const out = scan.out;
   if (eightBit && !fixEightBitValues(req, out)) return 'bad_header';
+  return finishHead(res, hc, method, rawPath, path, query, hostHeader, out, null, 0, contentLength, clientClose, requestIdHeader, newId, startedAt);
+}
 
+/** A Content-Length value as the body's length, or why it is refused. */
+function bodyLength(value: string, hc: HeadContext): number | GatewayErrorCode {
+  const n = parseDecimal(value);
+  if (n < 0) return 'bad_request';
+  if (n > hc.maxBodyBytes) return 'body_too_large';
+  return n;
+}
+
+/**
+ * readHeaders for a head inspectHead forwarded natively (HEAD_FORWARD_READY: no plugins, no
+ * request id header, none of the cases native/uws_head.cc leaves to JS): the client's lines are
+ * taken as bytes, and only the few values the gateway reads are read through uWS.
+ */
+// hot path: change with care.
+export function readForwardedHead(
+  req: HttpRequest,
+  res: HttpResponse,
+  hc: HeadContext,
+  method: string,
+  rawPath: string,
+  path: string,
+  query: string,
+  hostHeader: string,
+  startedAt: number,
+  headFlags: number,
+): RequestHead | GatewayErrorCode {
+  let contentLength = 0;
+  if (forwardedContentLengths() !== 0) {
+    const length = bodyLength(req.getHeader('content-length'), hc);
+    if (typeof length === 'string') return length;
+    contentLength = length;
+  }
+  const seen = forwardedSeen();
+  // The native filter left a head with a trusted proxy's forwarding headers to JS: none are counted here.
+  scan.xff = scan.xfProto = scan.xfHost = scan.xfPort = scan.xfPrefix = scan.forwarded = '';
+  scan.via = (seen & SEEN_VIA) !== 0 ? req.getHeader('via') : '';
+  scan.traceparent = (seen & SEEN_TRACEPARENT) !== 0 ? req.getHeader('traceparent') : '';
+  scan.tracestate = (seen & SEEN_TRACESTATE) !== 0 ? req.getHeader('tracestate') : '';
+  const lines = forwardedLines();
+  const clientClose = (headFlags & HEAD_CONNECTION_CLOSE) !== 0;
+  return finishHead(res, hc, method, rawPath, path, query, hostHeader, [], lines, lines === null ? 0 : forwardedLineCount(), contentLength, clientClose, '', noId, startedAt);
+}
+
+function noId(): string {
+  return '';
+}
+
+/**
+ * The part of reading a head both ways share: the peer and the forwarding values (from `scan`),
+ * the request id, the trace context, and the RequestHead itself. `out` is the headers array
+ * (the client's, or only the gateway's when `rawLines` holds the client's).
+ */
+function finishHead(
+  res: HttpResponse,
+  hc: HeadContext,
+  method: string,
+  rawPath: string,
+  path: string,
+  query: string,
+  hostHeader: string,
+  out: string[],
+  rawLines: Buffer | null,
+  rawLineCount: number,
+  contentLength: number,
+  clientClose: boolean,
+  requestIdHeader: string,
+  newId: () => string,
+  startedAt: number,
+): RequestHead {
   const peer = remoteAddress(res);
   // Client-sent forwarding headers count only from trusted proxies.
   const trusted = hc.trustsAnyProxy && hc.isTrustedProxy(peer);
@@ -463,6 +547,8 @@ export function readHeaders(
     peer,
     clientIp,
     headers: out,
+    rawHeaders: rawLines,
+    rawHeaderCount: rawLineCount,
     contentLength,
     clientClose,
     forwardedFor: trusted && xff ? xff + ', ' + peer : peer,
@@ -508,7 +594,7 @@ export const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  */
 export function unroutedHead(method: string, rawPath: string, path: string, hostHeader: string, peer: string, requestIdHeader: string, requestId: string, contentLength: number, clientClose: boolean, startedAt: number): RequestHead {
   return {
-    method, rawPath, path, query: '', hostHeader, peer, clientIp: peer, headers: [], contentLength, clientClose,
+    method, rawPath, path, query: '', hostHeader, peer, clientIp: peer, headers: [], rawHeaders: null, rawHeaderCount: 0, contentLength, clientClose,
     forwardedFor: '', forwardedProto: '', forwardedHost: '', forwardedPort: '', via: '', trustedExtra: null,
     requestIdHeader, requestId, startedAt,
     traceId: '', parentSpanId: '', upstreamSpanId: '', traceRecorded: false,

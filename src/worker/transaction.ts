@@ -30,6 +30,7 @@ import { PLUGIN_FAILED } from '../plugins/modules/guard.js';
 import type { AccessLog, TxSummary } from '../observability/access-log.js';
 import type { Endpoint } from '../upstream/endpoint.js';
 import type { PickContext } from '../upstream/cluster.js';
+import { splitHeaderLines } from '../upstream/dispatch.js';
 import type { TimerList, TimerNode } from '../util/timer-lists.js';
 import { cancel } from '../util/timer-lists.js';
 import { RequestBody, type BodyMode, type BodyOwner } from './request-body.js';
@@ -216,6 +217,11 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
     if (this.ctx !== null) return this.ctx.header(name);
     const h = this.head.headers;
     for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];
+    const lines = this.head.rawHeaders;
+    if (lines !== null) {
+      const pairs = splitHeaderLines(lines);
+      for (let i = 0; i < pairs.length; i += 2) if (pairs[i] === name) return pairs[i + 1];
+    }
     return undefined;
   }
   shouldSkip(ep: Endpoint): boolean {

@@ -227,6 +227,8 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
       method: this.head.method,
       path: this.upstreamPath,
       headers,
+      rawLines: this.head.rawHeaders,
+      rawLineCount: this.head.rawHeaderCount,
       body,
       headersTimeoutMs: t.responseHeadersMs,
       bodyTimeoutMs: t.idleMs,
