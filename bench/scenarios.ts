@@ -675,7 +675,7 @@ function lbScenarios(): Scenario[] {
 }
 
 export const SCENARIO_NAMES = [
-  'direct', 'proxy', 'plugins', 'plugins-user', 'jwt-hs256', 'jwt-rs256', 'post-64k', 'download-1m', 'conns-5k', 'aggregate-3', 'aggregate-1m', 'aggregate-1m-inline',
+  'direct', 'proxy', 'browser-head', 'plugins', 'plugins-user', 'jwt-hs256', 'jwt-rs256', 'post-64k', 'download-1m', 'conns-5k', 'aggregate-3', 'aggregate-1m', 'aggregate-1m-inline',
   'websocket',
   'resilience-on', 'open-loop',
   ...ROUTE_TABLE_SIZES.map((n) => `routes-${n}`),
