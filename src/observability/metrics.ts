@@ -21,6 +21,34 @@ function newHdr(): hdr.Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: HDR_MAX_US, numberOfSignificantValueDigits: 2 });
 }
 
+/**
+ * The counts index newHdr()'s histogram files a value under (1 <= v <= HDR_MAX_US < 2^32; lowest
+ * 1 and 2 significant digits make 256 sub-buckets, half of them 128), in integer arithmetic: a
+ * worker counts requests by this index and hands the counts to the histogram once a second,
+ * because hdr-histogram-js's recordValue computes it with Math.pow and Math.log2 on every call.
+ */
+export function hdrIndex(v: number): number {
+  const b = Math.max(24 - Math.clz32(v), 0); // floor(log2 v) - 7
+  return ((b + 1) << 7) + (v >>> b) - 128;
+}
+
+/** The lowest value filed under counts index `i` (the histogram's valueFromIndex). */
+export function hdrIndexValue(i: number): number {
+  if (i < 256) return i;
+  return ((i & 127) + 128) * 2 ** ((i >> 7) - 1);
+}
+
+const HDR_COUNTS = hdrIndex(HDR_MAX_US) + 1;
+/** Where a snapshot's counts become a histogram to encode (one for all routes: reset each time). */
+let scratchHdr: hdr.Histogram | null = null;
+
+function encodeCounts(counts: Float64Array): string {
+  const h = (scratchHdr ??= newHdr());
+  h.reset();
+  for (let i = 0; i < counts.length; i++) if (counts[i] > 0) h.recordValueWithCount(hdrIndexValue(i), counts[i]);
+  return hdr.encodeIntoCompressedBase64(h);
+}
+
 // ------------------------------------------------------------------------------------ worker
 
 interface RouteStats {
@@ -28,7 +56,8 @@ interface RouteStats {
   buckets: Float64Array; // non-cumulative counts per bucket, last = +Inf
   sumUs: number;
   count: number;
-  hdr: hdr.Histogram;
+  /** Requests by HDR counts index (hdrIndex) since the last snapshot. */
+  hdrCounts: Float64Array;
 }
 
 interface CounterState {
@@ -43,7 +72,7 @@ const counters = new Map<string, CounterState>();
 function statsFor(route: string): RouteStats {
   let s = routeStats.get(route);
   if (s === undefined) {
-    s = { byStatus: new Map(), buckets: new Float64Array(DURATION_BUCKETS.length + 1), sumUs: 0, count: 0, hdr: newHdr() };
+    s = { byStatus: new Map(), buckets: new Float64Array(DURATION_BUCKETS.length + 1), sumUs: 0, count: 0, hdrCounts: new Float64Array(HDR_COUNTS) };
     routeStats.set(route, s);
   }
   return s;
@@ -62,7 +91,7 @@ export function recordRequest(route: string, status: number, durationUs: number)
   s.buckets[i]++;
   s.sumUs += durationUs;
   s.count++;
-  s.hdr.recordValue(Math.min(Math.max(1, Math.round(durationUs)), HDR_MAX_US));
+  s.hdrCounts[hdrIndex(Math.min(Math.max(1, Math.round(durationUs)), HDR_MAX_US))]++;
 }
 
 export interface Counter {
@@ -157,13 +186,13 @@ export function takeSnapshot(): MetricsSnapshot | null {
       buckets: [...s.buckets],
       sumUs: s.sumUs,
       count: s.count,
-      hdr: hdr.encodeIntoCompressedBase64(s.hdr),
+      hdr: encodeCounts(s.hdrCounts),
     });
     s.byStatus.clear();
     s.buckets.fill(0);
     s.sumUs = 0;
     s.count = 0;
-    s.hdr.reset();
+    s.hdrCounts.fill(0);
   }
   for (const [name, c] of counters) {
     if (c.values.size === 0) continue;
