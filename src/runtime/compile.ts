@@ -126,9 +126,14 @@ export interface CompiledRoute {
   /** How a WebSocket upgrade is relayed; null: refused with 400 (`websocket: false`, or no upstream). */
   readonly websocket: WebSocketSettings | null;
   /**
-   * The client's header lines may be forwarded as the addon copied them from the raw head
-   * (RequestHead.rawHeaders): a proxied route without plugins, request id or mirror, whose
-   * upstreams all run on the native engine (which writes them as they are).
+   * A proxied route without mirror whose upstreams all run on the native engine, which writes
+   * header lines given as bytes as they are: its forwarding headers go as serialized lines
+   * (head.ts forwardingLines).
+   */
+  readonly forwardsLines: boolean;
+  /**
+   * forwardsLines, and no plugins or request id: the client's header lines may be forwarded as
+   * the addon copied them from the raw head (RequestHead.rawHeaders).
    */
   readonly forwardsRawHead: boolean;
 }
@@ -449,6 +454,8 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
     const headerEntries = Object.entries(r.headers);
     const cluster = r.upstream !== undefined ? clusters.get(r.upstream)! : null;
     const up = r.upstream !== undefined ? config.upstreams[r.upstream] : undefined;
+    const forwardsLines =
+      cluster !== null && r.mirror === undefined && [r.upstream!, ...(r.split ?? []).map((sp) => sp.upstream)].every((name) => onNativeEngine(config.upstreams[name]));
     const route: CompiledRoute = {
       id: r.id,
       index,
@@ -467,9 +474,8 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
       removeResponseHeaders: remove.length > 0 ? remove : null,
       requestIdHeader,
       websocket: cluster !== null && r.websocket !== false ? { maxMessageBytes: r.websocket.maxMessageBytes, idleTimeoutMs: r.websocket.idleTimeoutMs } : null,
-      forwardsRawHead:
-        cluster !== null && pipeline === null && requestIdHeader === '' && r.mirror === undefined &&
-        [r.upstream!, ...(r.split ?? []).map((sp) => sp.upstream)].every((name) => onNativeEngine(config.upstreams[name])),
+      forwardsLines,
+      forwardsRawHead: forwardsLines && pipeline === null && requestIdHeader === '',
     };
     routes.push(route);
     // Methods are upper-cased and hosts lower-cased by the loader's normalization.

@@ -58,6 +58,15 @@ export interface UpstreamRequest {
   /** How many lines rawLines holds. */
   readonly rawLineCount?: number;
   /**
+   * More lines as bytes (the gateway's forwarding headers), sent where the pair at index
+   * forwardAt of `headers` would start (headers.length: after them), or null/absent. Optional.
+   */
+  readonly forwardLines?: Buffer | null;
+  /** How many lines forwardLines holds. */
+  readonly forwardLineCount?: number;
+  /** The index in `headers` before which forwardLines go (even). */
+  readonly forwardAt?: number;
+  /**
    * null: no body; a Buffer: sent with its length; a Readable: streamed (Content-Length from
    * headers, else chunked), possibly a RecyclingBody.
    */
@@ -82,14 +91,19 @@ export interface UpstreamRequest {
 }
 
 /**
- * All of a request's headers as flat [name, value, ...]: its rawLines (parsed back: for engines
- * that take headers one by one) followed by its headers.
+ * All of a request's headers as flat [name, value, ...]: its rawLines and forwardLines (parsed
+ * back: for engines that take headers one by one) followed by its headers.
  */
 export function headerPairs(req: UpstreamRequest): readonly string[] {
-  const lines = req.rawLines;
-  if (lines === null || lines === undefined) return req.headers;
-  const out = splitHeaderLines(lines);
-  for (const v of req.headers) out.push(v);
+  const lines = req.rawLines ?? null;
+  const forward = req.forwardLines ?? null;
+  if (lines === null && forward === null) return req.headers;
+  const out = lines !== null ? splitHeaderLines(lines) : [];
+  const h = req.headers;
+  const at = forward !== null ? req.forwardAt! : h.length;
+  for (let i = 0; i < at; i++) out.push(h[i]);
+  if (forward !== null) for (const v of splitHeaderLines(forward)) out.push(v);
+  for (let i = at; i < h.length; i++) out.push(h[i]);
   return out;
 }
 

@@ -214,8 +214,10 @@ export function serializeHead(req: UpstreamRequest): number {
   const method = req.method;
   const path = req.path;
   const lines = req.rawLines ?? null;
+  const forward = req.forwardLines ?? null;
   let size = method.length + path.length + 1 + HTTP11.length + KEEP_ALIVE.length + TE_CHUNKED.length + CL.length + 18;
   if (lines !== null) size += lines.length;
+  if (forward !== null) size += forward.length;
   let cl = -1;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i];
@@ -237,7 +239,13 @@ export function serializeHead(req: UpstreamRequest): number {
     b.set(lines, o);
     o += lines.length;
   }
+  // The gateway's forwarding headers, serialized once per connection (head.ts forwardingLines), go before headers[forwardAt].
+  const forwardAt = forward !== null ? req.forwardAt! : -1;
   for (let i = 0; i < h.length; i += 2) {
+    if (i === forwardAt) {
+      b.set(forward!, o);
+      o += forward!.length;
+    }
     o = put(b, h[i], o);
     b[o++] = 0x3a;
     b[o++] = 0x20;
@@ -245,7 +253,11 @@ export function serializeHead(req: UpstreamRequest): number {
     b[o++] = 0x0d;
     b[o++] = 0x0a;
   }
-  let fields = (h.length >> 1) + (lines !== null ? req.rawLineCount! : 0);
+  if (forwardAt === h.length) {
+    b.set(forward!, o);
+    o += forward!.length;
+  }
+  let fields = (h.length >> 1) + (lines !== null ? req.rawLineCount! : 0) + (forward !== null ? req.forwardLineCount! : 0);
   const body = req.body;
   let chunked = false;
   let addLength = -1;

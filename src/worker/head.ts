@@ -43,6 +43,8 @@ export interface RequestHead {
   readonly hostHeader: string;
   /** The TCP peer. */
   readonly peer: string;
+  /** The client connection it came on (null for answers given before routing). */
+  readonly connection: ClientConnection | null;
   /** The client: the peer, or the nearest untrusted X-Forwarded-For hop behind trusted proxies. */
   readonly clientIp: string;
   /**
@@ -185,26 +187,36 @@ export function hostWithoutPort(host: string): string {
 // ------------------------------------------------------------------------- peer address
 
 /**
- * Peer addresses by connection: uWS asks the kernel (getpeername) and allocates an ArrayBuffer
- * on every call (about 2 µs a request), so the address is read once per connection and kept
- * until uWS reports the connection open or closed (forgetConnection, from app.filter), which is
- * what makes a reused connection id safe.
+ * What the gateway keeps of one client connection: its peer address (uWS asks the kernel,
+ * getpeername, and allocates an ArrayBuffer on every call: about 2 µs a request) and the last
+ * forwarding lines its requests got (forwardingLines). Kept by connection id until uWS reports the
+ * connection open or closed (forgetConnection, from app.filter), which is what makes a reused
+ * connection id safe.
  */
-const peers = new Map<number, string>();
+export class ClientConnection {
+  forwarding: ForwardingLines | null = null;
+  constructor(readonly peer: string) {}
+}
+
+const connections = new Map<number, ClientConnection>();
+
+export function clientConnection(res: HttpResponse): ClientConnection {
+  const id = connectionId(res);
+  let c = connections.get(id);
+  if (c === undefined) {
+    c = new ClientConnection(Buffer.from(res.getRemoteAddressAsText()).toString('latin1'));
+    connections.set(id, c);
+  }
+  return c;
+}
 
 export function remoteAddress(res: HttpResponse): string {
-  const id = connectionId(res);
-  let peer = peers.get(id);
-  if (peer === undefined) {
-    peer = Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
-    peers.set(id, peer);
-  }
-  return peer;
+  return clientConnection(res).peer;
 }
 
 /** uWS opened or closed a connection (app.filter): whatever was known about its id is stale. */
 export function forgetConnection(res: HttpResponse): void {
-  peers.delete(connectionId(res));
+  connections.delete(connectionId(res));
 }
 
 /**
@@ -503,7 +515,8 @@ function finishHead(
   newId: () => string,
   startedAt: number,
 ): RequestHead {
-  const peer = remoteAddress(res);
+  const connection = clientConnection(res);
+  const peer = connection.peer;
   // Client-sent forwarding headers count only from trusted proxies.
   const trusted = hc.trustsAnyProxy && hc.isTrustedProxy(peer);
   const xff = scan.xff;
@@ -545,6 +558,7 @@ function finishHead(
     query,
     hostHeader,
     peer,
+    connection,
     clientIp,
     headers: out,
     rawHeaders: rawLines,
@@ -585,6 +599,54 @@ export function appendForwardingHeaders(head: RequestHead, h: string[]): void {
   if (head.trustedExtra !== null) for (const v of head.trustedExtra) h.push(v);
 }
 
+/** The forwarding headers of a request as serialized lines, and the values they were made of. */
+export interface ForwardingLines {
+  /** "x-forwarded-for: ...\r\n" ... "via: ...\r\n" (the names and order of appendForwardingHeaders). */
+  readonly bytes: Buffer;
+  readonly count: number;
+  readonly forwardedFor: string;
+  readonly forwardedProto: string;
+  readonly forwardedHost: string;
+  readonly forwardedPort: string;
+  readonly clientIp: string;
+  readonly via: string;
+}
+
+/**
+ * The forwarding headers of `head` as serialized lines, for engines that write lines as they are
+ * (UpstreamRequest.forwardLines). The requests of one connection nearly always get the same ones
+ * (same peer, Host, Via), so the last lines are kept on the connection and reused while every
+ * value is the same: a comparison of six short strings instead of serializing ~150 bytes.
+ */
+// hot path: change with care.
+export function forwardingLines(head: RequestHead): ForwardingLines {
+  const c = head.connection;
+  const f = c !== null ? c.forwarding : null;
+  if (
+    f !== null && head.trustedExtra === null && f.forwardedHost === head.forwardedHost && f.forwardedFor === head.forwardedFor &&
+    f.clientIp === head.clientIp && f.via === head.via && f.forwardedProto === head.forwardedProto && f.forwardedPort === head.forwardedPort
+  ) {
+    return f;
+  }
+  const h: string[] = [];
+  appendForwardingHeaders(head, h);
+  let text = '';
+  for (let i = 0; i < h.length; i += 2) text += h[i] + ': ' + h[i + 1] + '\r\n';
+  const made: ForwardingLines = {
+    bytes: Buffer.from(text, 'latin1'),
+    count: h.length >> 1,
+    forwardedFor: head.forwardedFor,
+    forwardedProto: head.forwardedProto,
+    forwardedHost: head.forwardedHost,
+    forwardedPort: head.forwardedPort,
+    clientIp: head.clientIp,
+    via: head.via,
+  };
+  // A trusted proxy's Forwarded / X-Forwarded-Prefix vary by request: not kept.
+  if (c !== null && head.trustedExtra === null) c.forwarding = made;
+  return made;
+}
+
 // A client-sent id is kept only if it is short and plain (it ends up in logs and headers).
 export const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -594,7 +656,7 @@ export const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  */
 export function unroutedHead(method: string, rawPath: string, path: string, hostHeader: string, peer: string, requestIdHeader: string, requestId: string, contentLength: number, clientClose: boolean, startedAt: number): RequestHead {
   return {
-    method, rawPath, path, query: '', hostHeader, peer, clientIp: peer, headers: [], rawHeaders: null, rawHeaderCount: 0, contentLength, clientClose,
+    method, rawPath, path, query: '', hostHeader, peer, connection: null, clientIp: peer, headers: [], rawHeaders: null, rawHeaderCount: 0, contentLength, clientClose,
     forwardedFor: '', forwardedProto: '', forwardedHost: '', forwardedPort: '', via: '', trustedExtra: null,
     requestIdHeader, requestId, startedAt,
     traceId: '', parentSpanId: '', upstreamSpanId: '', traceRecorded: false,

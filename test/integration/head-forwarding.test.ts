@@ -10,7 +10,7 @@
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordingUpstream, startGateway, type Gateway, type RecordingUpstream } from '../helpers/gateway.js';
+import { rawSequence, recordingUpstream, startGateway, type Gateway, type RecordingUpstream } from '../helpers/gateway.js';
 import { HeadGen } from '../helpers/head-gen.js';
 
 let up: RecordingUpstream;
@@ -92,6 +92,25 @@ describe('header forwarding: routes without plugins (native copy) and with (JS)'
       'via: 1.1 gateway',
       `host: ${new URL(up.url).host}`,
       'connection: keep-alive',
+    ]);
+  });
+
+  it("the forwarding lines kept for a connection follow each request's own Host and Via", async () => {
+    // The gateway serializes them once per connection and reuses them while the values stay the same.
+    const before = up.seen.length;
+    const req = (host: string, via: string) => `GET /plain/kept HTTP/1.1\r\nHost: ${host}\r\n${via}\r\n`;
+    await rawSequence(gw.port, [req('a.example', ''), req('a.example', ''), req('b.example:81', ''), req('b.example:81', 'Via: 1.0 front\r\n'), req('a.example', '')], 100, 400);
+    const seen = up.seen.slice(before).map((r) => {
+      const h = r.rawHeaders;
+      const value = (name: string) => h[h.findIndex((n, i) => i % 2 === 0 && n.toLowerCase() === name) + 1];
+      return [value('x-forwarded-host'), value('via')];
+    });
+    expect(seen).toEqual([
+      ['a.example', '1.1 gateway'],
+      ['a.example', '1.1 gateway'],
+      ['b.example:81', '1.1 gateway'],
+      ['b.example:81', '1.0 front, 1.1 gateway'],
+      ['a.example', '1.1 gateway'],
     ]);
   });
 

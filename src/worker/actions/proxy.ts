@@ -28,7 +28,7 @@ import { isPromise } from '../../util/promise.js';
 import type { BodyReplacement } from '../../plugins/api.js';
 import { arm, timerList } from '../../util/timer-lists.js';
 import { Transaction, endWithoutBody, tryEndPiece, type WorkerHost } from '../transaction.js';
-import { appendForwardingHeaders, type RequestHead } from '../head.js';
+import { appendForwardingHeaders, forwardingLines, type ForwardingLines, type RequestHead } from '../head.js';
 import { dropResponseHeader, nameIs, nameIsOneOf, parseContentLength, responseConnectionTokens } from '../response-head.js';
 import { AnswerPlan } from './answer-plan.js';
 import { ClientSpan } from '../spans.js';
@@ -133,6 +133,10 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   private plan: AnswerPlan | null = null;
   /** The request body went through the plugins' rewriter (or had none to go through). */
   private bodyRewritten = false;
+  /** The forwarding headers as lines (routes that forward lines), else they are in the head's headers. */
+  private forwarding: ForwardingLines | null = null;
+  /** Where they go among the upstream request's headers (UpstreamRequest.forwardAt). */
+  private forwardAt = 0;
 
   constructor(res: HttpResponse, head: RequestHead, route: CompiledRoute, host: WorkerHost) {
     super(res, head, route, host, route.bodyMode);
@@ -189,7 +193,13 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     this.dispatched = true;
     const head = this.head;
     const h = head.headers; // the plugins' edits included; frozen from here on
-    appendForwardingHeaders(head, h);
+    if (this.route!.forwardsLines) {
+      // Serialized lines, written where appendForwardingHeaders would have put them.
+      this.forwarding = forwardingLines(head);
+      this.forwardAt = h.length;
+    } else {
+      appendForwardingHeaders(head, h);
+    }
     const body = this.body;
     const source = body !== null ? body.source() : null;
     if (body !== null && source !== null && !(source instanceof Buffer)) {
@@ -223,12 +233,16 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     this.endpoint = ep;
     this.headersAt = 0;
     const t = this.target;
+    const fwd = this.forwarding;
     const req: UpstreamRequest = {
       method: this.head.method,
       path: this.upstreamPath,
       headers,
       rawLines: this.head.rawHeaders,
       rawLineCount: this.head.rawHeaderCount,
+      forwardLines: fwd !== null ? fwd.bytes : null,
+      forwardLineCount: fwd !== null ? fwd.count : 0,
+      forwardAt: this.forwardAt,
       body,
       headersTimeoutMs: t.responseHeadersMs,
       bodyTimeoutMs: t.idleMs,
