@@ -106,15 +106,19 @@ export class SharedEndpointState {
 
   // ------------------------------------------------------------------ in flight
 
-  /** One more request of worker `w` in flight to the target of `slot`. */
+  /**
+   * One more request of worker `w` in flight to the target of `slot`. The machine-wide count is
+   * shared by every worker (atomic); worker `w`'s own count is written by that worker alone and
+   * read by the primary only once the worker is dead (forgetWorker), so a plain write suffices.
+   */
   acquire(slot: number, w: number): void {
     Atomics.add(this.i32, slot * SLOT_I32, 1);
-    Atomics.add(this.perWorker, w * this.slots + slot, 1);
+    this.perWorker[w * this.slots + slot]++;
   }
 
   release(slot: number, w: number): void {
     Atomics.sub(this.i32, slot * SLOT_I32, 1);
-    Atomics.sub(this.perWorker, w * this.slots + slot, 1);
+    this.perWorker[w * this.slots + slot]--;
   }
 
   /** Requests in flight to the target of `slot` from every worker of the machine. */
