@@ -128,18 +128,27 @@ bool LowerEquals(const unsigned char* a, const char* lower, size_t n) {
   return true;
 }
 
-// Whether a Connection value [v, e) lists the "close" option (RFC 9112 §9.6), in any position and
-// case. uWS itself closes only when the whole first Connection value is 5 bytes long.
-bool HasCloseOption(const unsigned char* v, const unsigned char* e) {
+// Calls `f(option, length)` for each option of a comma-separated value [v, e) (the spaces around
+// it trimmed, empty ones skipped) until `f` returns false; returns whether it saw them all.
+template <typename F>
+bool EachOption(const unsigned char* v, const unsigned char* e, F f) {
   while (v < e) {
     while (v < e && (IsSpace(*v) || *v == ',')) v++;
     const unsigned char* t = v;
     while (v < e && *v != ',') v++;
     const unsigned char* end = v;
     while (end > t && IsSpace(end[-1])) end--;
-    if (end - t == 5 && LowerEquals(t, "close", 5)) return true;
+    if (end != t && !f(t, static_cast<size_t>(end - t))) return false;
   }
-  return false;
+  return true;
+}
+
+bool IsClose(const unsigned char* t, size_t n) { return n == 5 && LowerEquals(t, "close", 5); }
+
+// Whether a Connection value [v, e) lists the "close" option (RFC 9112 §9.6), in any position and
+// case. uWS itself closes only when the whole first Connection value is 5 bytes long.
+bool HasCloseOption(const unsigned char* v, const unsigned char* e) {
+  return !EachOption(v, e, [](const unsigned char* t, size_t n) { return !IsClose(t, n); });
 }
 
 
@@ -176,17 +185,7 @@ bool IsTchar(unsigned char c) {
 
 // Whether every option of a Connection value [v, e) is close or keep-alive (none names a header).
 bool OnlyCloseOrKeepAlive(const unsigned char* v, const unsigned char* e) {
-  while (v < e) {
-    while (v < e && (IsSpace(*v) || *v == ',')) v++;
-    const unsigned char* t = v;
-    while (v < e && *v != ',') v++;
-    const unsigned char* end = v;
-    while (end > t && IsSpace(end[-1])) end--;
-    if (end == t) continue;
-    const size_t n = static_cast<size_t>(end - t);
-    if (!(n == 5 && LowerEquals(t, "close", 5)) && !(n == 10 && LowerEquals(t, "keep-alive", 10))) return false;
-  }
-  return true;
+  return EachOption(v, e, [](const unsigned char* t, size_t n) { return IsClose(t, n) || (n == 10 && LowerEquals(t, "keep-alive", 10)); });
 }
 
 enum class LineKind { kForward, kDrop, kContentLength, kVia, kTraceparent, kTracestate, kForwarding, kConnection, kRefuse };

@@ -3,7 +3,7 @@
  * test/integration/head-forwarding.test.ts): every name the gateway treats specially, in any
  * case and order, repeated or not, with values padded, empty, long, malformed or with 8-bit bytes.
  */
-import { mulberry32 } from '../../src/util/prng.js';
+import { Gen } from '../native/http-response-gen.js';
 
 const NAMES = [
   'user-agent', 'Accept', 'accept-language', 'Cookie', 'x-custom', 'X-Mixed-Case', 'x_under_score', 'cache-control',
@@ -15,20 +15,7 @@ const NAMES = [
 
 export const VALID_TP = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
-export class HeadGen {
-  readonly next: () => number;
-  constructor(seed: number) {
-    this.next = mulberry32(seed);
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)];
-  }
+export class HeadGen extends Gen {
   /** A field value: printable ASCII, inner spaces, sometimes padded, empty, long or with 8-bit bytes. */
   value(name: string): string {
     const n = name.toLowerCase();
