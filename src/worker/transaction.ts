@@ -139,6 +139,8 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
   private bodyTimer: Deadline | null = null;
   /** The response hooks ran for this answer (they run once, before its status line). */
   private responseHooksRan = false;
+  /** head.rawHeaders as [name, value, ...], once header() needed them. */
+  private rawPairs: string[] | null = null;
 
   constructor(
     readonly res: HttpResponse,
@@ -219,7 +221,8 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
     for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];
     const lines = this.head.rawHeaders;
     if (lines !== null) {
-      const pairs = splitHeaderLines(lines);
+      // The client's lines as bytes (a route without plugins): parsed once, on the first lookup.
+      const pairs = (this.rawPairs ??= splitHeaderLines(lines));
       for (let i = 0; i < pairs.length; i += 2) if (pairs[i] === name) return pairs[i + 1];
     }
     return undefined;
