@@ -147,12 +147,15 @@ describe('load suite smoke (bench/)', () => {
       expect(r.upstreamSeen?.newConnections).toBeLessThanOrEqual(CONNECTIONS + 2);
     }
     // No warm-up here, so each proxy fills its pool in this run: about one upstream connection per
-    // client connection, not one per request.
+    // client connection, not one per request. The gateway's pool is held to that; the peers get
+    // more room (haproxy's idle-connection reuse opened 37 for 16 client connections in one CI
+    // run): what is checked of them is that the counter sees a pool, not one connection a request.
     for (const r of runsOf('proxy')) {
       expect(r.upstreamSeen, r.contender).toBeDefined();
       expect(r.upstreamSeen!.requests, r.contender).toBeGreaterThanOrEqual(r.requests);
       expect(r.upstreamSeen!.newConnections, r.contender).toBeGreaterThan(0);
-      expect(r.upstreamSeen!.newConnections, `${r.contender}: ${r.upstreamSeen!.newConnections} new upstream connections for ${r.requests} requests`).toBeLessThanOrEqual(2 * CONNECTIONS + 4);
+      const bound = r.contender === 'gateway' ? 2 * CONNECTIONS + 4 : 4 * CONNECTIONS + 4;
+      expect(r.upstreamSeen!.newConnections, `${r.contender}: ${r.upstreamSeen!.newConnections} new upstream connections for ${r.requests} requests`).toBeLessThanOrEqual(bound);
     }
     expect(report.features?.connectionReuse.some((x) => x.scenario === 'proxy' && x.contender === 'caddy')).toBe(true);
   });
