@@ -190,8 +190,9 @@ bool OnlyCloseOrKeepAlive(const unsigned char* v, const unsigned char* e) {
 
 enum class LineKind { kForward, kDrop, kContentLength, kVia, kTraceparent, kTracestate, kForwarding, kConnection, kRefuse };
 
-// What collectHeader does with a header named [n, n + len) (lower-cased in `lower`).
-LineKind Classify(const char* lower, size_t len, int32_t options) {
+// What collectHeader does with a header of `len` bytes named `name`; `lower` holds its first
+// min(len, 64) bytes lower-cased (enough for every name compared whole, and for the prefix).
+LineKind Classify(const unsigned char* name, const char* lower, size_t len, int32_t options) {
   auto is = [&](const char* name) { return std::strlen(name) == len && std::memcmp(lower, name, len) == 0; };
   switch (len) {
     case 2: if (is("te")) return LineKind::kDrop; break;
@@ -211,7 +212,7 @@ LineKind Classify(const char* lower, size_t len, int32_t options) {
     case 18: if (is("x-forwarded-prefix")) return LineKind::kForwarding; break;
   }
   if (len > 6 && std::memcmp(lower, "proxy-", 6) == 0) return LineKind::kDrop;
-  if ((options & kForwardUnderscores) == 0 && std::memchr(lower, '_', len) != nullptr) return LineKind::kDrop;
+  if ((options & kForwardUnderscores) == 0 && std::memchr(name, '_', len) != nullptr) return LineKind::kDrop;
   return LineKind::kForward;
 }
 
@@ -243,14 +244,11 @@ int32_t ForwardLines(const unsigned char* p, const unsigned char* limit, int32_t
     while (v < e && IsSpace(*v)) v++;
     while (e > v && IsSpace(e[-1])) e--;
     const unsigned char* next = cr + 2;
-    // Names JS would classify (all short) are compared lower-cased; a longer one is forwarded or dropped by its '_'.
     for (size_t i = 0; i < nameLength; i++) {
       if (!IsTchar(p[i])) return 0;
       if (i < sizeof(lower)) lower[i] = static_cast<char>(p[i] >= 'A' && p[i] <= 'Z' ? p[i] | 0x20 : p[i]);
     }
-    LineKind kind = nameLength <= sizeof(lower) ? Classify(lower, nameLength, options)
-                    : ((options & kForwardUnderscores) == 0 && std::memchr(p, '_', nameLength) != nullptr ? LineKind::kDrop : LineKind::kForward);
-    switch (kind) {
+    switch (Classify(p, lower, nameLength, options)) {
       case LineKind::kForward: {
         const size_t valueLength = static_cast<size_t>(e - v);
         if (static_cast<size_t>(end - o) < nameLength + valueLength + 4) return 0;
