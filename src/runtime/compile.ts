@@ -13,7 +13,7 @@ import { createRouter } from '../native/router.js';
 import { FORWARD_TRUSTS_PROXIES, FORWARD_UNDERSCORES, FORWARD_WRITE } from '../native/uws-head.js';
 import type { RoutePattern, RouterEngine } from '../native/router-types.js';
 import { compileCidrs, type AddressMatcher } from '../net/cidr.js';
-import type { EndpointRegistry, EndpointSettings } from '../upstream/endpoint.js';
+import { engineFor, type EndpointRegistry, type EndpointSettings } from '../upstream/endpoint.js';
 import { loadUpstreamTls } from '../upstream/tls.js';
 import { Cluster, NO_RESILIENCE, clusterSignals, type ClusterResilience, type Member, type PickContext } from '../upstream/cluster.js';
 import { CircuitBreaker } from '../upstream/breaker.js';
@@ -224,9 +224,9 @@ export class ConfigFaults extends Error {
   }
 }
 
-/** Every target of the upstream is served by the native engine (http://, engine not "undici"). */
+/** Every target of the upstream is served by the native engine. */
 function onNativeEngine(up: UpstreamConfig): boolean {
-  return up.engine !== 'undici' && up.targets.every((t) => t.url.startsWith('http://'));
+  return up.targets.every((t) => engineFor(t.url, up.engine) === 'native');
 }
 
 /** The connection settings of an upstream's endpoints (also how admin finds their reports). */

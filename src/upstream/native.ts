@@ -198,6 +198,25 @@ function put(buf: Buffer, s: string, o: number): number {
   return o + n;
 }
 
+/** Writes the pairs h[from..to) as header lines at `o`, returns the end. */
+function putPairs(b: Buffer, h: readonly string[], from: number, to: number, o: number): number {
+  for (let i = from; i < to; i += 2) {
+    o = put(b, h[i], o);
+    b[o++] = 0x3a;
+    b[o++] = 0x20;
+    o = put(b, h[i + 1], o);
+    b[o++] = 0x0d;
+    b[o++] = 0x0a;
+  }
+  return o;
+}
+
+/** Copies header lines that already are bytes at `o`, returns the end. */
+function putLines(b: Buffer, lines: Buffer, o: number): number {
+  b.set(lines, o);
+  return o + lines.length;
+}
+
 const HTTP11 = ' HTTP/1.1\r\n';
 const CL = 'content-length: ';
 const TE_CHUNKED = 'transfer-encoding: chunked\r\n';
@@ -235,27 +254,14 @@ export function serializeHead(req: UpstreamRequest): number {
   o = put(b, path, o);
   o = put(b, HTTP11, o);
   // The client's lines, copied natively from its head (they never hold a Content-Length).
-  if (lines !== null) {
-    b.set(lines, o);
-    o += lines.length;
-  }
+  if (lines !== null) o = putLines(b, lines, o);
   // The gateway's forwarding headers, serialized once per connection (head.ts forwardingLines), go before headers[forwardAt].
-  const forwardAt = forward !== null ? req.forwardAt! : -1;
-  for (let i = 0; i < h.length; i += 2) {
-    if (i === forwardAt) {
-      b.set(forward!, o);
-      o += forward!.length;
-    }
-    o = put(b, h[i], o);
-    b[o++] = 0x3a;
-    b[o++] = 0x20;
-    o = put(b, h[i + 1], o);
-    b[o++] = 0x0d;
-    b[o++] = 0x0a;
-  }
-  if (forwardAt === h.length) {
-    b.set(forward!, o);
-    o += forward!.length;
+  if (forward === null) {
+    o = putPairs(b, h, 0, h.length, o);
+  } else {
+    o = putPairs(b, h, 0, req.forwardAt!, o);
+    o = putLines(b, forward, o);
+    o = putPairs(b, h, req.forwardAt!, h.length, o);
   }
   let fields = (h.length >> 1) + (lines !== null ? req.rawLineCount! : 0) + (forward !== null ? req.forwardLineCount! : 0);
   const body = req.body;

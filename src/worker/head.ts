@@ -479,7 +479,8 @@ export function readForwardedHead(
     contentLength = length;
   }
   const seen = forwardedSeen();
-  // The native filter left a head with a trusted proxy's forwarding headers to JS: none are counted here.
+  // Forwarding headers get here only when no peer is trusted (FORWARD_TRUSTS_PROXIES leaves such
+  // heads to readHeaders): the addon dropped them, and they count for nothing.
   scan.xff = scan.xfProto = scan.xfHost = scan.xfPort = scan.xfPrefix = scan.forwarded = '';
   scan.via = (seen & SEEN_VIA) !== 0 ? req.getHeader('via') : '';
   scan.traceparent = (seen & SEEN_TRACEPARENT) !== 0 ? req.getHeader('traceparent') : '';
