@@ -1,7 +1,8 @@
 /**
  * Per-request state that plugins read and write. One object per request that has plugins
  * (routes without plugins never build one). Everything in it was copied out of the uWS
- * request synchronously, so plugins may be async.
+ * request synchronously, so plugins may be async. The client's header lines may be bytes (the
+ * addon's copy): the header helpers work on them as they are (see #list).
  *
  * Core fields only: what several parts of the gateway read (the consumer: acl, rate limits, the
  * access log; the request id). A plugin's own state goes in a typed slot, not a new field:
@@ -14,6 +15,8 @@
  */
 import type { Consumer } from './consumers.js';
 import type { RequestContext as PublicRequestContext } from './public.js';
+import { splitHeaderLines } from '../upstream/dispatch.js';
+import { countLines, lineValue, takeLines, takenCount, takenLength } from '../worker/header-lines.js';
 
 /** A typed per-request state cell; allocate with slot() at module load, never per request. */
 export interface Slot<T> {
@@ -97,6 +100,23 @@ export class RequestContext implements PublicRequestContext {
   readonly responseHeaders: string[] = [];
   /** Plugin state by slot index; null until a plugin sets one. */
   #slots: unknown[] | null = null;
+  /**
+   * The request's headers: the head's array (RequestHead.headers, the same object). When the
+   * client's lines came as bytes (#raw: a plain head on a route whose upstreams take lines), it
+   * holds only what the gateway and the plugins added, and the client's lines stay bytes (this
+   * request's own copy) until a plugin reads the whole list (`headers`): lookups search the bytes,
+   * removals cut lines out of them in place (src/worker/header-lines.ts).
+   */
+  readonly #list: string[];
+  #raw: Buffer | null;
+  /** Bytes and lines of #raw still in use. */
+  #rawLength: number;
+  #rawCount: number;
+  /** upstreamLines() was called: the request went upstream; `headers` no longer edits it. */
+  #sent = false;
+  #sentView: string[] | null = null;
+  /** Lines in the Buffer upstreamLines() returned. */
+  upstreamLineCount = 0;
 
   constructor(
     readonly method: string,
@@ -107,15 +127,23 @@ export class RequestContext implements PublicRequestContext {
     readonly hostHeader: string,
     /**
      * Request headers as they will be forwarded: flat [name, value, ...], lower-case names,
-     * hop-by-hop and X-Forwarded-* already removed. Plugins edit it with the helpers below.
+     * hop-by-hop and X-Forwarded-* already removed (RequestHead.headers).
      */
-    readonly headers: string[],
+    headers: string[],
     /** The TCP peer. */
     readonly peer: string,
     /** The client: the peer, or the nearest untrusted X-Forwarded-For hop when the peer is a trusted proxy. */
     readonly clientIp: string,
     readonly routeId: string,
-  ) {}
+    /** The client's lines as bytes, before `headers` (RequestHead.rawHeaders: the request's own copy), or null. */
+    rawLines: Buffer | null = null,
+    rawLineCount = 0,
+  ) {
+    this.#list = headers;
+    this.#raw = rawLines;
+    this.#rawLength = rawLines !== null ? rawLines.length : 0;
+    this.#rawCount = rawLineCount;
+  }
 
   get<T>(s: Slot<T>): T | undefined {
     const slots = this.#slots;
@@ -127,28 +155,80 @@ export class RequestContext implements PublicRequestContext {
     this.#slots[s.index] = value;
   }
 
+  /**
+   * Request headers as they will be forwarded: flat [name, value, ...], lower-case names,
+   * hop-by-hop and X-Forwarded-* already removed. Plugins may edit the array until the request
+   * goes upstream. Reading it turns the client's lines into strings (the helpers below do not).
+   */
+  get headers(): string[] {
+    const raw = this.#raw;
+    if (raw === null) return this.#list;
+    const pairs = this.#rawCount === 0 ? [] : splitHeaderLines(raw.subarray(0, this.#rawLength));
+    if (this.#sent) return (this.#sentView ??= pairs.concat(this.#list));
+    // In place, so that the head's array (the same object) stays the whole list.
+    this.#list.unshift(...pairs);
+    this.#raw = null;
+    return this.#list;
+  }
+
   /** First value of a request header (lower-case name), or undefined. */
   header(name: string): string | undefined {
-    const h = this.headers;
+    if (this.#raw !== null) {
+      const v = lineValue(this.#raw, this.#rawLength, name);
+      if (v !== undefined) return v;
+    }
+    const h = this.#list;
     for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];
     return undefined;
+  }
+
+  /** How many values of a request header (lower-case name) there are. */
+  headerCount(name: string): number {
+    let n = this.#raw !== null ? countLines(this.#raw, this.#rawLength, name) : 0;
+    const h = this.#list;
+    for (let i = 0; i < h.length; i += 2) if (h[i] === name) n++;
+    return n;
   }
 
   /** Replaces every value of a header with one value. */
   setHeader(name: string, value: string): void {
     if (this.checkHeaders) checkHeader(name, value);
     this.removeHeader(name);
-    this.headers.push(name, value);
+    this.#list.push(name, value);
+  }
+
+  /** Adds a value of a header after those there are. */
+  appendHeader(name: string, value: string): void {
+    if (this.checkHeaders) checkHeader(name, value);
+    this.#list.push(name, value);
   }
 
   /** Removes every value of a header. */
   removeHeader(name: string): void {
-    const h = this.headers;
+    // Once sent, the bytes are the upstream's: edits after that change nothing (as with the list).
+    if (this.#raw !== null && !this.#sent && takeLines(this.#raw, this.#rawLength, this.#rawCount, name) !== undefined) {
+      this.#rawLength = takenLength();
+      this.#rawCount = takenCount();
+    }
+    const h = this.#list;
     for (let i = h.length - 2; i >= 0; i -= 2) if (h[i] === name) h.splice(i, 2);
   }
 
   addResponseHeader(name: string, value: string): void {
     if (this.checkHeaders) checkHeader(name, value);
     this.responseHeaders.push(name, value);
+  }
+
+  /**
+   * The client's lines to send upstream, before `headers` (UpstreamRequest.rawLines): those the
+   * plugins did not remove, as bytes; null when they are all in `headers`. Their count is then in
+   * upstreamLineCount. Called once, when the request goes upstream.
+   */
+  upstreamLines(): Buffer | null {
+    this.#sent = true;
+    const raw = this.#raw;
+    if (raw === null || this.#rawCount === 0) return null;
+    this.upstreamLineCount = this.#rawCount;
+    return this.#rawLength === raw.length ? raw : raw.subarray(0, this.#rawLength);
   }
 }

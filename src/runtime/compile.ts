@@ -128,14 +128,10 @@ export interface CompiledRoute {
   /**
    * A proxied route without mirror whose upstreams all run on the native engine, which writes
    * header lines given as bytes as they are: its forwarding headers go as serialized lines
-   * (head.ts forwardingLines).
+   * (head.ts forwardingLines), and the client's header lines as the addon copied them from the
+   * raw head (RequestHead.rawHeaders; plugins read and edit them through RequestContext).
    */
   readonly forwardsLines: boolean;
-  /**
-   * forwardsLines, and no plugins or request id: the client's header lines may be forwarded as
-   * the addon copied them from the raw head (RequestHead.rawHeaders).
-   */
-  readonly forwardsRawHead: boolean;
 }
 
 /** A route's WebSocket relay settings (src/worker/ws-relay.ts). */
@@ -475,7 +471,6 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
       requestIdHeader,
       websocket: cluster !== null && r.websocket !== false ? { maxMessageBytes: r.websocket.maxMessageBytes, idleTimeoutMs: r.websocket.idleTimeoutMs } : null,
       forwardsLines,
-      forwardsRawHead: forwardsLines && pipeline === null && requestIdHeader === '',
     };
     routes.push(route);
     // Methods are upper-cased and hosts lower-cased by the loader's normalization.
@@ -515,7 +510,7 @@ export function compileConfig(config: GatewayConfig, version: number, deps: Comp
     traceSampleRatio: config.tracing !== undefined ? config.tracing.sampleRatio : -1,
     endpointKeys,
     unroutedRequestIdHeader: requestIdHeaderOf(config.plugins),
-    forwardOptions: routes.some((r) => r.forwardsRawHead)
+    forwardOptions: routes.some((r) => r.forwardsLines)
       ? FORWARD_WRITE | (config.http.underscoresInHeaders ? FORWARD_UNDERSCORES : 0) | (config.trustedProxies.length > 0 ? FORWARD_TRUSTS_PROXIES : 0)
       : 0,
     maxWebSocketMessageBytes: routes.reduce((max, r) => Math.max(max, r.websocket?.maxMessageBytes ?? 0), 0),

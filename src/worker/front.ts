@@ -4,10 +4,11 @@
  *   2. the path is normalized and routed (the native router; 404 / 405 here). CORS preflights
  *      are routing too: routes whose plugins answer them have preflight-only OPTIONS patterns
  *      (src/runtime/compile.ts, PreflightOnly), taken only for a real preflight;
- *   3. the headers are read into the request's head (head.ts): on a route without plugins, the
- *      client's lines as the addon copied them from the raw head in step 1 (when the head holds
- *      nothing the copy leaves to JS), else one by one through uWS; the transaction is created
- *      by the route's action (which attaches onAborted and onData now, as uWS requires);
+ *   3. the headers are read into the request's head (head.ts): on a route whose upstreams take
+ *      lines as bytes, the client's lines as the addon copied them from the raw head in step 1
+ *      (when the head holds nothing the copy leaves to JS; plugins read them through
+ *      RequestContext, as bytes), else one by one through uWS; the transaction is created by
+ *      the route's action (which attaches onAborted and onData now, as uWS requires);
  *   4. the access phase runs, synchronously while every plugin is synchronous, else once its
  *      promise settles (one place for both);
  *   5. the action proceeds: respond, proxy, or aggregate (a WebSocket upgrade: relay,
@@ -124,8 +125,8 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
 
   // The client's lines as the addon copied them, where the route allows and the head is plain.
   const head =
-    upgrade === null && route.forwardsRawHead && (headFlags & HEAD_FORWARD_READY) !== 0
-      ? readForwardedHead(req, res, cfg, method, rawPath, path!, query, hostHeader, startedAt, headFlags)
+    upgrade === null && route.forwardsLines && (headFlags & HEAD_FORWARD_READY) !== 0
+      ? readForwardedHead(req, res, cfg, method, rawPath, path!, query, hostHeader, route.requestIdHeader, newRequestId, startedAt, headFlags)
       : readHeaders(req, res, cfg, method, rawPath, path!, query, hostHeader, route.requestIdHeader, newRequestId, startedAt, headFlags);
   if (typeof head === 'string') return answerEarly(host, res, req, head, true, method, rawPath, path!, hostHeader, startedAt);
 
@@ -135,7 +136,7 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
   else if (pattern.backendPaths !== null) tx.backendPaths = backendPaths(pattern.backendPaths, path!, matchOut.params, pickedParams);
   const pipeline = route.pipeline;
   if (pipeline === null) return tx.proceed();
-  const ctx = new RequestContext(method, path!, query, hostHeader, head.headers, head.peer, head.clientIp, route.id);
+  const ctx = new RequestContext(method, path!, query, hostHeader, head.headers, head.peer, head.clientIp, route.id, head.rawHeaders, head.rawHeaderCount);
   ctx.startedAt = startedAt;
   ctx.requestId = head.requestId;
   if (pipeline.modules) openToModules(ctx, pattern.paramNames, path!, matchOut.params, pickedParams);

@@ -21,13 +21,14 @@
  *
  * Two ways in: readHeaders reads every header through uWS (forEach, collectHeader below);
  * readForwardedHead takes the client's lines as the addon copied them from the raw head with the
- * same filter (native/uws_head.cc ForwardLines; routes without plugins), which costs no JS per
- * header. test/native/head-forward-diff.test.ts holds the two to the same result.
+ * same filter (native/uws_head.cc ForwardLines; routes whose upstreams take lines as bytes, with
+ * or without plugins), which costs no JS per header. test/native/head-forward-diff.test.ts holds the two to the same result.
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { GatewayErrorCode } from '../errors.js';
 import type { AddressMatcher } from '../net/cidr.js';
 import { connectionId } from '../native/uws-head.js';
+import { takeLines, takenCount, takenLength } from './header-lines.js';
 import { newTraceparent, parseTraceparent, random32 } from '../observability/trace-context.js';
 import { HEAD_CONNECTION_CLOSE, HEAD_CONNECTION_HEADER, HEAD_EIGHT_BIT, SEEN_TRACEPARENT, SEEN_TRACESTATE, SEEN_VIA, forwardedContentLengths, forwardedLineCount, forwardedLines, forwardedSeen } from '../native/uws-head.js';
 
@@ -55,8 +56,9 @@ export interface RequestHead {
   readonly headers: string[];
   /**
    * The client's forwarded header lines as bytes ("name: value\r\n" each, filtered as `headers`
-   * would be), read natively from the raw head for routes without plugins (readForwardedHead);
-   * `headers` then holds only what the gateway adds. null when the client's are in `headers`.
+   * would be), read natively from the raw head (readForwardedHead); `headers` then holds only
+   * what the gateway and the plugins add (RequestContext edits the lines as bytes). null when the
+   * client's are in `headers`. This request's own copy.
    */
   readonly rawHeaders: Buffer | null;
   /** Lines in rawHeaders. */
@@ -443,7 +445,7 @@ export function readHeaders(
   }
   const out = scan.out;
   if (eightBit && !fixEightBitValues(req, out)) return 'bad_header';
-  return finishHead(res, hc, method, rawPath, path, query, hostHeader, out, null, 0, contentLength, clientClose, requestIdHeader, newId, startedAt);
+  return finishHead(res, hc, method, rawPath, path, query, hostHeader, out, null, 0, contentLength, clientClose, requestIdHeader, undefined, newId, startedAt);
 }
 
 /** A Content-Length value as the body's length, or why it is refused. */
@@ -455,9 +457,10 @@ function bodyLength(value: string, hc: HeadContext): number | GatewayErrorCode {
 }
 
 /**
- * readHeaders for a head inspectHead forwarded natively (HEAD_FORWARD_READY: no plugins, no
- * request id header, none of the cases native/uws_head.cc leaves to JS): the client's lines are
- * taken as bytes, and only the few values the gateway reads are read through uWS.
+ * readHeaders for a head inspectHead forwarded natively (HEAD_FORWARD_READY: none of the cases
+ * native/uws_head.cc leaves to JS) on a route whose upstreams take lines as bytes: the client's
+ * lines are taken as bytes, and only the few values the gateway reads are read through uWS.
+ * Plugins see them through RequestContext, which parses them only when asked.
  */
 // hot path: change with care.
 export function readForwardedHead(
@@ -469,6 +472,8 @@ export function readForwardedHead(
   path: string,
   query: string,
   hostHeader: string,
+  requestIdHeader: string,
+  newId: () => string,
   startedAt: number,
   headFlags: number,
 ): RequestHead | GatewayErrorCode {
@@ -485,13 +490,19 @@ export function readForwardedHead(
   scan.via = (seen & SEEN_VIA) !== 0 ? req.getHeader('via') : '';
   scan.traceparent = (seen & SEEN_TRACEPARENT) !== 0 ? req.getHeader('traceparent') : '';
   scan.tracestate = (seen & SEEN_TRACESTATE) !== 0 ? req.getHeader('tracestate') : '';
-  const lines = forwardedLines();
+  let lines = forwardedLines();
+  let lineCount = lines === null ? 0 : forwardedLineCount();
+  let givenId: string | undefined;
+  if (requestIdHeader !== '' && lines !== null) {
+    // The client's id lines are the gateway's to replace: taken out of the bytes (every copy).
+    givenId = takeLines(lines, lines.length, lineCount, requestIdHeader);
+    if (givenId !== undefined) {
+      lineCount = takenCount();
+      lines = lineCount === 0 ? null : lines.subarray(0, takenLength());
+    }
+  }
   const clientClose = (headFlags & HEAD_CONNECTION_CLOSE) !== 0;
-  return finishHead(res, hc, method, rawPath, path, query, hostHeader, [], lines, lines === null ? 0 : forwardedLineCount(), contentLength, clientClose, '', noId, startedAt);
-}
-
-function noId(): string {
-  return '';
+  return finishHead(res, hc, method, rawPath, path, query, hostHeader, [], lines, lineCount, contentLength, clientClose, requestIdHeader, givenId, newId, startedAt);
 }
 
 /**
@@ -513,6 +524,8 @@ function finishHead(
   contentLength: number,
   clientClose: boolean,
   requestIdHeader: string,
+  /** The client's id when its lines were taken out of rawLines (readForwardedHead), else undefined. */
+  givenId: string | undefined,
   newId: () => string,
   startedAt: number,
 ): RequestHead {
@@ -530,13 +543,13 @@ function finishHead(
   }
   let requestId = '';
   if (requestIdHeader !== '') {
-    // A client-sent id is kept only if it is short and plain (it ends up in logs and headers).
-    let given: string | undefined;
-    for (let i = 0; i < out.length; i += 2) {
+    // A client-sent id is kept only if it is short and plain (it ends up in logs and headers);
+    // the upstream gets the one id, whatever copies the client sent.
+    let given = givenId;
+    for (let i = out.length - 2; i >= 0; i -= 2) {
       if (out[i] === requestIdHeader) {
         given = out[i + 1];
         out.splice(i, 2);
-        break;
       }
     }
     requestId = given !== undefined && SAFE_REQUEST_ID.test(given) ? given : newId();

@@ -221,7 +221,7 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
     for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];
     const lines = this.head.rawHeaders;
     if (lines !== null) {
-      // The client's lines as bytes (a route without plugins): parsed once, on the first lookup.
+      // The client's lines as bytes (no plugins: else ctx has them): parsed once, on the first lookup.
       const pairs = (this.rawPairs ??= splitHeaderLines(lines));
       for (let i = 0; i < pairs.length; i += 2) if (pairs[i] === name) return pairs[i + 1];
     }

@@ -1,12 +1,14 @@
 /**
  * Differential test of the native header forwarding (native/uws_head.cc ForwardLines, used for
- * routes without plugins: src/worker/front.ts) against the JS reading it replaces
+ * routes whose upstreams take lines as bytes: src/worker/front.ts) against the JS reading it replaces
  * (src/worker/head.ts readHeaders, its collectHeader filter). Thousands of generated request
  * heads go over real sockets to a real uWS app; in its handler each head is read both ways, under
- * each forwarding option, and wherever the addon says it forwarded (HEAD_FORWARD_READY):
+ * each forwarding option (half of them with a request id header, whose client lines the gateway
+ * replaces), and wherever the addon says it forwarded (HEAD_FORWARD_READY):
  *   - its lines, parsed back, are exactly the headers readHeaders forwards (order, names, bytes);
  *   - readForwardedHead and readHeaders agree on everything else the proxy uses (the body's
- *     length, or the same refusal; Connection close; Via; the client's trace; forwarding values).
+ *     length, or the same refusal; Connection close; Via; the client's trace; forwarding values;
+ *     the request id kept or made, once).
  * Heads the addon leaves to JS are counted: both kinds must be frequent, so neither side of the
  * comparison is vacuous.
  *
@@ -41,27 +43,30 @@ function facts(h: RequestHead): Record<string, unknown> {
     // A new trace is random either way; the client's is kept.
     traceId: h.parentSpanId !== '' ? h.traceId : 'new',
     tracestate: h.headers.includes('tracestate') ? h.headers[h.headers.indexOf('tracestate') + 1] : null,
+    // The client's (first, when safe) or a new one ('id' both ways); once among the headers.
+    requestId: h.requestId,
+    requestIdLines: h.headers.filter((v, i) => i % 2 === 0 && v === h.requestIdHeader).length,
   };
 }
 
-/** What readHeaders forwards of the client's: its headers without the gateway's trace context. */
+/** What readHeaders forwards of the client's: its headers without the gateway's trace context and request id. */
 function clientHeaders(h: RequestHead): string[] {
   const out: string[] = [];
   for (let i = 0; i < h.headers.length; i += 2) {
-    if (h.headers[i] === 'traceparent' || h.headers[i] === 'tracestate') continue;
+    if (h.headers[i] === 'traceparent' || h.headers[i] === 'tracestate' || h.headers[i] === h.requestIdHeader) continue;
     out.push(h.headers[i], h.headers[i + 1]);
   }
   return out;
 }
 
 /** Forwarding options, and the trusted proxies then (the test's peer is 127.0.0.1). */
-const OPTIONS: ReadonlyArray<readonly [number, string[]]> = [
-  [FORWARD_WRITE, []],
-  [FORWARD_WRITE | FORWARD_UNDERSCORES, []],
+const OPTIONS: ReadonlyArray<readonly [number, string[], string]> = [
+  [FORWARD_WRITE, [], 'x-request-id'],
+  [FORWARD_WRITE | FORWARD_UNDERSCORES, [], ''],
   // Some proxy is trusted, not this peer: its forwarding headers are its own, dropped unread.
-  [FORWARD_WRITE | FORWARD_TRUSTS_PROXIES, ['10.9.9.9/32']],
+  [FORWARD_WRITE | FORWARD_TRUSTS_PROXIES, ['10.9.9.9/32'], 'x-request-id'],
   // The peer is trusted: its forwarding headers count, so the addon must leave them to JS.
-  [FORWARD_WRITE | FORWARD_TRUSTS_PROXIES, ['127.0.0.1/32']],
+  [FORWARD_WRITE | FORWARD_TRUSTS_PROXIES, ['127.0.0.1/32'], ''],
 ];
 
 function contextFor(options: number, trusted: string[]): HeadContext {
@@ -108,7 +113,7 @@ describe('native header forwarding against readHeaders', () => {
       const q = req.getQuery();
       const targetLength = q === undefined ? url.length : url.length + 1 + q.length;
       const host = req.getHeader('host');
-      for (const [options, trusted] of OPTIONS) {
+      for (const [options, trusted, requestIdHeader] of OPTIONS) {
         const hc = contextFor(options, trusted);
         const flags = inspectHead(req, method.length, targetLength, 16 * 1024, options);
         if ((flags & HEAD_FORWARD_READY) === 0) {
@@ -116,8 +121,8 @@ describe('native header forwarding against readHeaders', () => {
           continue;
         }
         ready++;
-        const fast = readForwardedHead(req, res, hc, method, url, url, q ?? '', host, 0, flags);
-        const js = readHeaders(req, res, hc, method, url, url, q ?? '', host, '', () => 'id', 0, flags & ~HEAD_FORWARD_READY);
+        const fast = readForwardedHead(req, res, hc, method, url, url, q ?? '', host, requestIdHeader, () => 'id', 0, flags);
+        const js = readHeaders(req, res, hc, method, url, url, q ?? '', host, requestIdHeader, () => 'id', 0, flags & ~HEAD_FORWARD_READY);
         const where = `seed ${SEED}, options ${options}, head ${JSON.stringify(current)}`;
         if (typeof js === 'string' || typeof fast === 'string') {
           if (js !== fast) failures.push(`${where}: readHeaders ${String(typeof js === 'string' ? js : 'a head')}, forwarded ${String(typeof fast === 'string' ? fast : 'a head')}`);

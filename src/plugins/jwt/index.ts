@@ -153,21 +153,16 @@ export const jwtPlugin = definePlugin({
         ctx.removeHeader(header);
         if (!Object.hasOwn(claims, claim)) continue;
         const value = claimHeaderValue(claims[claim]);
-        if (value !== null) ctx.headers.push(header, value);
+        if (value !== null) ctx.appendHeader(header, value);
       }
       return undefined;
     };
 
     return {
       onRequest(ctx) {
-        const h = ctx.headers;
-        let auth: string | undefined;
-        let count = 0;
-        for (let i = 0; i < h.length; i += 2) {
-          if (h[i] === 'authorization' && count++ === 0) auth = h[i + 1];
-        }
+        const auth = ctx.header('authorization');
         if (auth === undefined) return JWT_MISSING;
-        if (count > 1) return done(ctx, 'several Authorization headers');
+        if (ctx.headerCount('authorization') > 1) return done(ctx, 'several Authorization headers');
         const token = bearerToken(auth);
         if (token === null) return JWT_MISSING;
         if (token === '') return done(ctx, 'empty Bearer token');

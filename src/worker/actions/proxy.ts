@@ -137,6 +137,9 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   private forwarding: ForwardingLines | null = null;
   /** Where they go among the upstream request's headers (UpstreamRequest.forwardAt). */
   private forwardAt = 0;
+  /** The client's lines sent as bytes before the headers (UpstreamRequest.rawLines), and how many. */
+  private rawLines: Buffer | null = null;
+  private rawLineCount = 0;
 
   constructor(res: HttpResponse, head: RequestHead, route: CompiledRoute, host: WorkerHost) {
     super(res, head, route, host, route.bodyMode);
@@ -193,6 +196,10 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     this.dispatched = true;
     const head = this.head;
     const h = head.headers; // the plugins' edits included; frozen from here on
+    // The client's lines as bytes, less those the plugins removed.
+    const ctx = this.ctx;
+    this.rawLines = ctx !== null ? ctx.upstreamLines() : head.rawHeaders;
+    this.rawLineCount = ctx !== null ? ctx.upstreamLineCount : head.rawHeaderCount;
     if (this.route!.forwardsLines) {
       // Serialized lines, written where appendForwardingHeaders would have put them.
       this.forwarding = forwardingLines(head);
@@ -238,8 +245,8 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
       method: this.head.method,
       path: this.upstreamPath,
       headers,
-      rawLines: this.head.rawHeaders,
-      rawLineCount: this.head.rawHeaderCount,
+      rawLines: this.rawLines,
+      rawLineCount: this.rawLineCount,
       forwardLines: fwd !== null ? fwd.bytes : null,
       forwardLineCount: fwd !== null ? fwd.count : 0,
       forwardAt: this.forwardAt,
