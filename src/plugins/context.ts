@@ -205,7 +205,7 @@ export class RequestContext implements PublicRequestContext {
 
   /** Removes every value of a header. */
   removeHeader(name: string): void {
-    // Once sent, the bytes are the upstream's: edits after that change nothing (as with the list).
+    // Once sent, the bytes are the upstream request's (a retry sends them again): never cut then.
     if (this.#raw !== null && !this.#sent && takeLines(this.#raw, this.#rawLength, this.#rawCount, name) !== undefined) {
       this.#rawLength = takenLength();
       this.#rawCount = takenCount();
