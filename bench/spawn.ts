@@ -178,15 +178,36 @@ export async function waitForHttp(port: number, timeoutMs = 20_000, m?: Managed)
   throw new Error(`nothing answers HTTP on 127.0.0.1:${port} after ${timeoutMs} ms (${String(last)})${m ? `\n${m.output().slice(-4000)}` : ''}`);
 }
 
-/** A port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A port nobody listens on, for a server that binds it a moment later. Not bind(0)'s pick: the
+ * kernel hands a released ephemeral port to the next bind(0) of any process, and the gateway's
+ * workers listen with SO_REUSEPORT, so two gateways given the same port would share it without an
+ * error (seen in the test suite: two test files at a time, a client reaching the other file's
+ * gateway, or its admin API where a "nobody listens" port was expected). So ports come from below
+ * Linux's ephemeral range (32768 and up by default, which bind(0) never picks), from a block of
+ * PORT_BLOCK per process slot (VITEST_POOL_ID under vitest, which the files running at once do
+ * not share; else the pid), in turn from a start that differs per process, each checked free by
+ * binding it.
+ */
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < PORT_BLOCK; tries++) {
+    const port = PORT_BASE + portBlock * PORT_BLOCK + (portCursor++ % PORT_BLOCK);
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port in ${PORT_BASE + portBlock * PORT_BLOCK}-${PORT_BASE + (portBlock + 1) * PORT_BLOCK - 1}`);
+}
+
+const PORT_BASE = 10_000;
+const PORT_BLOCK = 2_000;
+/** 11 blocks: 10000-31999, below the ephemeral range. */
+const portBlock = Number(process.env.VITEST_POOL_ID ?? process.pid) % 11;
+let portCursor = (process.pid * 7919) % PORT_BLOCK;
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
 }
 

@@ -6,26 +6,18 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { request as undiciRequest } from 'undici';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createNetServer, connect, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../bench/spawn.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const GATEWAY_BIN = join(ROOT, 'bin/gateway.js');
 
-/** A port nobody listens on right now (the gateway's workers need a fixed port for SO_REUSEPORT). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A port nobody listens on, for a gateway to bind (bench/spawn.ts says why it is not bind(0)'s pick). */
+export { freePort };
 
 export interface Upstream {
   server: Server;
