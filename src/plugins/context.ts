@@ -114,7 +114,6 @@ export class RequestContext implements PublicRequestContext {
   #rawCount: number;
   /** upstreamLines() was called: the request went upstream; `headers` no longer edits it. */
   #sent = false;
-  #sentView: string[] | null = null;
   /** Lines in the Buffer upstreamLines() returned. */
   upstreamLineCount = 0;
 
@@ -164,7 +163,7 @@ export class RequestContext implements PublicRequestContext {
     const raw = this.#raw;
     if (raw === null) return this.#list;
     const pairs = this.#rawCount === 0 ? [] : splitHeaderLines(raw.subarray(0, this.#rawLength));
-    if (this.#sent) return (this.#sentView ??= pairs.concat(this.#list));
+    if (this.#sent) return pairs.concat(this.#list); // a copy: what was sent stays as it was
     // In place, so that the head's array (the same object) stays the whole list.
     this.#list.unshift(...pairs);
     this.#raw = null;

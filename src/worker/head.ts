@@ -22,7 +22,8 @@
  * Two ways in: readHeaders reads every header through uWS (forEach, collectHeader below);
  * readForwardedHead takes the client's lines as the addon copied them from the raw head with the
  * same filter (native/uws_head.cc ForwardLines; routes whose upstreams take lines as bytes, with
- * or without plugins), which costs no JS per header. test/native/head-forward-diff.test.ts holds the two to the same result.
+ * or without plugins), which costs no JS per header. test/native/head-forward-diff.test.ts holds
+ * the two to the same result.
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { GatewayErrorCode } from '../errors.js';

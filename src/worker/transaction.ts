@@ -30,7 +30,7 @@ import { PLUGIN_FAILED } from '../plugins/modules/guard.js';
 import type { AccessLog, TxSummary } from '../observability/access-log.js';
 import type { Endpoint } from '../upstream/endpoint.js';
 import type { PickContext } from '../upstream/cluster.js';
-import { splitHeaderLines } from '../upstream/dispatch.js';
+import { lineValue } from './header-lines.js';
 import type { TimerList, TimerNode } from '../util/timer-lists.js';
 import { cancel } from '../util/timer-lists.js';
 import { RequestBody, type BodyMode, type BodyOwner } from './request-body.js';
@@ -139,8 +139,6 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
   private bodyTimer: Deadline | null = null;
   /** The response hooks ran for this answer (they run once, before its status line). */
   private responseHooksRan = false;
-  /** head.rawHeaders as [name, value, ...], once header() needed them. */
-  private rawPairs: string[] | null = null;
 
   constructor(
     readonly res: HttpResponse,
@@ -217,14 +215,12 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
   }
   header(name: string): string | undefined {
     if (this.ctx !== null) return this.ctx.header(name);
+    // The client's lines as bytes (a route without plugins; with plugins, ctx has them) come first.
+    const lines = this.head.rawHeaders;
+    const v = lines !== null ? lineValue(lines, lines.length, name) : undefined;
+    if (v !== undefined) return v;
     const h = this.head.headers;
     for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];
-    const lines = this.head.rawHeaders;
-    if (lines !== null) {
-      // The client's lines as bytes (no plugins: else ctx has them): parsed once, on the first lookup.
-      const pairs = (this.rawPairs ??= splitHeaderLines(lines));
-      for (let i = 0; i < pairs.length; i += 2) if (pairs[i] === name) return pairs[i + 1];
-    }
     return undefined;
   }
   shouldSkip(ep: Endpoint): boolean {
