@@ -4,7 +4,7 @@
       # The gateway's own addon: radix-tree router, shared-memory token buckets and endpoint state,
       # the uWS head inspector, the HTTP/1.1 response parser, the native upstream engine's connection.
       "target_name": "gateway_native",
-      "sources": ["native/addon.cc", "native/router.cc", "native/token_bucket.cc", "native/shm.cc", "native/uws_head.cc",
+      "sources": ["native/addon.cc", "native/router.cc", "native/token_bucket.cc", "native/shm.cc", "native/uws_head.cc", "native/uws_quiet.cc",
                   "native/shared_state.cc", "native/http_response_parser.cc", "native/http_response_parser_napi.cc",
                   "native/upstream_connection.cc"],
       "include_dirs": ["<!@(node -p \"require('node-addon-api').include\")"],

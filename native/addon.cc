@@ -1,5 +1,5 @@
 // gateway_native: the gateway's own addon. This file only registers the classes; each lives in
-// its own translation unit (router.cc, token_bucket.cc + shm.cc, uws_head.cc, shared_state.cc,
+// its own translation unit (router.cc, token_bucket.cc + shm.cc, uws_head.cc, uws_quiet.cc, shared_state.cc,
 // http_response_parser.cc + http_response_parser_napi.cc, upstream_connection.cc).
 #include <napi.h>
 
@@ -9,6 +9,7 @@
 
 namespace gateway {
 void InitUwsHead(napi_env env, napi_value exports);
+void InitUwsQuiet(napi_env env, napi_value exports);
 void InitSharedState(napi_env env, napi_value exports);
 namespace upstream {
 void InitUpstream(Napi::Env env, Napi::Object exports);
@@ -21,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gateway::Router::Init(env, exports);
   gateway::TokenBuckets::Init(env, exports);
   gateway::InitUwsHead(env, exports);
+  gateway::InitUwsQuiet(env, exports);
   gateway::InitSharedState(env, exports);
   gateway::ResponseParserWrap::Init(env, exports);
   gateway::upstream::InitUpstream(env, exports);

@@ -31,6 +31,7 @@ import { dropResponseHeader, nameIsOneOf } from '../response-head.js';
 import { noPickError } from './proxy.js';
 import { ClientSpan } from '../spans.js';
 import { Relay, relayMask, relayStats, type RelayData, type RelayOwner } from '../ws-relay.js';
+import { withoutUwsWarning } from '../../native/uws-quiet.js';
 
 /** Bytes of a refusing upstream's body relayed to the client; a longer one is a 502. */
 const REFUSAL_BODY_LIMIT = 64 * 1024;
@@ -43,6 +44,10 @@ const HANDSHAKE_HEADERS = ['sec-websocket-accept', 'sec-websocket-protocol', 'se
 let corkTx: WebSocketUpgrade;
 function upgradeCorked(): void {
   corkTx.writeUpgrade();
+}
+let upgradeTx: WebSocketUpgrade;
+function upgradeUncorked(): void {
+  upgradeTx.upgradeNow();
 }
 
 export class WebSocketUpgrade extends Transaction implements RelayOwner {
@@ -153,11 +158,32 @@ export class WebSocketUpgrade extends Transaction implements RelayOwner {
     this.status = 101;
     this.ended = true; // res is the client's socket from here on: only uWS's WebSocket
     this.relay = new Relay(this, upstream, settings, relayStats(this.route!.id));
+    // The 101's status and headers go out corked; the upgrade itself must not be made inside
+    // cork(): uWS 20.57's HttpResponse::cork mistakes the new WebSocket for the response it was
+    // when adopting it reallocated the socket in place (its address unchanged), reads the
+    // response's state from memory that is no longer the response's, and when that memory holds
+    // the connection-close bit it shuts the WebSocket down right after the 101 (fixed upstream in
+    // uNetworking/uWebSockets#1929; test/regressions/websocket-upgrade-cork.test.ts). Uncorked,
+    // uWS writes its own three handshake headers with a few small writes, and prints a warning
+    // about uncorked writes each time, which must not reach the log.
     corkTx = this;
     this.res.cork(upgradeCorked);
+    this.upgradedAt = performance.now();
+    // uWS opens the client's socket (and calls relay.attach) from inside upgrade().
+    upgradeTx = this;
+    withoutUwsWarning(upgradeUncorked);
   }
 
-  /** The 101 (called corked): the upstream's own headers, the gateway's, then uWS's handshake. */
+  /** uWS's upgrade (see upstreamOpened: not corked). */
+  upgradeNow(): void {
+    const data: RelayData = { relay: this.relay! };
+    this.res.upgrade(data, this.key, '', '', this.context);
+  }
+
+  /**
+   * The 101's status and headers (called corked): the upstream's own headers, the gateway's, and
+   * the subprotocol the upstream chose (written here, not by upgrade(), to keep it in this write).
+   */
   writeUpgrade(): void {
     const res = this.res;
     res.writeStatus('101 Switching Protocols');
@@ -172,10 +198,8 @@ export class WebSocketUpgrade extends Transaction implements RelayOwner {
       }
     }
     this.writeGatewayHeaders(101);
-    this.upgradedAt = performance.now();
-    const data: RelayData = { relay: this.relay! };
-    // uWS opens the client's socket (and calls relay.attach) from inside upgrade().
-    res.upgrade(data, this.key, this.upstream!.protocol, '', this.context);
+    const protocol = this.upstream!.protocol;
+    if (protocol !== '') res.writeHeader('Sec-WebSocket-Protocol', protocol);
   }
 
   /** The upstream answered the upgrade with something else than 101: the client gets that answer. */
