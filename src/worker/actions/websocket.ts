@@ -41,13 +41,13 @@ const DEFAULT_HANDSHAKE_MS = 10_000;
 /** Headers of the upstream's 101 the gateway does not pass: uWS writes its own handshake headers. */
 const HANDSHAKE_HEADERS = ['sec-websocket-accept', 'sec-websocket-protocol', 'sec-websocket-extensions', 'sec-websocket-version'];
 
-let corkTx: WebSocketUpgrade;
-function upgradeCorked(): void {
-  corkTx.writeUpgrade();
+// The upgrading transaction, for the two calls below without a closure each.
+let upgradingTx: WebSocketUpgrade;
+function writeUpgradeCorked(): void {
+  upgradingTx.writeUpgrade();
 }
-let upgradeTx: WebSocketUpgrade;
 function upgradeUncorked(): void {
-  upgradeTx.upgradeNow();
+  upgradingTx.upgradeNow();
 }
 
 export class WebSocketUpgrade extends Transaction implements RelayOwner {
@@ -166,11 +166,10 @@ export class WebSocketUpgrade extends Transaction implements RelayOwner {
     // uNetworking/uWebSockets#1929; test/regressions/websocket-upgrade-cork.test.ts). Uncorked,
     // uWS writes its own three handshake headers with a few small writes, and prints a warning
     // about uncorked writes each time, which must not reach the log.
-    corkTx = this;
-    this.res.cork(upgradeCorked);
+    upgradingTx = this;
+    this.res.cork(writeUpgradeCorked);
     this.upgradedAt = performance.now();
     // uWS opens the client's socket (and calls relay.attach) from inside upgrade().
-    upgradeTx = this;
     withoutUwsWarning(upgradeUncorked);
   }
 
