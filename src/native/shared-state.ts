@@ -19,6 +19,7 @@
  * moment of a decision by one request.
  */
 import { nativeExport } from './addon.js';
+import { performance } from 'node:perf_hooks';
 
 export const SLOT_BYTES = 64;
 const SLOT_I32 = SLOT_BYTES / 4;

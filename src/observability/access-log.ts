@@ -11,6 +11,7 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { log } from './log.js';
+import { performance } from 'node:perf_hooks';
 
 const FLUSH_BYTES = 64 * 1024;
 const FLUSH_MS = 100;

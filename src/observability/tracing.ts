@@ -17,6 +17,7 @@
 import { Agent, request } from 'undici';
 import { counter } from './metrics.js';
 import { log } from './log.js';
+import { performance } from 'node:perf_hooks';
 
 export const SPAN_KIND_INTERNAL = 1;
 export const SPAN_KIND_SERVER = 2;

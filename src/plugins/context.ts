@@ -17,6 +17,7 @@ import type { Consumer } from './consumers.js';
 import type { RequestContext as PublicRequestContext } from './public.js';
 import { splitHeaderLines } from '../upstream/dispatch.js';
 import { countLines, lineValue, takeLines, takenCount, takenLength } from '../worker/header-lines.js';
+import { performance } from 'node:perf_hooks';
 
 /** A typed per-request state cell; allocate with slot() at module load, never per request. */
 export interface Slot<T> {

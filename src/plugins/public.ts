@@ -25,6 +25,7 @@ import type { TxSummary } from '../observability/access-log.js';
 import type { Resolved } from '../util/schema-kit.js';
 import type { Level } from '../observability/log.js';
 import { GATEWAY_ERRORS, type GatewayErrorCode } from '../errors.js';
+import { performance } from 'node:perf_hooks';
 
 export { Type } from '@sinclair/typebox';
 export type { Static, TSchema } from '@sinclair/typebox';

@@ -14,6 +14,7 @@ import type { BreakerSettings } from './breaker.js';
 import type { RetryPolicy } from './retry.js';
 import { UNHEALTHY, sharedNowMs, sharedTimeOf, type SharedEndpointState } from '../native/shared-state.js';
 import { log } from '../observability/log.js';
+import { performance } from 'node:perf_hooks';
 
 /** What a balancer may look at about the request (the Transaction implements it: no allocation per pick). */
 export interface PickContext {

@@ -30,6 +30,7 @@ import { nativeExport } from '../native/addon.js';
 import { parseErrorName } from '../native/http-response-parser-types.js';
 import type { TimerList, TimerNode } from '../util/timer-lists.js';
 import { ConnectionPool, type PoolConnection } from './pool.js';
+import { performance } from 'node:perf_hooks';
 
 export interface NativeSettings {
   /** Idle connections kept open (connectionsPerWorker). */

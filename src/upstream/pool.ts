@@ -18,6 +18,7 @@ import type { DispatcherStats, UpstreamDispatcher, UpstreamHandler, UpstreamRequ
 import { UpstreamFailure } from './dispatch.js';
 import { arm, cancel, timerList, type TimerNode } from '../util/timer-lists.js';
 import { WaitQueue, type QueuedConnection } from './wait-queue.js';
+import { performance } from 'node:perf_hooks';
 
 /** How long a connection beyond the keep-alive pool size stays open idle. */
 export const SURPLUS_IDLE = timerList(2000);

@@ -24,6 +24,7 @@ import { UpstreamFailure, headerPairs } from './dispatch.js';
 import type { TimerList, TimerNode } from '../util/timer-lists.js';
 import { ConnectionPool, type PoolConnection } from './pool.js';
 import { sniName, tlsConnectOptions, type UpstreamTls } from './tls.js';
+import { performance } from 'node:perf_hooks';
 
 export interface UndiciSettings {
   /** Idle connections kept open (connectionsPerWorker). */

@@ -7,6 +7,7 @@
  */
 import { UpstreamFailure, type UpstreamHandler, type UpstreamRequest } from './dispatch.js';
 import { arm, cancel, timerList, type TimerList, type TimerNode } from '../util/timer-lists.js';
+import { performance } from 'node:perf_hooks';
 
 /** What a waiter needs of the connection that takes it. */
 export interface QueuedConnection {

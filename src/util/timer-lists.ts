@@ -11,6 +11,7 @@
  * Precision: a deadline fires at or after its time, within one event-loop turn plus TICK_MS
  * (wake-ups are coalesced so that a busy worker is not woken for every single expiry).
  */
+import { performance } from 'node:perf_hooks';
 
 /** The fields a timed object carries (intrusive: no allocation per deadline). */
 export interface TimerNode {

@@ -29,6 +29,7 @@ import { Transaction, runAccessPhase, type WorkerHost } from './transaction.js';
 import { createUpgrade } from './actions/websocket.js';
 import { HEAD_CONNECTION_CLOSE, HEAD_CONTROL, HEAD_EDGE_8BIT, HEAD_EMPTY_NAME, HEAD_FORWARD_READY, HEAD_UNTERMINATED, HEAD_VERIFIED, forwardedLineCount, inspectHead } from '../native/uws-head.js';
 import { log } from '../observability/log.js';
+import { performance } from 'node:perf_hooks';
 
 const matchOut = newMatchOutput();
 /** A header name as bytes: uWS converts a string argument to UTF-8 in a fresh allocation per call. */

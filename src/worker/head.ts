@@ -32,6 +32,7 @@ import { connectionId } from '../native/uws-head.js';
 import { takeLines, takenCount, takenLength } from './header-lines.js';
 import { newTraceparent, parseTraceparent, random32 } from '../observability/trace-context.js';
 import { HEAD_CONNECTION_CLOSE, HEAD_CONNECTION_HEADER, HEAD_EIGHT_BIT, SEEN_TRACEPARENT, SEEN_TRACESTATE, SEEN_VIA, forwardedContentLengths, forwardedLineCount, forwardedLines, forwardedSeen } from '../native/uws-head.js';
+import { performance } from 'node:perf_hooks';
 
 export interface RequestHead {
   readonly method: string;

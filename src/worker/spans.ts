@@ -18,6 +18,7 @@ import { newSpanId } from '../observability/trace-context.js';
 import type { RequestHead } from './head.js';
 import type { Transaction } from './transaction.js';
 import { packageVersion } from '../util/version.js';
+import { performance } from 'node:perf_hooks';
 
 
 /** This worker's tracer (configured by worker/main.ts on every config version). */

@@ -37,6 +37,7 @@ import { RequestBody, type BodyMode, type BodyOwner } from './request-body.js';
 import type { RequestHead } from './head.js';
 import { Deadline, arm, timerList } from '../util/timer-lists.js';
 import { recordSpans, type ClientSpan } from './spans.js';
+import { performance } from 'node:perf_hooks';
 
 export const VIA_VALUE = '1.1 gateway';
 // Header bytes written on every answer. uWS takes a Buffer as it is; a string costs it a UTF-8

@@ -28,6 +28,7 @@ import type { WebSocket as UpstreamSocket } from 'ws';
 import { randomFillSync } from 'node:crypto';
 import type { WebSocketSettings } from '../runtime/compile.js';
 import { counter, gauge, onSnapshot } from '../observability/metrics.js';
+import { performance } from 'node:perf_hooks';
 
 /** uWS's user data of a relayed socket. */
 export interface RelayData {

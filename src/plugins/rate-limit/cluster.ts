@@ -27,6 +27,7 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { log } from '../../observability/log.js';
 import { counter } from '../../observability/metrics.js';
+import { performance } from 'node:perf_hooks';
 
 export const REDIS_COMMAND_TIMEOUT_MS = 250;
 export const LEASE_TTL_MS = 1000;

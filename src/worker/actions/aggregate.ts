@@ -44,6 +44,7 @@ import { mergeJson, type MergeResult } from './aggregate-merge.js';
 import { outcomeOf } from './proxy.js';
 import { ClientSpan } from '../spans.js';
 import { formatTraceparent, newSpanId } from '../../observability/trace-context.js';
+import { performance } from 'node:perf_hooks';
 
 /** How one backend call ended. */
 export type BackendResult = 'pending' | 'ok' | 'failed' | 'timeout' | 'not_json' | 'too_large' | 'cancelled';

@@ -13,6 +13,7 @@ import type { UpstreamFailure, UpstreamHandler, UpstreamRequest } from '../../up
 import type { Endpoint } from '../../upstream/endpoint.js';
 import type { RequestBody } from '../request-body.js';
 import { counter } from '../../observability/metrics.js';
+import { performance } from 'node:perf_hooks';
 
 export interface MirrorTarget {
   readonly target: UpstreamTarget;

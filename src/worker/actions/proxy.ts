@@ -33,6 +33,7 @@ import { dropResponseHeader, nameIs, nameIsOneOf, parseContentLength, responseCo
 import { AnswerPlan } from './answer-plan.js';
 import { ClientSpan } from '../spans.js';
 import { rewriteRequestBody } from './request-rewrite.js';
+import { performance } from 'node:perf_hooks';
 
 /** Response bodies up to this size are held until the end so status+headers+body go in one write. */
 const COALESCE_LIMIT = 16 * 1024;

@@ -32,6 +32,7 @@ import { noPickError } from './proxy.js';
 import { ClientSpan } from '../spans.js';
 import { Relay, relayMask, relayStats, type RelayData, type RelayOwner } from '../ws-relay.js';
 import { withoutUwsWarning } from '../../native/uws-quiet.js';
+import { performance } from 'node:perf_hooks';
 
 /** Bytes of a refusing upstream's body relayed to the client; a longer one is a 502. */
 const REFUSAL_BODY_LIMIT = 64 * 1024;
