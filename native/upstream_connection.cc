@@ -155,6 +155,7 @@ Napi::Value UpstreamInit(const Napi::CallbackInfo& info) {
   o.Set("staging", Napi::Value(env, staging));
   o.Set("maxFields", Napi::Number::New(env, kMaxFields));
   o.Set("sendSlot", Napi::Number::New(env, kSSend));
+  o.Set("preparedRoom", Napi::Number::New(env, static_cast<double>(kPreparedRoom)));
   o.Set("stagingSize", Napi::Number::New(env, static_cast<double>(kStagingSize)));
   return o;
 }
@@ -894,8 +895,9 @@ bool UpstreamConnection::Dropped(const uint8_t* name, size_t n, const uint8_t* c
   return false;
 }
 
-// The final head as the proxy relays it, in the batch at bLen_: "name: value" lines joined by CRLF
-// (no CRLF after the last), without the hop-by-hop and framing headers, the names the upstream's
+// The final head as the proxy relays it, in the batch at bLen_ + kPreparedRoom (the room in front
+// is for the status line JS writes there): "name: value" lines joined by CRLF (no CRLF after the
+// last), without the hop-by-hop and framing headers, the names the upstream's
 // Connection header lists and the request's drop list. The parser guarantees the bytes: names are
 // tokens, values hold no CR, LF, NUL or other control but HTAB.
 void UpstreamConnection::StagePrepared(const uint8_t* block, int32_t blockLen, int32_t reasonLen, int32_t count) {
@@ -928,7 +930,7 @@ void UpstreamConnection::StagePrepared(const uint8_t* block, int32_t blockLen, i
       i = j + 1;
     }
   }
-  uint8_t* out = batch_ + bLen_;
+  uint8_t* out = batch_ + bLen_ + kPreparedRoom;
   size_t o = 0;
   int32_t first = -1;
   at = 0;
@@ -956,7 +958,7 @@ void UpstreamConnection::StagePrepared(const uint8_t* block, int32_t blockLen, i
   firstLen_ = first;
   preparedLen_ = static_cast<int32_t>(o);
   bFields_ = 0;
-  bLen_ += o;
+  bLen_ += kPreparedRoom + o;
 }
 
 // Hands the batch of one read to JS in one callback.

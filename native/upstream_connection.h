@@ -74,7 +74,7 @@ enum Slot : int32_t {
   kSClHi = 10,      // the final head's Content-Length = hi * 2^32 + (uint32)lo; -1/-1 when absent
   kSClLo = 11,
   kSFirstLength = 12,   // prepared head: length of the first name (-1: no header left)
-  kSPreparedLength = 13,  // prepared head: bytes of the block at the event's base
+  kSPreparedLength = 13,  // prepared head: bytes of the lines at kPreparedRoom past the event's base
   kSBase = 14,      // where the event's bytes are: slab offset (>= 0: slices), -1: staging (copy),
                     // -2 (kBaseReadBuffer): the JS read buffer passed with the event (a body slice)
   kSReadBufferFree = 15,  // set to 1 by JS in a kBaseReadBuffer event: the handler kept nothing of
@@ -145,11 +145,14 @@ enum SendSlot : int32_t {
   kSSendBodyMs = kSSend + 5,
 };
 constexpr int32_t kScratchInts = kSSend + 8;
-constexpr size_t kStagingSize = kReadSize + kMaxHeadSize + 64;
+// Bytes left free in front of a prepared head's lines, where JS puts the status line and its CRLF,
+// so that the whole head goes to uWS as one view in one writeStatus (src/upstream/native.ts).
+constexpr size_t kPreparedRoom = 48;
+constexpr size_t kStagingSize = kReadSize + kMaxHeadSize + kPreparedRoom + 64;
 constexpr size_t kHighWater = 64 * 1024;
 constexpr size_t kSlabSize = 256 * 1024;
 constexpr size_t kSlabRead = 16 * 1024;                  // reads up to this go to the slab
-constexpr size_t kSlabBatch = kSlabRead + kMaxHeadSize + 64;  // the most one such batch takes
+constexpr size_t kSlabBatch = kSlabRead + kMaxHeadSize + kPreparedRoom + 64;  // the most one such batch takes
 constexpr size_t kLowWater = 16 * 1024;
 
 // Per JS environment (napi instance data).

@@ -168,20 +168,23 @@ export interface UpstreamHandler {
   /**
    * Optional capability. A handler that has it may get this INSTEAD of onHeaders from an engine
    * that prepares the final head itself (the native engine does, unless request.rawHeaders;
-   * undici never calls it): the headers to relay, already filtered and serialized as one block
-   *   "name1: value1\r\nname2: value2 ... \r\nnameN: valueN"
-   * handed over as `first` = "name1" and `rest` = "value1\r\n ... valueN" (two slices of one
-   * buffer), so that one uWS writeHeader(first, rest) writes them all (uWS writes name, ": ",
-   * value, CRLF verbatim; pinned by test/native/uws-verbatim.test.ts). Both null when no header is
-   * left. What the engine guarantees about the bytes: every name is a token and no value holds a
-   * CR, LF, NUL or other control except HTAB (the strict parser's rules), and these are removed:
+   * undici never calls it): the whole head as one buffer, ready for one uWS writeStatus(head):
+   *   "<status line>\r\nname1: value1\r\nname2: value2 ... \r\nnameN: valueN"
+   * where the status line is the gateway's own for `status` (errors.ts statusLine, "200 OK"), and
+   * the headers are those to relay, already filtered (uWS writes "HTTP/1.1 ", the argument, CRLF,
+   * verbatim; pinned by test/native/uws-verbatim.test.ts). `firstLength` is the length of name1,
+   * -1 when no header is left (`head` is then the status line alone): a handler that must write
+   * the status line apart (after a relayed 1xx) writes the lines as writeHeader(name1, the rest),
+   * the lines starting at statusLine(status).length + 2. What the engine guarantees about the
+   * bytes: every name is a token and no value holds a CR, LF, NUL or other control except HTAB
+   * (the strict parser's rules), and these are removed:
    * the hop-by-hop and framing headers of response-head.ts's dropResponseHeader (Connection,
    * Keep-Alive, TE, Trailer, Upgrade, Transfer-Encoding, Content-Length, Proxy-*, Date), the names
    * the upstream's Connection header lists, and request.dropResponseHeaders.
    * `contentLength` is the response's Content-Length (-1 when absent), as the parser read it.
    * Same pause semantics as onHeaders.
    */
-  onPreparedHeaders?(status: number, first: Buffer | null, rest: Buffer | null, contentLength: number, resume: () => void): boolean;
+  onPreparedHeaders?(status: number, head: Buffer, firstLength: number, contentLength: number, resume: () => void): boolean;
   onData(chunk: Buffer): boolean;
   /**
    * Optional, asked right after an onData that returned true: does the handler still refer to that

@@ -31,6 +31,7 @@ import { parseErrorName } from '../native/http-response-parser-types.js';
 import type { TimerList, TimerNode } from '../util/timer-lists.js';
 import { ConnectionPool, type PoolConnection } from './pool.js';
 import { performance } from 'node:perf_hooks';
+import { statusLineBytes } from '../errors.js';
 
 export interface NativeSettings {
   /** Idle connections kept open (connectionsPerWorker). */
@@ -106,6 +107,8 @@ interface Addon {
   scratch: Int32Array;
   /** Where send()'s numbers go in the scratch. */
   sendSlot: number;
+  /** Bytes the addon leaves free in front of a prepared head's lines, for the status line and CRLF. */
+  preparedRoom: number;
   staging: Buffer;
   errName: (code: number) => string;
 }
@@ -142,14 +145,25 @@ function eventBytes(S: Int32Array, staging: Buffer): void {
   evBase = 0;
 }
 
+/** The longest status line the gateway writes ("431 Request Header Fields Too Large"; the parser takes 100-599). */
+const LONGEST_STATUS_LINE = (() => {
+  let n = 0;
+  for (let s = 100; s < 600; s++) n = Math.max(n, statusLineBytes(s).length);
+  return n;
+})();
+
 function loadAddon(): Addon {
   if (addon !== null) return addon;
-  const init = nativeExport<() => { scratch: ArrayBuffer; staging: ArrayBuffer; sendSlot: number }>('upstreamInit')();
-  if (typeof init.sendSlot !== 'number') throw new Error('the native addon is older than this code (no sendSlot): rebuild it (npm install)');
+  const init = nativeExport<() => { scratch: ArrayBuffer; staging: ArrayBuffer; sendSlot: number; preparedRoom: number }>('upstreamInit')();
+  if (typeof init.sendSlot !== 'number' || typeof init.preparedRoom !== 'number') {
+    throw new Error('the native addon is older than this code (no sendSlot or preparedRoom): rebuild it (npm install)');
+  }
+  if (init.preparedRoom < LONGEST_STATUS_LINE + 2) throw new Error(`the addon's room for a status line (${init.preparedRoom}) is shorter than the longest one (${LONGEST_STATUS_LINE} + CRLF)`);
   addon = {
     Ctor: nativeExport<NativeCtor>('UpstreamConnection'),
     scratch: new Int32Array(init.scratch),
     sendSlot: init.sendSlot,
+    preparedRoom: init.preparedRoom,
     staging: Buffer.from(init.staging),
     errName: nativeExport<(code: number) => string>('uvErrName'),
   };
@@ -485,7 +499,7 @@ class Connection implements PoolConnection {
   }
 
   private onResponse(): boolean {
-    const { scratch: S, staging } = loadAddon();
+    const { scratch: S, staging, preparedRoom } = loadAddon();
     const f = S[S_FLAGS];
     const h = this.handler;
     if ((f & (F_HEAD | F_BODY)) !== 0) eventBytes(S, staging);
@@ -501,12 +515,23 @@ class Connection implements PoolConnection {
       return true;
     }
     if ((f & F_PREPARED) !== 0) {
+      // The status line goes into the room the addon left in front of the lines: the whole head
+      // is then one view for one writeStatus (a view made per response costs more than the copy).
+      const status = S[S_STATUS];
+      const line = statusLineBytes(status);
       const firstLength = S[S_FIRST_LENGTH];
-      const first = firstLength < 0 ? null : bytes.subarray(base, base + firstLength);
-      const rest = firstLength < 0 ? null : bytes.subarray(base + firstLength + 2, base + S[S_PREPARED_LENGTH]);
+      let head = line;
+      if (firstLength >= 0) {
+        const linesAt = base + preparedRoom;
+        const start = linesAt - 2 - line.length;
+        bytes.set(line, start);
+        bytes[linesAt - 2] = 0x0d;
+        bytes[linesAt - 1] = 0x0a;
+        head = bytes.subarray(start, linesAt + S[S_PREPARED_LENGTH]);
+      }
       const clHi = S[S_CL_HI];
       const cl = clHi < 0 ? -1 : clHi * 4294967296 + (S[S_CL_LO] >>> 0);
-      if (!h.onPreparedHeaders!(S[S_STATUS], first, rest, cl, this.resume)) this.paused = true;
+      if (!h.onPreparedHeaders!(status, head, firstLength, cl, this.resume)) this.paused = true;
       if (this.handler !== h) return true;
     } else if ((f & F_HEAD) !== 0) {
       const raw = fieldsOf(bytes, base, S);

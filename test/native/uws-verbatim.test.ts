@@ -1,6 +1,6 @@
 /**
  * Pins what the proxy relies on from uWebSockets.js when it relays an upstream head in one call
- * (ProxyTransaction.writeHead with the native engine's prepared head, src/upstream/dispatch.ts
+ * (ProxyTransaction.writeHead with the native engine's prepared head in one writeStatus, src/upstream/dispatch.ts
  * onPreparedHeaders) and when it relays a 1xx: uWS writes writeStatus's argument and writeHeader's
  * name and value VERBATIM ("HTTP/1.1 " + status + CRLF, name + ": " + value + CRLF), CR LF inside
  * included, and nothing in between. An upgrade of uWS that escapes, checks or reorders these
@@ -53,7 +53,7 @@ async function withListening(app: TemplatedApp, use: (port: number) => Promise<v
 }
 
 describe('uWebSockets.js writes status and headers verbatim', () => {
-  it('one writeHeader(name, "v1\\r\\nname2: v2") writes two header lines; writeStatus("200 OK") the status line; Buffers and strings alike', async () => {
+  it('one writeHeader(name, "v1\\r\\nname2: v2") writes two header lines; writeStatus("200 OK") the status line, and writeStatus("200 OK\\r\\nname: v") the status line and a header; Buffers and strings alike', async () => {
     const uws = loadUws();
     const app = uws.App();
     const block = Buffer.from('x-first: one\r\nx-second: two, three\r\nx-third: 8\xe9bit', 'latin1');
@@ -61,6 +61,15 @@ describe('uWebSockets.js writes status and headers verbatim', () => {
       res.cork(() => {
         res.writeStatus('200 OK');
         res.writeHeader(block.subarray(0, 7), block.subarray(9));
+        res.writeHeader('via', '1.1 gateway');
+        res.end('ok');
+      });
+    });
+    // The native engine's prepared head: the status line and the lines in one writeStatus, a view into a bigger buffer.
+    const head = Buffer.from('..200 OK\r\nx-first: one\r\nx-second: 8\xe9bit..', 'latin1');
+    app.get('/head', (res) => {
+      res.cork(() => {
+        res.writeStatus(head.subarray(2, head.length - 2));
         res.writeHeader('via', '1.1 gateway');
         res.end('ok');
       });
@@ -76,6 +85,8 @@ describe('uWebSockets.js writes status and headers verbatim', () => {
     await withListening(app, async (port) => {
       const a = await rawGet(port, '/block');
       expect(a.startsWith('HTTP/1.1 200 OK\r\nx-first: one\r\nx-second: two, three\r\nx-third: 8\xe9bit\r\nvia: 1.1 gateway\r\n')).toBe(true);
+      const h = await rawGet(port, '/head');
+      expect(h.startsWith('HTTP/1.1 200 OK\r\nx-first: one\r\nx-second: 8\xe9bit\r\nvia: 1.1 gateway\r\n')).toBe(true);
       const b = await rawGet(port, '/interim');
       expect(b.startsWith('HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nvia: 1.1 gateway\r\n')).toBe(true);
     });

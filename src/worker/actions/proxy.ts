@@ -108,9 +108,10 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   private headersAt = 0;
   private attemptOpen = false;
   private rawHeaders: Buffer[] | null = null;
-  /** The engine's prepared head (onPreparedHeaders): the headers to relay as one name/value pair. */
-  private preparedFirst: Buffer | null = null;
-  private preparedRest: Buffer | null = null;
+  /** The engine's prepared head (onPreparedHeaders): status line and the headers to relay, one buffer. */
+  private preparedHead: Buffer | null = null;
+  /** Length of its first header's name, -1 when it holds only the status line. */
+  private preparedFirstLength = -1;
   private prepared = false;
   /** Of the upstream response; -1 = unknown (chunked or close-delimited). */
   private contentLength = -1;
@@ -435,17 +436,17 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   /**
    * The engine's prepared head (the native engine, first attempts of routes whose plugins do not
    * read upstream headers; see dispatch.ts): the filtering writeHead's loop does was done natively,
-   * the bytes are safe, and one writeHeader call writes them all.
+   * the bytes are safe, and one writeStatus call writes the status line and them all.
    */
-  onPreparedHeaders(status: number, first: Buffer | null, rest: Buffer | null, contentLength: number, resume: () => void): boolean {
+  onPreparedHeaders(status: number, head: Buffer, firstLength: number, contentLength: number, resume: () => void): boolean {
     if (this.attemptNo !== 0) return false;
     this.headersAt = performance.now();
     if (this.retriedOnStatus(status)) return false;
     this.upstreamStatus = status;
     this.resumeUpstream = resume;
     this.prepared = true;
-    this.preparedFirst = first;
-    this.preparedRest = rest;
+    this.preparedHead = head;
+    this.preparedFirstLength = firstLength;
     this.contentLength = contentLength;
     if (this.ended) return false;
     return !this.failedByModule(status);
@@ -639,9 +640,18 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     this.headersWritten = true;
     this.status = status;
     if (this.prepared) {
-      if (!this.interimSent) res.writeStatus(statusLineBytes(status));
-      else res.writeHeader('HTTP/1.1 ' + statusLine(status) + '\r\nvia', '1.1 gateway'); // after a relayed 1xx
-      if (this.preparedFirst !== null) res.writeHeader(this.preparedFirst, this.preparedRest!);
+      const head = this.preparedHead!;
+      this.preparedHead = null;
+      if (!this.interimSent) {
+        res.writeStatus(head);
+      } else {
+        // After a relayed 1xx uWS has written a status line: this one goes in a header's name.
+        const line = statusLine(status);
+        res.writeHeader('HTTP/1.1 ' + line + '\r\nvia', '1.1 gateway');
+        const n = this.preparedFirstLength;
+        const at = line.length + 2;
+        if (n >= 0) res.writeHeader(head.subarray(at, at + n), head.subarray(at + n + 2));
+      }
       this.writeGatewayHeaders(status, this.interimSent);
       return;
     }
