@@ -32,10 +32,23 @@ function statFields(pid: number | 'self'): string[] | null {
 
 /** utime + stime of one process, in seconds (0 when it is gone). */
 export function processCpuSeconds(pid: number): number {
+  const t = processCpuSplit(pid);
+  return t.user + t.system;
+}
+
+/** CPU time of a process split into user and system (kernel) time, in seconds. */
+export interface CpuSplit {
+  user: number;
+  system: number;
+}
+
+/** utime and stime of one process, in seconds (0 and 0 when it is gone). */
+export function processCpuSplit(pid: number): CpuSplit {
   const f = statFields(pid);
-  if (!f) return 0;
+  if (!f) return { user: 0, system: 0 };
   // man 5 proc: (14) utime, (15) stime; f[0] is field 3.
-  return (Number(f[11]) + Number(f[12])) / clockTicks();
+  const hz = clockTicks();
+  return { user: Number(f[11]) / hz, system: Number(f[12]) / hz };
 }
 
 /**
@@ -77,8 +90,9 @@ export function descendants(pid: number): number[] {
  * the end with all its CPU).
  */
 export class TreeCpu {
-  private readonly start = new Map<number, number>();
-  private readonly last = new Map<number, number>();
+  private readonly start = new Map<number, CpuSplit>();
+  private readonly last = new Map<number, CpuSplit>();
+  private used: CpuSplit = { user: 0, system: 0 };
 
   constructor(private readonly root: number) {}
 
@@ -86,22 +100,32 @@ export class TreeCpu {
     this.start.clear();
     this.last.clear();
     for (const pid of [this.root, ...descendants(this.root)]) {
-      const s = processCpuSeconds(pid);
-      this.start.set(pid, s);
-      this.last.set(pid, s);
+      const t = processCpuSplit(pid);
+      this.start.set(pid, t);
+      this.last.set(pid, t);
     }
   }
 
-  /** Seconds of CPU the tree used since begin(). */
+  /** Seconds of CPU the tree used since begin() (user + system; split() has the parts). */
   end(): number {
     for (const pid of [this.root, ...descendants(this.root)]) {
-      const s = processCpuSeconds(pid);
-      if (!this.start.has(pid)) this.start.set(pid, 0);
-      if (s > 0) this.last.set(pid, s);
+      const t = processCpuSplit(pid);
+      if (!this.start.has(pid)) this.start.set(pid, { user: 0, system: 0 });
+      if (t.user + t.system > 0) this.last.set(pid, t);
     }
-    let total = 0;
-    for (const [pid, s0] of this.start) total += Math.max(0, (this.last.get(pid) ?? s0) - s0);
-    return total;
+    const used = { user: 0, system: 0 };
+    for (const [pid, t0] of this.start) {
+      const t1 = this.last.get(pid) ?? t0;
+      used.user += Math.max(0, t1.user - t0.user);
+      used.system += Math.max(0, t1.system - t0.system);
+    }
+    this.used = used;
+    return used.user + used.system;
+  }
+
+  /** The last end()'s CPU time as user and system time. */
+  split(): CpuSplit {
+    return this.used;
   }
 
   pids(): number[] {

@@ -28,6 +28,9 @@ export interface Aggregate {
   /** Percentiles of all rounds' samples together, microseconds. */
   latencyMergedUs: LatencySummary;
   cpuUsPerReq: Stat | null;
+  /** The same CPU as user and system (kernel) time, medians over the rounds (null: no process of its own, or a report from before the split). */
+  cpuUserUsPerReq: Stat | null;
+  cpuSystemUsPerReq: Stat | null;
   upstreamUsPerReq: Stat;
   loadgenUsPerReq: Stat;
   loadgenCores: Stat;
@@ -203,6 +206,7 @@ export function aggregate(runs: RunRecord[]): Aggregate[] {
     for (const r of g) merged.add(decode(r.hist));
     const lat = (k: keyof LatencySummary) => stat(g.map((r) => r.latencyUs[k]));
     const cpu = g.map((r) => r.cpuUsPerReq.contender).filter((x): x is number => x !== null);
+    const split = g.map((r) => r.cpuSplitUsPerReq).filter((x): x is { user: number; system: number } => x != null);
     out.push({
       scenario: first.scenario,
       connections: first.connections,
@@ -216,6 +220,8 @@ export function aggregate(runs: RunRecord[]): Aggregate[] {
       latencyUs: { p50: lat('p50'), p90: lat('p90'), p99: lat('p99'), p999: lat('p999'), max: lat('max'), mean: lat('mean') },
       latencyMergedUs: summarize(merged),
       cpuUsPerReq: cpu.length ? stat(cpu) : null,
+      cpuUserUsPerReq: split.length ? stat(split.map((x) => x.user)) : null,
+      cpuSystemUsPerReq: split.length ? stat(split.map((x) => x.system)) : null,
       upstreamUsPerReq: stat(g.map((r) => r.cpuUsPerReq.upstream)),
       loadgenUsPerReq: stat(g.map((r) => r.cpuUsPerReq.loadgen)),
       loadgenCores: stat(g.map((r) => r.loadgenCores)),
@@ -628,6 +634,8 @@ function scenarioTable(aggs: Aggregate[]): string {
     `${a.errors}`,
     `${a.non2xx}`,
     a.cpuUsPerReq ? range(a.cpuUsPerReq, fmtUs) : '–',
+    a.cpuUserUsPerReq ? fmtUs(a.cpuUserUsPerReq.median) : '–',
+    a.cpuSystemUsPerReq ? fmtUs(a.cpuSystemUsPerReq.median) : '–',
     ratio(a.vsNginx.cpuUsPerReq),
     pct(a.vsDirectRps),
     fmtUs(a.upstreamUsPerReq.median),
@@ -637,11 +645,11 @@ function scenarioTable(aggs: Aggregate[]): string {
   ]);
   return mdTable(
     [
-      'contender', 'conns', 'req/s median (min–max)', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'non-2xx', 'CPU µs/req (min–max)', 'CPU ÷ nginx', 'req/s ÷ direct', 'upstream µs/req', 'loadgen cores', 'other procs cores (max)',
+      'contender', 'conns', 'req/s median (min–max)', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'non-2xx', 'CPU µs/req (min–max)', 'user µs/req', 'system µs/req', 'CPU ÷ nginx', 'req/s ÷ direct', 'upstream µs/req', 'loadgen cores', 'other procs cores (max)',
       ...(probed ? ['event-loop probe p99 ms', 'probe max ms'] : []),
     ],
     rows,
-    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', ...(probed ? (['r', 'r'] as const) : [])],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', ...(probed ? (['r', 'r'] as const) : [])],
   );
 }
 
@@ -768,11 +776,11 @@ export function renderMarkdown(r: Report, charts: { rps?: string; cpu?: string; 
 
 /** The terminal table: scenario, conns, contender, req/s, p50/p99, CPU µs/req, CPU ÷ nginx, errors. */
 export function terminalTable(r: Report): string {
-  const head = ['scenario', 'conns', 'contender', 'req/s (min–max)', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU µs/req', '÷ nginx', 'upstr µs', 'lg cores', 'err', 'non2xx'];
+  const head = ['scenario', 'conns', 'contender', 'req/s (min–max)', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU µs/req', 'user', 'sys', '÷ nginx', 'upstr µs', 'lg cores', 'err', 'non2xx'];
   const rows: string[][] = [];
   for (const s of r.scenarios) {
     if (s.status !== 'ran') {
-      rows.push([s.name, '', `${s.status}: ${s.reason ?? ''}`, '', '', '', '', '', '', '', '', '', '']);
+      rows.push([s.name, '', `${s.status}: ${s.reason ?? ''}`, '', '', '', '', '', '', '', '', '', '', '', '']);
       continue;
     }
     for (const a of r.aggregates.filter((x) => x.scenario === s.name)) {
@@ -785,6 +793,8 @@ export function terminalTable(r: Report): string {
         fmtMs(a.latencyUs.p99.median),
         fmtMs(a.latencyUs.p999.median),
         a.cpuUsPerReq ? fmtUs(a.cpuUsPerReq.median) : '–',
+        a.cpuUserUsPerReq ? fmtUs(a.cpuUserUsPerReq.median) : '–',
+        a.cpuSystemUsPerReq ? fmtUs(a.cpuSystemUsPerReq.median) : '–',
         ratio(a.vsNginx.cpuUsPerReq),
         fmtUs(a.upstreamUsPerReq.median),
         a.loadgenCores.median.toFixed(2),

@@ -78,6 +78,8 @@ export interface RunRecord {
   hist: string;
   cpuS: { contender: number | null; upstream: number; loadgen: number };
   cpuUsPerReq: { contender: number | null; upstream: number; loadgen: number };
+  /** The contender's CPU µs per request as user and system (kernel) time, from /proc (null: no process of its own). */
+  cpuSplitUsPerReq?: { user: number; system: number } | null;
   /** Cores the load generator kept busy (CPU seconds / wall seconds). */
   loadgenCores: number;
   /** Cores kept busy during the run by processes outside the suite (noise: other work on the box). */
@@ -574,6 +576,7 @@ async function measure(s: Scenario, c: RunningContender, conns: number, round: n
     hist: encode(r.hist),
     cpuS: { contender: contenderS, upstream: upstreamS, loadgen: r.cpuS },
     cpuUsPerReq: { contender: contenderS === null ? null : perReq(contenderS), upstream: perReq(upstreamS), loadgen: perReq(r.cpuS) },
+    cpuSplitUsPerReq: tree === null ? null : { user: perReq(tree.split().user), system: perReq(tree.split().system) },
     loadgenCores: r.cpuS / r.durationS,
     machine: { otherCores },
     ...(targets ? { targets } : {}),

@@ -30,6 +30,7 @@ interface Run {
   rps: number;
   latencyUs: { p50: number; p99: number; max: number };
   cpuUsPerReq: { contender: number | null; upstream: number; loadgen: number };
+  cpuSplitUsPerReq: { user: number; system: number } | null;
   targets?: { ports: number[]; delayMs: number[]; requests: number[] };
   upstreamSeen?: { requests: number; newConnections: number };
   otlp?: { exports: number; spans: number };
@@ -134,8 +135,18 @@ describe('load suite smoke (bench/)', () => {
       expect(r.non2xx, what).toBe(0);
       expect(r.latencyUs.p50, what).toBeGreaterThan(0);
       expect(r.latencyUs.max, what).toBeGreaterThanOrEqual(r.latencyUs.p99);
-      if (r.contender !== 'direct') expect(r.cpuUsPerReq.contender, what).toBeGreaterThan(0);
+      if (r.contender !== 'direct') {
+        expect(r.cpuUsPerReq.contender, what).toBeGreaterThan(0);
+        // The same /proc readings split into user and system time: they add up to the total.
+        const split = r.cpuSplitUsPerReq;
+        expect(split, what).not.toBeNull();
+        expect(split!.user, what).toBeGreaterThanOrEqual(0);
+        expect(split!.system, what).toBeGreaterThanOrEqual(0);
+        expect(split!.user + split!.system, what).toBeCloseTo(r.cpuUsPerReq.contender!, 6);
+      }
     }
+    // A proxy runs user code for every request: over the proxy runs, user time is never all zero.
+    for (const r of runsOf('proxy')) expect(r.cpuSplitUsPerReq!.user, r.contender).toBeGreaterThan(0);
   });
 
   it('counts the upstream connections: the load generator\'s own when direct, pooled ones through every proxy', () => {
@@ -229,6 +240,7 @@ describe('load suite smoke (bench/)', () => {
     ]) {
       expect(md).toContain(heading);
     }
+    expect(md).toContain('| user µs/req | system µs/req |');
     for (const f of ['rps.svg', 'cpu.svg', `latency-direct-${CONNECTIONS}.svg`, `latency-proxy-${CONNECTIONS}.svg`, `latency-open-loop-${CONNECTIONS}.svg`]) {
       expect(existsSync(join(out, f)), f).toBe(true);
       expect(isSvg(readFileSync(join(out, f), 'utf8')), f).toBe(true);
