@@ -31,7 +31,7 @@ import { parseErrorName } from '../native/http-response-parser-types.js';
 import type { TimerList, TimerNode } from '../util/timer-lists.js';
 import { ConnectionPool, type PoolConnection } from './pool.js';
 import { performance } from 'node:perf_hooks';
-import { statusLineBytes } from '../errors.js';
+import { statusLine, statusLineBytes } from '../errors.js';
 
 export interface NativeSettings {
   /** Idle connections kept open (connectionsPerWorker). */
@@ -146,11 +146,11 @@ function eventBytes(S: Int32Array, staging: Buffer): void {
 }
 
 /** The longest status line the gateway writes ("431 Request Header Fields Too Large"; the parser takes 100-599). */
-const LONGEST_STATUS_LINE = (() => {
+function longestStatusLine(): number {
   let n = 0;
-  for (let s = 100; s < 600; s++) n = Math.max(n, statusLineBytes(s).length);
+  for (let s = 100; s < 600; s++) n = Math.max(n, statusLine(s).length);
   return n;
-})();
+}
 
 function loadAddon(): Addon {
   if (addon !== null) return addon;
@@ -158,7 +158,8 @@ function loadAddon(): Addon {
   if (typeof init.sendSlot !== 'number' || typeof init.preparedRoom !== 'number') {
     throw new Error('the native addon is older than this code (no sendSlot or preparedRoom): rebuild it (npm install)');
   }
-  if (init.preparedRoom < LONGEST_STATUS_LINE + 2) throw new Error(`the addon's room for a status line (${init.preparedRoom}) is shorter than the longest one (${LONGEST_STATUS_LINE} + CRLF)`);
+  const longest = longestStatusLine();
+  if (init.preparedRoom < longest + 2) throw new Error(`the addon's room for a status line (${init.preparedRoom}) is shorter than the longest one (${longest} + CRLF)`);
   addon = {
     Ctor: nativeExport<NativeCtor>('UpstreamConnection'),
     scratch: new Int32Array(init.scratch),
@@ -516,7 +517,7 @@ class Connection implements PoolConnection {
     }
     if ((f & F_PREPARED) !== 0) {
       // The status line goes into the room the addon left in front of the lines: the whole head
-      // is then one view for one writeStatus (a view made per response costs more than the copy).
+      // is then one view for one writeStatus (instead of a status write and two views).
       const status = S[S_STATUS];
       const line = statusLineBytes(status);
       const firstLength = S[S_FIRST_LENGTH];
