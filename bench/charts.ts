@@ -16,6 +16,8 @@ const COLORS: Record<ContenderName, string> = {
   haproxy: '#cf222e',
   caddy: '#1b7c83',
   peer: '#d4760b',
+  'floor-engine': '#bbbbbb',
+  'floor-addon': '#dddddd',
 };
 
 const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif"';

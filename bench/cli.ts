@@ -62,6 +62,8 @@ with --with-peer, a Node proxy, side by side, on 127.0.0.1.
   --timeout S           a response slower than this counts as a timeout error (default 10)
   --upstream KIND       uws | http: the upstream server (default uws)
   --with-peer           also measure fastify + @fastify/http-proxy (devDependencies)
+  --with-floors         also measure, in the proxy scenario, the gateway's upstream engine with
+                        nothing of the gateway around it (the floors: docs/benchmarking.md)
   --baseline DIR        also measure another built checkout of the gateway (e.g. a git worktree of
                         the commit before a change) as "baseline", alternating in the same rounds
   --engine E            native | undici: the upstream engine of the gateway contender (default: the
@@ -213,6 +215,7 @@ export async function runBenchCli(args: string[]): Promise<number> {
         timeout: { type: 'string' },
         upstream: { type: 'string' },
         'with-peer': { type: 'boolean' },
+        'with-floors': { type: 'boolean' },
         baseline: { type: 'string' },
         engine: { type: 'string' },
         'baseline-engine': { type: 'string' },
@@ -321,6 +324,7 @@ async function main(v: Values, argv: string[]): Promise<number> {
     servers,
     withPeer: v['with-peer'] === true,
     peerVersion,
+    withFloors: v['with-floors'] === true,
     upstreamKind,
     baselineDir,
     engine,
@@ -398,7 +402,7 @@ async function main(v: Values, argv: string[]): Promise<number> {
         peer: opts.withPeer ? peerVersion : null,
         options: {
           rounds: opts.rounds, durationS: opts.durationS, warmupS: opts.warmupS, connections: opts.connections, workers: opts.workers,
-          scenarios: opts.scenarios, wrkThreads: opts.wrkThreads, timeoutS: opts.timeoutS, withPeer: opts.withPeer, rate: opts.rate,
+          scenarios: opts.scenarios, wrkThreads: opts.wrkThreads, timeoutS: opts.timeoutS, withPeer: opts.withPeer, withFloors: opts.withFloors, rate: opts.rate,
           scenarioConnections: opts.scenarioConnections, argv: argv.join(' '),
         },
         durationS: progress.elapsed(),

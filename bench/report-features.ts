@@ -222,7 +222,7 @@ export function featureComparisons(aggs: Aggregate[], scenarios: ScenarioStatus[
   return out;
 }
 
-const ORDER: ContenderName[] = ['direct', 'gateway', 'reference', 'baseline', 'nginx', 'haproxy', 'caddy', 'peer'];
+const ORDER: ContenderName[] = ['direct', 'gateway', 'reference', 'baseline', 'floor-engine', 'floor-addon', 'nginx', 'haproxy', 'caddy', 'peer'];
 function order(c: ContenderName): number {
   return ORDER.indexOf(c);
 }

@@ -422,7 +422,7 @@ export function headline(aggs: Aggregate[]): Headline[] {
       rpsRatio: g && n && n.rps.median > 0 ? g.rps.median / n.rps.median : null,
       cpuRatio: g?.cpuUsPerReq && n?.cpuUsPerReq && n.cpuUsPerReq.median > 0 ? g.cpuUsPerReq.median / n.cpuUsPerReq.median : null,
       rpsOfDirect: g && d && d.rps.median > 0 ? g.rps.median / d.rps.median : null,
-      others: (['haproxy', 'caddy', 'peer'] as const)
+      others: (['haproxy', 'caddy', 'peer', 'floor-engine', 'floor-addon'] as const)
         .map((name) => find('proxy', name))
         .filter((a): a is Aggregate => a !== undefined)
         .map((a) => ({

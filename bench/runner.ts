@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startGateway, validateGateway, writeGatewayConfig } from './contenders/gateway.js';
 import { startPeer } from './contenders/peer.js';
+import { floorLabel, startFloor, type FloorName } from './contenders/floor.js';
 import { serverLabel, SERVER_TITLES, startServer, type InstalledServers } from './contenders/servers.js';
 import type { RunningContender } from './contenders/types.js';
 import { startUpstream, upstreamDelta, upstreamStats, type RunningUpstream } from './contenders/upstream.js';
@@ -43,6 +44,8 @@ export interface SuiteOptions {
   servers: InstalledServers;
   withPeer: boolean;
   peerVersion: string | null;
+  /** Measure the floors (bench/contenders/floor.ts) where a scenario has them. */
+  withFloors?: boolean;
   upstreamKind: 'uws' | 'http';
   /** Another checkout of the gateway (built) measured as the `baseline` contender, or null. */
   baselineDir: string | null;
@@ -175,7 +178,11 @@ export const NOISE_CORES = 0.25;
 
 const LABEL_DIRECT = 'direct to the upstream';
 
-const CONTENDER_ORDER: ContenderName[] = ['direct', 'gateway', 'reference', 'baseline', ...SERVER_PEERS, 'peer'];
+const CONTENDER_ORDER: ContenderName[] = ['direct', 'gateway', 'reference', 'baseline', 'floor-engine', 'floor-addon', ...SERVER_PEERS, 'peer'];
+
+function isFloor(c: ContenderName): c is FloorName {
+  return c === 'floor-engine' || c === 'floor-addon';
+}
 
 function isServerPeer(c: ContenderName): c is ServerPeer {
   return (SERVER_PEERS as readonly string[]).includes(c);
@@ -272,6 +279,7 @@ export async function planScenarios(
         : c === 'reference' ? `${s.reference?.label ?? 'reference'} (${opts.workers} workers)`
         : c === 'baseline' ? `baseline gateway (${opts.workers} workers)`
         : isServerPeer(c) ? serverLabel(c, s, opts.workers)
+        : isFloor(c) ? floorLabel(c, opts.workers)
         : 'fastify + @fastify/http-proxy';
       if (c === 'reference') {
         if (!ref || !s.contenders.includes('reference')) continue;
@@ -289,7 +297,7 @@ export async function planScenarios(
       if (!s.contenders.includes(c)) {
         const why = s.notApplicable?.[c];
         // Reasons only for contenders that would otherwise run (installed, --with-peer).
-        const present = c === 'peer' ? opts.withPeer : isServerPeer(c) ? opts.servers[c] !== undefined : true;
+        const present = c === 'peer' ? opts.withPeer : isFloor(c) ? opts.withFloors === true : isServerPeer(c) ? opts.servers[c] !== undefined : true;
         if (why && present) status.contenders.push({ name: c, label, status: 'not-applicable', reason: why });
         continue;
       }
@@ -297,6 +305,7 @@ export async function planScenarios(
         status.contenders.push({ name: c, label, status: 'not-applicable', reason: `${SERVER_TITLES[c]} is not installed (or left out)` });
         continue;
       }
+      if (isFloor(c) && opts.withFloors !== true) continue;
       if (c === 'peer') {
         if (!opts.withPeer) continue;
         if (!opts.peerVersion) {
@@ -326,6 +335,9 @@ async function startContender(c: ContenderName, s: Scenario, ctx: BenchContext, 
       return startServer(c, opts.servers[c]!.bin, s, ctx, opts.workDir);
     case 'peer':
       return startPeer(ctx);
+    case 'floor-engine':
+    case 'floor-addon':
+      return startFloor(c, ctx);
   }
 }
 

@@ -17,9 +17,11 @@ import { JSON_1M_BYTES, JSON_1M_PATH, JSON_SIZES_KIB, OTLP_PATH, SMALL_RESPONSE_
  * `reference` is this gateway with another scenario's config or another request
  * (Scenario.reference), alternating in the same rounds: a feature's cost measured against the
  * config without it. nginx, haproxy and caddy are the servers users pick instead of a Node
- * gateway (bench/contenders/servers.ts); `peer` is a popular Node proxy (fastify).
+ * gateway (bench/contenders/servers.ts); `peer` is a popular Node proxy (fastify). The floors
+ * (--with-floors, `proxy` only) are the gateway's upstream engine with nothing of the gateway
+ * around it (bench/contenders/floor.ts).
  */
-export type ContenderName = 'direct' | 'gateway' | 'reference' | 'baseline' | 'nginx' | 'haproxy' | 'caddy' | 'peer';
+export type ContenderName = 'direct' | 'gateway' | 'reference' | 'baseline' | 'floor-engine' | 'floor-addon' | 'nginx' | 'haproxy' | 'caddy' | 'peer';
 
 /** The reverse proxies measured beside the gateway when they are installed, in report order. */
 export const SERVER_PEERS = ['nginx', 'haproxy', 'caddy'] as const;
@@ -264,7 +266,7 @@ export function scenarios(fx: Fixtures): Scenario[] {
       measures: 'One route `/*` to one upstream, no plugins: the cost of the proxy path itself.',
       kind: 'http',
       request: plainGet,
-      contenders: ['gateway', 'nginx', 'haproxy', 'caddy', 'peer'],
+      contenders: ['gateway', 'floor-engine', 'floor-addon', 'nginx', 'haproxy', 'caddy', 'peer'],
       gatewayRoute: { paths: ['/*'] },
     },
     {

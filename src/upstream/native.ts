@@ -56,36 +56,38 @@ interface NativeHandle {
 }
 type NativeCtor = new (owner: Connection, onEvent: (this: Connection, ev: number, slab?: ArrayBuffer, readBuffer?: Buffer) => boolean, idleMs: number) => NativeHandle;
 
-const EV_CONNECTED = 1;
-const EV_RESPONSE = 2;
+// The event and slot layout of native/upstream_connection.h. Exported for the load suite's floor
+// (bench/contenders/floor-server.ts), which drives the addon's connections without this module.
+export const EV_CONNECTED = 1;
+export const EV_RESPONSE = 2;
 const EV_INFO = 3;
-const EV_ERROR = 4;
+export const EV_ERROR = 4;
 const EV_DRAIN = 5;
 
-const S_FLAGS = 0;
-const S_STATUS = 1;
+export const S_FLAGS = 0;
+export const S_STATUS = 1;
 const S_FIELDS = 2;
 const S_TOTAL = 3;
-const S_BODY_START = 4;
-const S_BODY_LENGTH = 5;
+export const S_BODY_START = 4;
+export const S_BODY_LENGTH = 5;
 const S_ERR_KIND = 6;
 const S_ERR_CODE = 7;
 const S_REUSED = 8;
 const S_WAITED = 9;
 const S_CL_HI = 10;
 const S_CL_LO = 11;
-const S_FIRST_LENGTH = 12;
-const S_PREPARED_LENGTH = 13;
-const S_BASE = 14;
+export const S_FIRST_LENGTH = 12;
+export const S_PREPARED_LENGTH = 13;
+export const S_BASE = 14;
 /** Set by JS in a body event read straight into the JS read buffer: the handler kept nothing of it. */
 const S_READ_BUFFER_FREE = 15;
 const S_FIELD_OFFSETS = 16;
 
 const F_HEAD = 1;
 const F_BODY = 2;
-const F_COMPLETE = 4;
-const F_REUSABLE = 8;
-const F_PREPARED = 16;
+export const F_COMPLETE = 4;
+export const F_REUSABLE = 8;
+export const F_PREPARED = 16;
 
 const K_CONNECT = 1;
 const K_RESET = 2;
@@ -95,14 +97,14 @@ const K_IDLE = 5;
 
 const SEND_STREAM = 1;
 const SEND_CHUNKED = 2;
-const SEND_PREPARED = 4;
+export const SEND_PREPARED = 4;
 const INVALID_STATE = -10;
 
 const REQUEST_OTHER = 0;
 const REQUEST_HEAD = 1;
 const REQUEST_CONNECT = 2;
 
-interface Addon {
+export interface Addon {
   Ctor: NativeCtor;
   scratch: Int32Array;
   /** Where send()'s numbers go in the scratch. */
@@ -169,6 +171,11 @@ function loadAddon(): Addon {
     errName: nativeExport<(code: number) => string>('uvErrName'),
   };
   return addon;
+}
+
+/** The addon's engine exports (loaded once), for the load suite's floor. */
+export function nativeEngineAddon(): Addon {
+  return loadAddon();
 }
 
 /** True when the addon has the native engine (a stale build may not). */

@@ -2,7 +2,7 @@
  * CI smoke test of the load suite: one short round of every kind of scenario, against every peer
  * server (nginx, haproxy, Caddy: .ci/run installs them; the test fails if one is missing, so the
  * peers' configs stay tested), with wrk or autocannon, whichever is installed:
- * - `direct`, `proxy` (all peers), `resilience-on` (the gateway against its `reference`),
+ * - `direct`, `proxy` (all peers and the two floors: --with-floors), `resilience-on` (the gateway against its `reference`),
  *   `lb-consistent-hash` (4 upstream ports, x-user varied per request by bench/wrk-x-user.lua);
  * - `open-loop` at a low fixed rate (the suite's own client), `routes-100`, `cache-hit` (gateway,
  *   nginx proxy_cache, haproxy cache), `msgpack-1k`, `tracing-1` (spans counted by the sink).
@@ -90,7 +90,7 @@ describe('load suite smoke (bench/)', () => {
       [
         '--scenario', SCENARIOS.join(','),
         '--rounds', '1', '--duration', String(DURATION_S), '--warmup', '0', '--connections', String(CONNECTIONS), '--rate', String(RATE),
-        '--no-micro', '--out', out,
+        '--with-floors', '--no-micro', '--out', out,
       ],
       150_000,
     );
@@ -128,6 +128,11 @@ describe('load suite smoke (bench/)', () => {
       expect(contenders).toContain(`routes-100/${c}`);
     }
     for (const c of ['gateway', 'reference', 'nginx', 'haproxy']) expect(contenders).toContain(`cache-hit/${c}`);
+    // The floors run where they are defined (proxy) and nowhere else.
+    for (const c of ['floor-engine', 'floor-addon']) {
+      expect(contenders).toContain(`proxy/${c}`);
+      expect(contenders.filter((x) => x.endsWith(`/${c}`))).toEqual([`proxy/${c}`]);
+    }
     for (const r of report.runs) {
       const what = `${r.scenario}/${r.contender}`;
       expect(r.requests, what).toBeGreaterThan(0);
@@ -165,7 +170,8 @@ describe('load suite smoke (bench/)', () => {
       expect(r.upstreamSeen, r.contender).toBeDefined();
       expect(r.upstreamSeen!.requests, r.contender).toBeGreaterThanOrEqual(r.requests);
       expect(r.upstreamSeen!.newConnections, r.contender).toBeGreaterThan(0);
-      const bound = r.contender === 'gateway' ? 2 * CONNECTIONS + 4 : 4 * CONNECTIONS + 4;
+      const ours = r.contender === 'gateway' || r.contender.startsWith('floor-');
+      const bound = ours ? 2 * CONNECTIONS + 4 : 4 * CONNECTIONS + 4;
       expect(r.upstreamSeen!.newConnections, `${r.contender}: ${r.upstreamSeen!.newConnections} new upstream connections for ${r.requests} requests`).toBeLessThanOrEqual(bound);
     }
     expect(report.features?.connectionReuse.some((x) => x.scenario === 'proxy' && x.contender === 'caddy')).toBe(true);
@@ -210,7 +216,7 @@ describe('load suite smoke (bench/)', () => {
     expect(typeof report.upstream?.resilience[0].cpuDeltaUs).toBe('number');
     expect(report.upstream?.balancers.some((b) => b.scenario === 'lb-consistent-hash' && b.contender === 'gateway')).toBe(true);
     const others = report.headline[0].others?.map((o) => o.contender);
-    expect(others).toEqual(['haproxy', 'caddy']);
+    expect(others).toEqual(['haproxy', 'caddy', 'floor-engine', 'floor-addon']);
     for (const o of report.headline[0].others ?? []) expect(typeof o.cpuVsNginx).toBe('number');
   });
 
