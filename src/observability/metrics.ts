@@ -51,8 +51,12 @@ function encodeCounts(counts: Float64Array): string {
 
 // ------------------------------------------------------------------------------------ worker
 
+/** Statuses counted in an array slot (every status an HTTP/1.1 status line can carry is below 1000). */
+const STATUS_SLOTS = 1000;
+
 interface RouteStats {
-  byStatus: Map<number, number>;
+  /** Requests by status since the last snapshot (an array: a Map cost two hash lookups per request). */
+  byStatus: Float64Array;
   buckets: Float64Array; // non-cumulative counts per bucket, last = +Inf
   sumUs: number;
   count: number;
@@ -69,12 +73,19 @@ interface CounterState {
 const routeStats = new Map<string, RouteStats>();
 const counters = new Map<string, CounterState>();
 
+/** The route of the last request counted and its stats: requests mostly come in runs of one route. */
+let lastRoute: string | null = null;
+let lastStats: RouteStats | null = null;
+
 function statsFor(route: string): RouteStats {
+  if (route === lastRoute) return lastStats!;
   let s = routeStats.get(route);
   if (s === undefined) {
-    s = { byStatus: new Map(), buckets: new Float64Array(DURATION_BUCKETS.length + 1), sumUs: 0, count: 0, hdrCounts: new Float64Array(HDR_COUNTS) };
+    s = { byStatus: new Float64Array(STATUS_SLOTS), buckets: new Float64Array(DURATION_BUCKETS.length + 1), sumUs: 0, count: 0, hdrCounts: new Float64Array(HDR_COUNTS) };
     routeStats.set(route, s);
   }
+  lastRoute = route;
+  lastStats = s;
   return s;
 }
 
@@ -85,7 +96,7 @@ function statsFor(route: string): RouteStats {
 // hot path: change with care.
 export function recordRequest(route: string, status: number, durationUs: number): void {
   const s = statsFor(route);
-  s.byStatus.set(status, (s.byStatus.get(status) ?? 0) + 1);
+  s.byStatus[status >= 0 && status < STATUS_SLOTS ? status : 0]++;
   let i = 0;
   while (i < DURATION_BUCKETS_US.length && durationUs > DURATION_BUCKETS_US[i]) i++;
   s.buckets[i]++;
@@ -169,6 +180,13 @@ export interface MetricsSnapshot {
   gauges?: Array<{ name: string; help: string; labelNames: string[]; values: Array<[string, number]> }>;
 }
 
+/** The non-zero counts as [status, count] pairs, by status. */
+function statusPairs(counts: Float64Array): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let i = 0; i < counts.length; i++) if (counts[i] > 0) out.push([i, counts[i]]);
+  return out;
+}
+
 /** Takes the deltas and resets them; null when nothing happened. */
 export function takeSnapshot(): MetricsSnapshot | null {
   for (const collect of collectors) collect();
@@ -182,13 +200,13 @@ export function takeSnapshot(): MetricsSnapshot | null {
     if (s.count === 0) continue;
     snap.routes.push({
       route,
-      byStatus: [...s.byStatus],
+      byStatus: statusPairs(s.byStatus),
       buckets: [...s.buckets],
       sumUs: s.sumUs,
       count: s.count,
       hdr: encodeCounts(s.hdrCounts),
     });
-    s.byStatus.clear();
+    s.byStatus.fill(0);
     s.buckets.fill(0);
     s.sumUs = 0;
     s.count = 0;

@@ -23,6 +23,7 @@ import { literalTargets, type ResolvedUpstreams } from '../primary/targets.js';
 import type { SharedEndpointState } from '../native/shared-state.js';
 import type { MirrorTarget } from '../worker/actions/mirror.js';
 import { log } from '../observability/log.js';
+import { timerList, type TimerList } from '../util/timer-lists.js';
 import { createBalancer } from '../upstream/lb/index.js';
 import { compilePipeline, type CompiledPipeline } from '../plugins/pipeline.js';
 import { BUILTIN_PLUGINS, type PluginCatalog } from '../plugins/catalog.js';
@@ -67,6 +68,8 @@ export interface CompiledUpstreamRoute {
   readonly mirror: MirrorTarget | null;
   /** The route's deadline for the whole exchange, retries included (0 = none). */
   readonly timeoutMs: number;
+  /** Its timer list (null when none): looked up once here, not per request. */
+  readonly timeoutList: TimerList | null;
 }
 
 /** One piece of a rewrite template: literal text, or the index of a captured param. */
@@ -301,7 +304,7 @@ function compileUpstreamRoute(r: RouteConfig, config: GatewayConfig, clusters: M
     const mu = config.upstreams[r.mirror.upstream];
     mirror = { target: targetOf(clusters.get(r.mirror.upstream)!, mu), percent: r.mirror.percent, timeoutMs: r.timeoutMs > 0 ? r.timeoutMs : 10_000 };
   }
-  return { main, split, chooseSide, mirror, timeoutMs: r.timeoutMs };
+  return { main, split, chooseSide, mirror, timeoutMs: r.timeoutMs, timeoutList: r.timeoutMs > 0 ? timerList(r.timeoutMs) : null };
 }
 
 /** Names of the ":param" / "*" captures of a path pattern, in order ("*" is named "*"). */

@@ -43,6 +43,14 @@ const HOST = Buffer.from('host', 'latin1');
  */
 const PLUGIN_LINES_AS_BYTES = 6;
 
+/**
+ * The last valid Host header and its routing form (hostWithoutPort): a client's requests, and
+ * most clients', carry the same one, so a comparison replaces the check and the slice. Only a
+ * Host that passed validHost is ever kept ('' until then, and '' is never valid).
+ */
+let lastHost = '';
+let lastRoutingHost = '';
+
 /** The first capture pair (in matchOut.params) of the candidate pickCandidate returned last. */
 let pickedParams = 0;
 
@@ -113,10 +121,17 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
   const path = err === '' ? normalizePath(rawPath) : null;
   if (err === '' && (path === null || (query !== '' && !validQuery(query)))) err = 'bad_path';
   if (err === '') err = checkHiddenHead(req, method, rawPath, rawQuery, cfg.maxHeaderBytes, cfg.forwardOptions);
-  if (err === '' && !validHost(hostHeader)) err = 'bad_host';
+  if (err === '' && (hostHeader.length === 0 || hostHeader !== lastHost)) {
+    if (validHost(hostHeader)) {
+      lastHost = hostHeader;
+      lastRoutingHost = hostWithoutPort(hostHeader);
+    } else {
+      err = 'bad_host';
+    }
+  }
   if (err !== '') return answerEarly(host, res, req, err, true, method, rawPath, rawPath, hostHeader, startedAt);
 
-  const code = cfg.router.match(method, hostWithoutPort(hostHeader), path!, matchOut);
+  const code = cfg.router.match(method, lastRoutingHost, path!, matchOut);
   const pattern = code === MATCH_FOUND ? pickCandidate(cfg, req) : null;
   if (pattern === null) {
     // OPTIONS that is not a preflight, on a route that does not list OPTIONS: the route's 405.

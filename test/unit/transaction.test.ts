@@ -18,12 +18,13 @@ import type { CompiledPipeline } from '../../src/plugins/pipeline.js';
 import type { CompiledConfig, CompiledRoute } from '../../src/runtime/compile.js';
 import { runAccessPhase, type Transaction, type WorkerHost } from '../../src/worker/transaction.js';
 import type { RequestHead } from '../../src/worker/head.js';
+import { timerList } from '../../src/util/timer-lists.js';
 
 const immediate = () => new Promise((r) => setImmediate(r));
 
 function proxyOf(cluster: Cluster, timeoutMs: number): CompiledRoute['proxy'] {
   const main = { cluster, responseHeadersMs: 15000, idleMs: 60000 };
-  return { main, split: null, chooseSide: () => main, mirror: null, timeoutMs };
+  return { main, split: null, chooseSide: () => main, mirror: null, timeoutMs, timeoutList: timeoutMs > 0 ? timerList(timeoutMs) : null };
 }
 
 function setup(headOver: Partial<RequestHead> = {}, routeOver: Partial<CompiledRoute> = {}, cfgOver: Partial<CompiledConfig> = {}) {
@@ -150,7 +151,7 @@ describe('a proxied request', () => {
   it('the route deadline answers 504 before the head and aborts the upstream', async () => {
     // Real timers: the gateway's clock is node:perf_hooks' performance, which fake timers do not replace.
     const base = setup();
-    const proxy = { ...base.tx.route!.proxy!, timeoutMs: 50 };
+    const proxy = { ...base.tx.route!.proxy!, timeoutMs: 50, timeoutList: timerList(50) };
     void proxyOf;
     const { down, tx } = setup({}, { proxy }); // dispatches to base's endpoint
     tx.proceed();

@@ -26,7 +26,7 @@ import { mirror } from './mirror.js';
 import { log } from '../../observability/log.js';
 import { isPromise } from '../../util/promise.js';
 import type { BodyReplacement } from '../../plugins/api.js';
-import { arm, timerList } from '../../util/timer-lists.js';
+import { arm } from '../../util/timer-lists.js';
 import { Transaction, endWithoutBody, tryEndPiece, type WorkerHost } from '../transaction.js';
 import { appendForwardingHeaders, forwardingLines, type ForwardingLines, type RequestHead } from '../head.js';
 import { dropResponseHeader, nameIs, nameIsOneOf, parseContentLength, responseConnectionTokens } from '../response-head.js';
@@ -226,7 +226,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
       span.startedAt = now;
       this.upstreamTiming = span;
     }
-    if (up.timeoutMs > 0) arm(timerList(up.timeoutMs), this, this.dispatchedAt);
+    if (up.timeoutList !== null) arm(up.timeoutList, this, this.dispatchedAt);
     cluster.resilience.retry?.budget.firstAttempt(this.dispatchedAt);
     if (up.mirror !== null) mirror(up.mirror, head.method, this.upstreamPath, h, this.headersBeforeHost, body, source, this.route!.id);
     this.send(ep, h, source, this, false);
