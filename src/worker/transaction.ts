@@ -44,6 +44,8 @@ export const VIA_VALUE = '1.1 gateway';
 // conversion into a fresh allocation per call (~40 ns each, measured).
 const VIA_NAME_BYTES = Buffer.from('via', 'latin1');
 const VIA_VALUE_BYTES = Buffer.from(VIA_VALUE, 'latin1');
+/** Via as a line following others in one writeHeader value (writeGatewayHeaders). */
+const VIA_LINE_AFTER = '\r\nvia: ' + VIA_VALUE;
 const CONTENT_TYPE_BYTES = Buffer.from('content-type', 'latin1');
 const APPLICATION_JSON_BYTES = Buffer.from('application/json', 'latin1');
 /** Request-id header names as bytes: the config's few names, each made once. */
@@ -340,12 +342,22 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
   writeGatewayHeaders(status: number, viaWritten = false): void {
     const res = this.res;
     const ctx = this.ctx;
+    const head = this.head;
     if (ctx !== null) {
       this.runResponseHooksOnce(status);
       const extra = ctx.responseHeaders;
-      for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i], extra[i + 1]);
+      if (extra.length !== 0) {
+        // One uWS call for all of them: uWS writes name + ": " + value + CRLF verbatim
+        // (test/native/uws-verbatim.test.ts), so the other lines ride in the first value. Their
+        // bytes are checked (the built-ins' at load, modules' in addResponseHeader) as before.
+        let rest = extra[1];
+        for (let i = 2; i < extra.length; i += 2) rest += '\r\n' + extra[i] + ': ' + extra[i + 1];
+        if (head.requestIdHeader !== '') rest += '\r\n' + head.requestIdHeader + ': ' + head.requestId;
+        if (!viaWritten) rest += VIA_LINE_AFTER;
+        res.writeHeader(extra[0], rest);
+        return;
+      }
     }
-    const head = this.head;
     if (head.requestIdHeader !== '') res.writeHeader(requestIdNameBytes(head.requestIdHeader), head.requestId);
     if (!viaWritten) res.writeHeader(VIA_NAME_BYTES, VIA_VALUE_BYTES);
   }

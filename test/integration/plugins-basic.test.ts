@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { request } from 'undici';
-import { echoUpstream, freePort, GATEWAY_BIN, ROOT, sleep, startGateway, writeConfig, type Gateway, type Upstream, fetchText } from '../helpers/gateway.js';
+import { echoUpstream, freePort, GATEWAY_BIN, ROOT, rawRequest, sleep, startGateway, writeConfig, type Gateway, type Upstream, fetchText } from '../helpers/gateway.js';
 
 let up: Upstream;
 let gw: Gateway;
@@ -105,5 +105,31 @@ describe('header transforms', () => {
     const other = await get('/no-id');
     expect(other.headers['x-gateway']).toBe('yes');
     expect(other.headers.server).toBeUndefined();
+  });
+
+  it('the gateway\'s own lines (plugins\' headers, request id, Via) come once each, whole, after the answer\'s, on proxied, local and error answers', async () => {
+    /** The head's lines as [name, value], read off the raw bytes (a mangled line would not split). */
+    const lines = async (path: string): Promise<Array<[string, string]>> => {
+      const raw = await rawRequest(gw.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      const head = raw.slice(0, raw.indexOf('\r\n\r\n')).split('\r\n').slice(1);
+      return head.map((l) => {
+        const m = /^([a-zA-Z0-9-]+): (.*)$/.exec(l);
+        expect(m, `a whole header line: ${JSON.stringify(l)}`).not.toBeNull();
+        return [m![1].toLowerCase(), m![2]];
+      });
+    };
+    const names = (ls: Array<[string, string]>) => ls.map(([n]) => n);
+    const proxied = await lines('/app/x');
+    const tail = names(proxied).filter((n) => n === 'x-override' || n === 'x-request-id' || n === 'via');
+    expect(tail).toEqual(['x-override', 'x-request-id', 'via']);
+    expect(proxied.find(([n]) => n === 'via')![1]).toBe('1.1 gateway');
+    expect(names(proxied).indexOf('x-upstream-only')).toBeLessThan(names(proxied).indexOf('x-override'));
+    for (const path of ['/stub', '/dead', '/no-id']) {
+      const ls = names(await lines(path));
+      expect(ls.filter((n) => n === 'x-gateway')).toEqual(['x-gateway']);
+      expect(ls.filter((n) => n === 'via')).toEqual(['via']);
+      expect(ls.filter((n) => n === 'x-request-id').length).toBe(path === '/no-id' ? 0 : 1);
+      expect(ls.indexOf('x-gateway')).toBeLessThan(ls.indexOf('via'));
+    }
   });
 });
