@@ -4,7 +4,7 @@
 // string of 64 characters and a Map lookup that hashes that string again: ~1.8 us of a request
 // on the load suite's `plugins` route, against one N-API call here.
 //
-// SHA-256 is OpenSSL's, the copy inside Node (its symbols are exported for addons on every Node
+// SHA-256 is OpenSSL's (its low-level functions), the copy inside Node (its symbols are exported for addons on every Node
 // this project supports): the same bytes crypto.hash would hash, the UTF-8 of the JS string.
 // The lookup compares digests, never keys, and the whole 32 bytes with CRYPTO_memcmp: its timing
 // tells nothing about a stored key (as the Map of hex digests did not).
@@ -74,8 +74,13 @@ napi_value FindCallback(napi_env env, napi_callback_info info) {
     napi_get_value_string_utf8(env, arg, &t->longKey[0], full + 1, &len);
     bytes = t->longKey.data();
   }
+  // The low-level calls, not SHA256(): in OpenSSL 3 that one goes through EVP_Q_digest, which
+  // looks the algorithm up (a hash table under a read lock) on every call, 3x the hashing.
   uint8_t digest[kDigest];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes), len, digest);
+  SHA256_CTX sha;
+  SHA256_Init(&sha);
+  SHA256_Update(&sha, bytes, len);
+  SHA256_Final(digest, &sha);
   napi_value result = nullptr;
   napi_create_int32(env, Find(*t, digest), &result);
   return result;
