@@ -210,8 +210,18 @@ export class RequestContext implements PublicRequestContext {
       this.#rawLength = takenLength();
       this.#rawCount = takenCount();
     }
+    // In place, without splice (a generic builtin that also makes the array of what it removed).
     const h = this.#list;
-    for (let i = h.length - 2; i >= 0; i -= 2) if (h[i] === name) h.splice(i, 2);
+    let w = 0;
+    for (let r = 0; r < h.length; r += 2) {
+      if (h[r] === name) continue;
+      if (w !== r) {
+        h[w] = h[r];
+        h[w + 1] = h[r + 1];
+      }
+      w += 2;
+    }
+    while (h.length > w) h.pop(); // pop, not a length store (a call into the runtime)
   }
 
   addResponseHeader(name: string, value: string): void {
