@@ -4,8 +4,9 @@
 // string of 64 characters and a Map lookup that hashes that string again: ~1.8 us of a request
 // on the load suite's `plugins` route, against one N-API call here.
 //
-// SHA-256 is OpenSSL's (its low-level functions), the copy inside Node (its symbols are exported for addons on every Node
-// this project supports): the same bytes crypto.hash would hash, the UTF-8 of the JS string.
+// SHA-256 is OpenSSL's low-level functions, the copy inside Node (its symbols are exported for
+// addons on every Node this project supports): the same bytes crypto.hash hashes, the UTF-8 of
+// the JS string.
 // The lookup compares digests, never keys, and the whole 32 bytes with CRYPTO_memcmp: its timing
 // tells nothing about a stored key (as the Map of hex digests did not).
 //
@@ -16,6 +17,8 @@
 #include <napi.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+
+#include "napi_utf8.h"
 
 #include <cstdint>
 #include <cstring>
@@ -60,22 +63,15 @@ napi_value FindCallback(napi_env env, napi_callback_info info) {
   if (napi_get_cb_info(env, info, &argc, &arg, nullptr, &data) != napi_ok) return nullptr;
   auto* t = static_cast<DigestTable*>(data);
   char stack[kStackKey];
+  const char* bytes = nullptr;
   size_t len = 0;
-  if (argc < 1 || napi_get_value_string_utf8(env, arg, stack, sizeof(stack), &len) != napi_ok) {
+  if (argc < 1 || !ReadUtf8(env, arg, stack, sizeof(stack), &t->longKey, &bytes, &len)) {
     napi_throw_type_error(env, nullptr, "find(key: string)");
     return nullptr;
   }
-  const char* bytes = stack;
-  if (len >= sizeof(stack) - 4) {
-    // Possibly cut short (the UTF-8 output stops at a character boundary): read it whole.
-    size_t full = 0;
-    napi_get_value_string_utf8(env, arg, nullptr, 0, &full);
-    t->longKey.resize(full + 1);
-    napi_get_value_string_utf8(env, arg, &t->longKey[0], full + 1, &len);
-    bytes = t->longKey.data();
-  }
   // The low-level calls, not SHA256(): in OpenSSL 3 that one goes through EVP_Q_digest, which
-  // looks the algorithm up (a hash table under a read lock) on every call, 3x the hashing.
+  // looks the algorithm up (a hash table under a read lock) on every call (perf: more time in
+  // the lookup than in the hashing).
   uint8_t digest[kDigest];
   SHA256_CTX sha;
   SHA256_Init(&sha);

@@ -3,6 +3,8 @@
 // NAPI_DISABLE_CPP_EXCEPTIONS: every failure becomes a pending JS exception.
 #include "token_bucket.h"
 
+#include "napi_utf8.h"
+
 #include <sched.h>
 #include <time.h>
 #include <unistd.h>
@@ -403,20 +405,13 @@ bool TokenBuckets::KeyArgs(napi_env env, napi_value policyArg, napi_value keyArg
     return false;
   }
   char stack[kStackKey];
+  const char* key = nullptr;
   size_t len = 0;
-  if (napi_get_value_string_utf8(env, keyArg, stack, sizeof(stack), &len) != napi_ok) {
+  if (!ReadUtf8(env, keyArg, stack, sizeof(stack), &keyBuf_, &key, &len)) {
     napi_throw_type_error(env, nullptr, "key must be a string");
     return false;
   }
-  const uint8_t* bytes = reinterpret_cast<const uint8_t*>(stack);
-  if (len >= sizeof(stack) - 4) {
-    // Possibly cut short (UTF-8 output is truncated at a character boundary): read it whole.
-    size_t full = 0;
-    napi_get_value_string_utf8(env, keyArg, nullptr, 0, &full);
-    keyBuf_.resize(full + 1);
-    napi_get_value_string_utf8(env, keyArg, &keyBuf_[0], full + 1, &len);
-    bytes = reinterpret_cast<const uint8_t*>(keyBuf_.data());
-  }
+  const uint8_t* bytes = reinterpret_cast<const uint8_t*>(key);
   *policy = &policies_[id];
   uint64_t h = tb::HashBytes((*policy)->seed, bytes, len);
   *hash = h == 0 ? 1 : h;
