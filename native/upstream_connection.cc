@@ -103,6 +103,30 @@ int32_t ValidateHead(const uint8_t* p, size_t n, uint32_t fields, bool chunked) 
   return 0;
 }
 
+bool HopByHop(const uint8_t* n, size_t len);
+
+// Lines the gateway appends to a prepared response head: "name: value" joined by CRLF, names
+// tokens (none the framing or hop-by-hop ones), values without controls but HTAB (8-bit bytes
+// pass, as in the upstream's own values). `first` gets the first name's length.
+bool ValidateTail(const uint8_t* p, size_t n, int32_t* first) {
+  size_t i = 0;
+  if (n == 0) {
+    *first = -1;
+    return true;
+  }
+  for (;;) {
+    const size_t name = i;
+    while (i < n && kTchar.t[p[i]]) i++;
+    if (i == name || i + 1 >= n || p[i] != ':' || p[i + 1] != ' ' || HopByHop(p + name, i - name)) return false;
+    if (name == 0) *first = static_cast<int32_t>(i);
+    i += 2;
+    while (i < n && (p[i] == '\t' || (p[i] >= 0x20 && p[i] != 0x7f))) i++;
+    if (i == n) return true;
+    if (i + 2 >= n || p[i] != '\r' || p[i + 1] != '\n') return false;
+    i += 2;
+  }
+}
+
 bool IntArg(const Napi::Value& v, int64_t* out) {
   if (!v.IsNumber()) return false;
   double d = v.As<Napi::Number>().DoubleValue();
@@ -156,6 +180,7 @@ Napi::Value UpstreamInit(const Napi::CallbackInfo& info) {
   o.Set("maxFields", Napi::Number::New(env, kMaxFields));
   o.Set("sendSlot", Napi::Number::New(env, kSSend));
   o.Set("preparedRoom", Napi::Number::New(env, static_cast<double>(kPreparedRoom)));
+  o.Set("maxResponseTail", Napi::Number::New(env, static_cast<double>(kMaxResponseTail)));
   o.Set("stagingSize", Napi::Number::New(env, static_cast<double>(kStagingSize)));
   return o;
 }
@@ -292,8 +317,9 @@ Napi::Value UpstreamConnection::Send(const Napi::CallbackInfo& info) {
     return Napi::Value();
   }
   Napi::Buffer<uint8_t> head = info[0].As<Napi::Buffer<uint8_t>>();
-  if (headLen < 0 || static_cast<size_t>(headLen) > head.Length()) {
-    Napi::RangeError::New(env, "send(): headLen out of range").ThrowAsJavaScriptException();
+  const int64_t tailLen = (flags & kSendPrepared) != 0 ? s[kSSendTailLen] : 0;
+  if (headLen < 0 || tailLen < 0 || static_cast<size_t>(headLen + tailLen) > head.Length()) {
+    Napi::RangeError::New(env, "send(): headLen or tailLen out of range").ThrowAsJavaScriptException();
     return Napi::Value();
   }
   const uint8_t* bodyData = nullptr;
@@ -315,6 +341,7 @@ Napi::Value UpstreamConnection::Send(const Napi::CallbackInfo& info) {
   if (closed_ || inflight_ || writeFailed_) return Napi::Number::New(env, kInvalidState);
   const int32_t v = ValidateHead(head.Data(), static_cast<size_t>(headLen), static_cast<uint32_t>(fields), (flags & kSendChunked) != 0);
   if (v != 0) return Napi::Number::New(env, v);
+  if (!TakeTail(head.Data() + headLen, static_cast<size_t>(tailLen))) return Napi::Number::New(env, kInvalidTail);
   if (!parser_->Expect(static_cast<int32_t>(kind))) return Napi::Number::New(env, kInvalidState);
 
   inflight_ = true;
@@ -342,6 +369,17 @@ Napi::Value UpstreamConnection::Send(const Napi::CallbackInfo& info) {
   if (bodyLen > 0) bufs[n++] = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(bodyData)), static_cast<unsigned>(bodyLen));
   Write(bufs, n);
   return Napi::Number::New(env, 0);
+}
+
+// The response tail of this request: kept while it is the same bytes as the last one (the usual
+// case: every answer on a connection ends with the same Via), else checked and copied.
+bool UpstreamConnection::TakeTail(const uint8_t* p, size_t n) {
+  if (n == tail_.size() && (n == 0 || std::memcmp(p, tail_.data(), n) == 0)) return true;
+  int32_t first = -1;
+  if (n > kMaxResponseTail || !ValidateTail(p, n, &first)) return false;
+  tail_.assign(reinterpret_cast<const char*>(p), n);
+  tailFirst_ = first;
+  return true;
 }
 
 Napi::Value UpstreamConnection::WriteBody(const Napi::CallbackInfo& info) {
@@ -954,6 +992,16 @@ void UpstreamConnection::StagePrepared(const uint8_t* block, int32_t blockLen, i
     out[o++] = ' ';
     std::memcpy(out + o, value, valueLen);
     o += valueLen;
+  }
+  if (!tail_.empty()) {
+    if (first >= 0) {
+      out[o++] = '\r';
+      out[o++] = '\n';
+    } else {
+      first = tailFirst_;
+    }
+    std::memcpy(out + o, tail_.data(), tail_.size());
+    o += tail_.size();
   }
   firstLen_ = first;
   preparedLen_ = static_cast<int32_t>(o);

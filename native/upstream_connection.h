@@ -29,7 +29,9 @@
 //     checked here in one pass (kInvalid* when refused: nothing is sent); body is written after
 //     it in the same write; flags kSendStream: a body follows through writeBody()/endBody(),
 //     kSendChunked: with chunked framing; kSendPrepared: deliver the final head as one filtered,
-//     serialized block (dropList: "name\0name\0..." lower-case names to remove as well).
+//     serialized block (dropList: "name\0name\0..." lower-case names to remove as well), and
+//     head[headLen, headLen + tailLen) (kSSendTailLen, kSendPrepared only) the lines that block
+//     ends with ("name: value" joined by CRLF, checked here too; at most kMaxResponseTail bytes).
 //     0 = sent (or queued).
 //   c.writeBody(chunk: Buffer): number   1 = go on, 0 = wait for kEvDrain, < 0 = the connection
 //     cannot take it (failed or closed: stop; the failure arrives as an event)
@@ -124,6 +126,7 @@ enum Invalid : int32_t {
   kInvalidFieldValue = -3,
   kInvalidFieldCount = -4,  // a CR/LF inside a value made more (or fewer) lines than fields
   kInvalidForbiddenField = -5,  // transfer-encoding, upgrade, keep-alive, expect, bad connection
+  kInvalidTail = -6,            // the response tail is not header lines the gateway may add
   kInvalidState = -10,          // closed, or a request is already running
 };
 
@@ -143,16 +146,20 @@ enum SendSlot : int32_t {
   kSSendFlags = kSSend + 3,
   kSSendHeadersMs = kSSend + 4,
   kSSendBodyMs = kSSend + 5,
+  kSSendTailLen = kSSend + 6,  // bytes after the head in the same buffer: the response tail (kSendPrepared only)
 };
 constexpr int32_t kScratchInts = kSSend + 8;
 // Bytes left free in front of a prepared head's lines, where JS puts the status line and its CRLF,
 // so that the whole head goes to uWS as one view in one writeStatus (src/upstream/native.ts).
 constexpr size_t kPreparedRoom = 48;
-constexpr size_t kStagingSize = kReadSize + kMaxHeadSize + kPreparedRoom + 64;
+// The most a prepared head's tail may hold: lines the gateway adds to every answer (its request id
+// and Via), appended natively so the head with them is still one writeStatus.
+constexpr size_t kMaxResponseTail = 256;
+constexpr size_t kStagingSize = kReadSize + kMaxHeadSize + kPreparedRoom + kMaxResponseTail + 64;
 constexpr size_t kHighWater = 64 * 1024;
 constexpr size_t kSlabSize = 256 * 1024;
 constexpr size_t kSlabRead = 16 * 1024;                  // reads up to this go to the slab
-constexpr size_t kSlabBatch = kSlabRead + kMaxHeadSize + kPreparedRoom + 64;  // the most one such batch takes
+constexpr size_t kSlabBatch = kSlabRead + kMaxHeadSize + kPreparedRoom + kMaxResponseTail + 64;  // the most one such batch takes
 constexpr size_t kLowWater = 16 * 1024;
 
 // Per JS environment (napi instance data).
@@ -206,6 +213,7 @@ class UpstreamConnection : public Napi::ObjectWrap<UpstreamConnection> {
   bool TakeEvents(const uint8_t* data);
   void StageFields(const uint8_t* block, int32_t blockLen, int32_t reasonLen, int32_t count);
   void StagePrepared(const uint8_t* block, int32_t blockLen, int32_t reasonLen, int32_t count);
+  bool TakeTail(const uint8_t* p, size_t n);
   bool Dropped(const uint8_t* name, size_t n, const uint8_t* const* tokens, const size_t* tokenLens, int nt) const;
   void Flush();
   void Fail(int32_t kind, int32_t code, bool reused = false, bool waited = false);
@@ -262,6 +270,8 @@ class UpstreamConnection : public Napi::ObjectWrap<UpstreamConnection> {
   std::string pendingOut_;  // written before connect() was called
   bool prepared_ = false;
   std::string dropList_;    // "name\0name\0..." of the request being answered
+  std::string tail_;        // lines appended to the prepared head ("name: value" joined by CRLF), checked
+  int32_t tailFirst_ = -1;  // length of its first name
   int32_t clHi_ = -1;
   int32_t clLo_ = -1;
   int32_t firstLen_ = -1;

@@ -40,6 +40,9 @@ export function recyclerOf(body: Readable): RecyclingBody | null {
   return typeof (body as Partial<RecyclingBody>).recycle === 'function' ? (body as unknown as RecyclingBody) : null;
 }
 
+/** The longest UpstreamRequest.responseTail an engine that prepares heads must take. */
+export const RESPONSE_TAIL_LIMIT = 256;
+
 export interface UpstreamRequest {
   readonly method: string;
   /** Path and query as the upstream receives them (origin-form). */
@@ -88,6 +91,13 @@ export interface UpstreamRequest {
   readonly dropResponseHeaders?: readonly string[] | null;
   /** The handler needs the response headers one by one (onHeaders), not a prepared head. Optional. */
   readonly rawHeaders?: boolean;
+  /**
+   * Optional, for engines that prepare the response head: lines the prepared head ends with
+   * ("name: value" joined by CRLF, latin1; the gateway's request id and Via), so that the handler
+   * writes the whole head in one call. An engine that prepares a head includes them or fails the
+   * request; one that does not prepare heads ignores them. At most RESPONSE_TAIL_LIMIT chars.
+   */
+  readonly responseTail?: string;
 }
 
 /**
@@ -180,7 +190,8 @@ export interface UpstreamHandler {
    * (the strict parser's rules), and these are removed:
    * the hop-by-hop and framing headers of response-head.ts's dropResponseHeader (Connection,
    * Keep-Alive, TE, Trailer, Upgrade, Transfer-Encoding, Content-Length, Proxy-*, Date), the names
-   * the upstream's Connection header lists, and request.dropResponseHeaders.
+   * the upstream's Connection header lists, and request.dropResponseHeaders. The lines end with
+   * request.responseTail's, when it has one (counted in firstLength when no upstream header is left).
    * `contentLength` is the response's Content-Length (-1 when absent), as the parser read it.
    * Same pause semantics as onHeaders.
    */

@@ -25,7 +25,7 @@ import { lookup } from 'node:dns';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { RecyclingBody, UpstreamHandler, UpstreamRequest } from './dispatch.js';
-import { UpstreamFailure, recyclerOf } from './dispatch.js';
+import { RESPONSE_TAIL_LIMIT, UpstreamFailure, recyclerOf } from './dispatch.js';
 import { nativeExport } from '../native/addon.js';
 import { parseErrorName } from '../native/http-response-parser-types.js';
 import type { TimerList, TimerNode } from '../util/timer-lists.js';
@@ -111,6 +111,8 @@ export interface Addon {
   sendSlot: number;
   /** Bytes the addon leaves free in front of a prepared head's lines, for the status line and CRLF. */
   preparedRoom: number;
+  /** The longest response tail the addon takes (UpstreamRequest.responseTail). */
+  maxResponseTail: number;
   staging: Buffer;
   errName: (code: number) => string;
 }
@@ -156,10 +158,11 @@ function longestStatusLine(): number {
 
 function loadAddon(): Addon {
   if (addon !== null) return addon;
-  const init = nativeExport<() => { scratch: ArrayBuffer; staging: ArrayBuffer; sendSlot: number; preparedRoom: number }>('upstreamInit')();
-  if (typeof init.sendSlot !== 'number' || typeof init.preparedRoom !== 'number') {
-    throw new Error('the native addon is older than this code (no sendSlot or preparedRoom): rebuild it (npm install)');
+  const init = nativeExport<() => { scratch: ArrayBuffer; staging: ArrayBuffer; sendSlot: number; preparedRoom: number; maxResponseTail: number }>('upstreamInit')();
+  if (typeof init.sendSlot !== 'number' || typeof init.preparedRoom !== 'number' || typeof init.maxResponseTail !== 'number') {
+    throw new Error('the native addon is older than this code (no sendSlot, preparedRoom or maxResponseTail): rebuild it (npm install)');
   }
+  if (init.maxResponseTail < RESPONSE_TAIL_LIMIT) throw new Error(`the addon's room for a response tail (${init.maxResponseTail}) is shorter than the contract's ${RESPONSE_TAIL_LIMIT}`);
   const longest = longestStatusLine();
   if (init.preparedRoom < longest + 2) throw new Error(`the addon's room for a status line (${init.preparedRoom}) is shorter than the longest one (${longest} + CRLF)`);
   addon = {
@@ -167,6 +170,7 @@ function loadAddon(): Addon {
     scratch: new Int32Array(init.scratch),
     sendSlot: init.sendSlot,
     preparedRoom: init.preparedRoom,
+    maxResponseTail: init.maxResponseTail,
     staging: Buffer.from(init.staging),
     errName: nativeExport<(code: number) => string>('uvErrName'),
   };
@@ -198,6 +202,8 @@ let headFields = 0;
 let headChunked = false;
 /** The Content-Length header of the last serialized head, -1 when absent. */
 let headContentLength = -1;
+/** Bytes of the last head's response tail, written after it in headBuf (0: none). */
+let headTailLength = 0;
 
 /** A timeout for the scratch's Int32 slots: whole ms (a waiter's share of a deadline is fractional), at most ~24.8 days. */
 function int32Ms(ms: number): number {
@@ -260,6 +266,8 @@ export function serializeHead(req: UpstreamRequest): number {
   let size = method.length + path.length + 1 + HTTP11.length + KEEP_ALIVE.length + TE_CHUNKED.length + CL.length + 18;
   if (lines !== null) size += lines.length;
   if (forward !== null) size += forward.length;
+  const tail = req.responseTail ?? '';
+  size += tail.length;
   let cl = -1;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i];
@@ -313,6 +321,9 @@ export function serializeHead(req: UpstreamRequest): number {
   headFields = fields;
   headChunked = chunked;
   headContentLength = cl;
+  // The response tail rides after the head in the same buffer (the addon keeps a copy).
+  headTailLength = tail.length;
+  if (headTailLength !== 0) put(b, tail, o);
   return o;
 }
 
@@ -343,7 +354,6 @@ class Connection implements PoolConnection {
   closed = false;
   handler: UpstreamHandler | null = null;
   abortedAt = 0;
-  lastUsed = 0;
   // The response being relayed.
   private paused = false;
   private pendingData: Buffer | null = null;
@@ -411,13 +421,15 @@ class Connection implements PoolConnection {
       flags |= SEND_PREPARED;
       drop = dropListOf(req.dropResponseHeaders);
     }
-    const { scratch: S, sendSlot: at } = loadAddon();
+    const { scratch: S, sendSlot: at, maxResponseTail } = loadAddon();
+    if ((flags & SEND_PREPARED) !== 0 && headTailLength > maxResponseTail) return this.refuse('the response tail is too long', 'INVALID_RESPONSE_TAIL');
     S[at] = len;
     S[at + 1] = headFields;
     S[at + 2] = kind;
     S[at + 3] = flags;
     S[at + 4] = int32Ms(headersTimeoutMs);
     S[at + 5] = int32Ms(req.bodyTimeoutMs);
+    S[at + 6] = headTailLength;
     const r = this.native.send(headBuf, buf, drop);
     if (r !== 0) {
       if (r === INVALID_STATE) {
@@ -599,7 +611,6 @@ class Connection implements PoolConnection {
     if (h === null) return null;
     this.handler = null;
     this.unpipe();
-    this.lastUsed = performance.now();
     this.engine.active--;
     this.engine.onFree(this);
     return h;
@@ -668,6 +679,7 @@ const INVALID_NAMES: Record<number, string> = {
   3: 'INVALID_HEADER_VALUE',
   4: 'INVALID_HEADER_LINES',
   5: 'UNSUPPORTED_HEADER',
+  6: 'INVALID_RESPONSE_TAIL',
 };
 
 /** rawHeaders as the contract has them: [name, value, ...] slices of `bytes` (offsets from `base`). */

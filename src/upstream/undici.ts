@@ -69,7 +69,6 @@ class Connection implements Dispatcher.DispatchHandler, PoolConnection {
   private upAtStart = false;
   private connectedDuring = false;
   private method = '';
-  lastUsed = 0;
 
   constructor(readonly engine: UndiciEndpoint, origin: string, s: UndiciSettings) {
     this.client = new Client(origin, {
@@ -202,7 +201,6 @@ class Connection implements Dispatcher.DispatchHandler, PoolConnection {
     if (h === null) return null;
     this.handler = null;
     this.undiciAbort = null;
-    this.lastUsed = performance.now();
     this.engine.active--;
     this.engine.onFree(this);
     return h;

@@ -46,6 +46,16 @@ const VIA_NAME_BYTES = Buffer.from('via', 'latin1');
 const VIA_VALUE_BYTES = Buffer.from(VIA_VALUE, 'latin1');
 /** Via as a line following others in one writeHeader value (writeGatewayHeaders). */
 const VIA_LINE_AFTER = '\r\nvia: ' + VIA_VALUE;
+const VIA_LINE = 'via: ' + VIA_VALUE;
+
+/**
+ * The lines writeGatewayHeaders writes of its own (the request id, Via) as one "name: value"
+ * block joined by CRLF, for an engine that appends them to the head it prepares
+ * (UpstreamRequest.responseTail). Without a request id it is one constant string.
+ */
+export function gatewayResponseTail(head: RequestHead): string {
+  return head.requestIdHeader !== '' ? head.requestIdHeader + ': ' + head.requestId + '\r\n' + VIA_LINE : VIA_LINE;
+}
 const CONTENT_TYPE_BYTES = Buffer.from('content-type', 'latin1');
 const APPLICATION_JSON_BYTES = Buffer.from('application/json', 'latin1');
 /** Request-id header names as bytes: the config's few names, each made once. */
@@ -337,9 +347,10 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
 
   /**
    * The headers the gateway puts on every answer once the route is known: what the plugins add
-   * (CORS, rate-limit state...), the request id, Via.
+   * (CORS, rate-limit state...), the request id, Via. `tailWritten`: the request id and Via went
+   * with the head already (gatewayResponseTail).
    */
-  writeGatewayHeaders(status: number, viaWritten = false): void {
+  writeGatewayHeaders(status: number, viaWritten = false, tailWritten = false): void {
     const res = this.res;
     const ctx = this.ctx;
     const head = this.head;
@@ -352,12 +363,15 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
         // bytes are checked (the built-ins' at load, modules' in addResponseHeader) as before.
         let rest = extra[1];
         for (let i = 2; i < extra.length; i += 2) rest += '\r\n' + extra[i] + ': ' + extra[i + 1];
-        if (head.requestIdHeader !== '') rest += '\r\n' + head.requestIdHeader + ': ' + head.requestId;
-        if (!viaWritten) rest += VIA_LINE_AFTER;
+        if (!tailWritten) {
+          if (head.requestIdHeader !== '') rest += '\r\n' + head.requestIdHeader + ': ' + head.requestId;
+          if (!viaWritten) rest += VIA_LINE_AFTER;
+        }
         res.writeHeader(extra[0], rest);
         return;
       }
     }
+    if (tailWritten) return;
     if (head.requestIdHeader !== '') res.writeHeader(requestIdNameBytes(head.requestIdHeader), head.requestId);
     if (!viaWritten) res.writeHeader(VIA_NAME_BYTES, VIA_VALUE_BYTES);
   }

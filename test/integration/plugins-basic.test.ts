@@ -120,16 +120,19 @@ describe('header transforms', () => {
     };
     const names = (ls: Array<[string, string]>) => ls.map(([n]) => n);
     const proxied = await lines('/app/x');
+    // On a prepared head (the native engine) the request id and Via end the relayed lines and the
+    // plugins' headers follow; the undici path writes the plugins' first: once each either way.
     const tail = names(proxied).filter((n) => n === 'x-override' || n === 'x-request-id' || n === 'via');
-    expect(tail).toEqual(['x-override', 'x-request-id', 'via']);
+    expect([...tail].sort()).toEqual(['via', 'x-override', 'x-request-id']);
     expect(proxied.find(([n]) => n === 'via')![1]).toBe('1.1 gateway');
-    expect(names(proxied).indexOf('x-upstream-only')).toBeLessThan(names(proxied).indexOf('x-override'));
+    for (const n of tail) expect(names(proxied).indexOf('x-upstream-only')).toBeLessThan(names(proxied).indexOf(n));
     for (const path of ['/stub', '/dead', '/no-id']) {
       const ls = names(await lines(path));
       expect(ls.filter((n) => n === 'x-gateway')).toEqual(['x-gateway']);
       expect(ls.filter((n) => n === 'via')).toEqual(['via']);
       expect(ls.filter((n) => n === 'x-request-id').length).toBe(path === '/no-id' ? 0 : 1);
-      expect(ls.indexOf('x-gateway')).toBeLessThan(ls.indexOf('via'));
+      // A local or error answer writes the plugins' lines first (/no-id is proxied: see above).
+      if (path !== '/no-id') expect(ls.indexOf('x-gateway')).toBeLessThan(ls.indexOf('via'));
     }
   });
 });

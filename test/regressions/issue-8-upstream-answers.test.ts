@@ -10,6 +10,8 @@ import { rawRequest, responseStatuses, startGateway, TEST_ENGINE, type Gateway }
 let server: Server;
 let gw: Gateway;
 const answers = new Map<string, string>();
+/** The last request head the upstream got, by path. */
+const received = new Map<string, string>();
 
 beforeAll(async () => {
   // One canned answer per path; the connection is kept for the next request.
@@ -22,6 +24,7 @@ beforeAll(async () => {
         const head = buf.slice(0, end);
         buf = buf.slice(end + 4);
         const path = head.split(' ')[1];
+        received.set(path, head);
         sock.write(answers.get(path) ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
       }
     });
@@ -31,7 +34,11 @@ beforeAll(async () => {
   const port = (server.address() as { port: number }).port;
   gw = await startGateway({
     upstreams: { raw: { targets: [{ url: `http://127.0.0.1:${port}` }] } },
-    routes: [{ id: 'raw', paths: ['/*'], upstream: 'raw' }],
+    routes: [
+      { id: 'raw', paths: ['/*'], upstream: 'raw' },
+      { id: 'with-id', paths: ['/id/*'], upstream: 'raw', plugins: { requestId: { header: 'x-request-id' } } },
+      { id: 'with-plugins', paths: ['/hdrs/*'], upstream: 'raw', plugins: { requestId: { header: 'x-request-id' }, responseHeaders: { set: { 'x-served-by': 'gw' } } } },
+    ],
   });
 });
 
@@ -75,9 +82,46 @@ describe('defect 8: legal upstream answers are relayed, not turned into 502', ()
     expect(interim).toContain('Link: </style.css>; rel=preload; as=style\r\n');
     expect(interim).toContain('Link: </app.js>; rel=preload\r\n\r\n');
     expect(interim.toLowerCase()).not.toContain('date:');
-    expect(final).toMatch(/^HTTP\/1\.1 200 OK\r\nvia: 1\.1 gateway\r\n/);
+    expect(final).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(final.match(/\r\nvia: 1\.1 gateway\r\n/gi)).toHaveLength(1);
     expect(final.toLowerCase()).toContain('content-type: text/plain');
     expect(final.endsWith('\r\n\r\nhello')).toBe(true);
+  });
+
+  // The request id and Via go with the head the engine prepares (one uWS call for the head): each
+  // answer carries them once, with the id the upstream got, whatever the upstream's own lines.
+  const finalHead = (raw: string) => {
+    const at = raw.lastIndexOf('HTTP/1.1 ');
+    return raw.slice(at, raw.indexOf('\r\n\r\n', at) + 2);
+  };
+  const linesOf = (head: string, name: string) => [...head.matchAll(new RegExp(`\r\n${name}: ([^\r]*)`, 'gi'))].map((m) => m[1]);
+  const sentId = (path: string) => linesOf(received.get(path)! + '\r\n', 'x-request-id');
+
+  it.each([
+    ['no header of its own', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'],
+    ['its own Via', 'HTTP/1.1 200 OK\r\nVia: 1.0 backend\r\nContent-Length: 2\r\n\r\nok'],
+    ['a 204', 'HTTP/1.1 204 No Content\r\n\r\n'],
+    ['only headers that are dropped', 'HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nDate: x\r\nContent-Length: 2\r\n\r\nok'],
+    ['103 first', 'HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nX-Up: 1\r\nContent-Length: 2\r\n\r\nok'],
+    ['103 first, no header after it', 'HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'],
+  ])('a route with a request id: the answer with %s carries the id and Via once', async (_what, bytes) => {
+    for (const [base, extra] of [['/id/', []], ['/hdrs/', ['gw']]] as const) {
+      const path = answer(`${base}${encodeURIComponent(_what)}`, bytes);
+      const head = finalHead(await get(path));
+      const id = sentId(path);
+      expect(id).toHaveLength(1);
+      expect(linesOf(head, 'x-request-id')).toEqual(id);
+      expect(linesOf(head, 'via')).toEqual(bytes.includes('Via: 1.0') ? ['1.0 backend', '1.1 gateway'] : ['1.1 gateway']);
+      expect(linesOf(head, 'x-served-by')).toEqual(extra);
+      if (bytes.includes('X-Up')) expect(linesOf(head, 'x-up')).toEqual(['1']);
+    }
+  });
+
+  it('a client-sent request id is the one on the answer', async () => {
+    const path = answer('/id/client', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    const raw = await rawRequest(gw.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nX-Request-Id: client-abc.123\r\n\r\n`, 600);
+    expect(linesOf(finalHead(raw), 'x-request-id')).toEqual(['client-abc.123']);
+    expect(sentId(path)).toEqual(['client-abc.123']);
   });
 
   it('two interim answers in a row are both relayed', async () => {

@@ -738,6 +738,74 @@ describe('native engine: the prepared head (onPreparedHeaders)', () => {
     }
     await up.close();
   });
+
+  /** One request with `responseTail` on `engine`: the prepared head (or the failure code). */
+  function prepared(engine: UpstreamDispatcher, path: string, responseTail: string): Promise<{ block: string; first: string } | { error: string }> {
+    return new Promise((resolve) => {
+      let block = '';
+      let first = '';
+      engine.dispatch(
+        { method: 'GET', path, headers: ['host', 'x'], body: null, headersTimeoutMs: 5000, bodyTimeoutMs: 5000, responseTail },
+        {
+          onConnect() {},
+          onInformational() {},
+          onHeaders: () => true,
+          onPreparedHeaders(s, head, firstLength) {
+            block = head.toString('latin1');
+            const at = block.indexOf('\r\n') + 2;
+            first = firstLength < 0 ? '' : block.slice(at, at + firstLength);
+            return true;
+          },
+          onData: () => true,
+          onComplete: () => resolve({ block, first }),
+          onError: (e) => resolve({ error: e.code }),
+        },
+      );
+    });
+  }
+
+  it('ends with the response tail: after the relayed lines, or as the only lines (firstLength is then its first name\'s)', async () => {
+    const up = await rawUpstream((h, sock) =>
+      sock.write(h.startsWith('GET /bare') ? 'HTTP/1.1 204 No Content\r\nDate: x\r\n\r\n' : 'HTTP/1.1 200 OK\r\nX-Up: 1\r\nContent-Length: 2\r\n\r\nok'),
+    );
+    const engine = new NativeEndpoint(up.origin, one);
+    expect(await prepared(engine, '/lines', 'via: 1.1 gateway')).toEqual({ block: '200 OK\r\nX-Up: 1\r\nvia: 1.1 gateway', first: 'X-Up' });
+    // Another tail on the same connection replaces the last one; none leaves the upstream's lines alone.
+    expect(await prepared(engine, '/bare', 'x-request-id: r-1\r\nvia: 1.1 gateway')).toEqual({ block: '204 No Content\r\nx-request-id: r-1\r\nvia: 1.1 gateway', first: 'x-request-id' });
+    expect(await prepared(engine, '/bare', 'x-request-id: r-2\r\nvia: 1.1 gateway')).toEqual({ block: '204 No Content\r\nx-request-id: r-2\r\nvia: 1.1 gateway', first: 'x-request-id' });
+    expect(await prepared(engine, '/lines', '')).toEqual({ block: '200 OK\r\nX-Up: 1', first: 'X-Up' });
+    expect(await prepared(engine, '/bare', '')).toEqual({ block: '204 No Content', first: '' });
+    expect(up.connections()).toBe(1);
+    await engine.close();
+    await up.close();
+  });
+
+  it('refuses a tail that is not lines the gateway may add (nothing is sent; the connection stays usable)', async () => {
+    let requests = 0;
+    const up = await rawUpstream((_h, sock) => (requests++, sock.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')));
+    const engine = new NativeEndpoint(up.origin, one);
+    const bad = [
+      'via: 1.1 gateway\r\n', // a trailing CRLF would end the head early
+      'via: 1.1 gateway\r\n\r\nHTTP/1.1 200 OK', // a second answer
+      'x-a: 1\nx-b: 2', // bare LF
+      'x-a: 1\r\x00', // NUL
+      'x-a: \x7f', // DEL in a value
+      'content-length: 0', // framing
+      'transfer-encoding: chunked',
+      'connection: close',
+      'x a: 1', // not a token
+      'via:1.1 gateway', // "name: value" exactly
+      ': 1',
+      'via',
+      'x-long: ' + 'a'.repeat(260), // over the addon's limit
+    ];
+    for (const tail of bad) expect(await prepared(engine, '/', tail), JSON.stringify(tail)).toEqual({ error: 'INVALID_RESPONSE_TAIL' });
+    expect(requests).toBe(0);
+    expect(await prepared(engine, '/', 'x-request-id: abc\r\nvia: 1.1 gateway')).toEqual({ block: '200 OK\r\nx-request-id: abc\r\nvia: 1.1 gateway', first: 'x-request-id' });
+    expect(requests).toBe(1);
+    await engine.close();
+    await up.close();
+  });
 });
 
 describe('native engine: malformed and corner-case responses from the corpus', () => {

@@ -18,7 +18,7 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import { statusLine, statusLineBytes, type GatewayErrorCode } from '../../errors.js';
 import type { CompiledRoute, CompiledUpstreamRoute, RouteAction, UpstreamTarget } from '../../runtime/compile.js';
-import type { UpstreamFailure, UpstreamHandler, UpstreamRequest } from '../../upstream/dispatch.js';
+import { RESPONSE_TAIL_LIMIT, type UpstreamFailure, type UpstreamHandler, type UpstreamRequest } from '../../upstream/dispatch.js';
 import type { NoPick, OutcomeKind } from '../../upstream/cluster.js';
 import type { Endpoint } from '../../upstream/endpoint.js';
 import { budgetRefused, retriesTotal, type RetryReason } from '../../upstream/retry.js';
@@ -27,7 +27,7 @@ import { log } from '../../observability/log.js';
 import { isPromise } from '../../util/promise.js';
 import type { BodyReplacement } from '../../plugins/api.js';
 import { arm } from '../../util/timer-lists.js';
-import { Transaction, endWithoutBody, tryEndPiece, type WorkerHost } from '../transaction.js';
+import { Transaction, endWithoutBody, gatewayResponseTail, tryEndPiece, type WorkerHost } from '../transaction.js';
 import { appendForwardingHeaders, forwardingLines, type ForwardingLines, type RequestHead } from '../head.js';
 import { dropResponseHeader, nameIs, nameIsOneOf, parseContentLength, responseConnectionTokens } from '../response-head.js';
 import { AnswerPlan } from './answer-plan.js';
@@ -113,6 +113,8 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   /** Length of its first header's name, -1 when it holds only the status line. */
   private preparedFirstLength = -1;
   private prepared = false;
+  /** The first attempt asked for the gateway's own lines at the end of the prepared head (gatewayResponseTail). */
+  private tailAsked = false;
   /** Of the upstream response; -1 = unknown (chunked or close-delimited). */
   private contentLength = -1;
   private headersWritten = false;
@@ -243,6 +245,14 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     this.headersAt = 0;
     const t = this.target;
     const fwd = this.forwarding;
+    // The request id and Via ride in a prepared head (one writeStatus for the whole head); only
+    // the first attempt gets prepared heads (a retry's handler has no onPreparedHeaders).
+    let tail = '';
+    if (handler === this) {
+      tail = gatewayResponseTail(this.head);
+      if (tail.length > RESPONSE_TAIL_LIMIT) tail = '';
+      this.tailAsked = tail !== '';
+    }
     const req: UpstreamRequest = {
       method: this.head.method,
       path: this.upstreamPath,
@@ -259,6 +269,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
       dropResponseHeaders: this.route!.removeResponseHeaders,
       // Plugins that read the upstream's headers (cache, encoding) need them one by one.
       rawHeaders: this.route!.pipeline !== null && this.route!.pipeline.onUpstreamAnswer !== null,
+      responseTail: tail,
     };
     t.cluster.begin(ep);
     this.attemptOpen = true;
@@ -642,17 +653,23 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     if (this.prepared) {
       const head = this.preparedHead!;
       this.preparedHead = null;
+      // The head ends with the gateway's request id and Via (responseTail).
+      const tail = this.tailAsked;
       if (!this.interimSent) {
         res.writeStatus(head);
       } else {
         // After a relayed 1xx uWS has written a status line: this one goes in a header's name.
         const line = statusLine(status);
-        res.writeHeader('HTTP/1.1 ' + line + '\r\nvia', '1.1 gateway');
         const n = this.preparedFirstLength;
         const at = line.length + 2;
-        if (n >= 0) res.writeHeader(head.subarray(at, at + n), head.subarray(at + n + 2));
+        if (tail) {
+          res.writeHeader('HTTP/1.1 ' + line + '\r\n' + head.toString('latin1', at, at + n), head.subarray(at + n + 2));
+        } else {
+          res.writeHeader('HTTP/1.1 ' + line + '\r\nvia', '1.1 gateway');
+          if (n >= 0) res.writeHeader(head.subarray(at, at + n), head.subarray(at + n + 2));
+        }
       }
-      this.writeGatewayHeaders(status, this.interimSent);
+      this.writeGatewayHeaders(status, this.interimSent, tail);
       return;
     }
     const raw = this.rawHeaders!;
