@@ -42,6 +42,8 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <unordered_map>
+#include <vector>
 
 namespace gateway {
 namespace {
@@ -365,29 +367,80 @@ napi_value InspectHead(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// connectionId(res): the uWS HttpResponse pointer a JS `res` wraps (internal field 0), as a number.
-// uWS's HttpResponse is its socket, so every request of one connection gives the same id, and no
-// two open connections share one (a closed connection's id may come back for a later one: the
-// caller forgets an id when uWS reports the connection closed). 0 when `res` wraps nothing.
-napi_value ConnectionId(napi_env env, napi_callback_info info) {
+// The uWS HttpResponse pointer a JS `res` wraps (internal field 0), 0 when it wraps nothing. uWS's
+// HttpResponse is its socket: every request of one connection gives the same pointer, and no two
+// open connections share one (a closed connection's may come back for a later one).
+uintptr_t ResponsePointer(napi_env env, napi_callback_info info, const char* usage, bool* thrown) {
   size_t argc = 1;
   napi_value argv[1];
-  napi_value result;
   napi_valuetype type;
   if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 1 ||
       napi_typeof(env, argv[0], &type) != napi_ok || type != napi_object) {
-    napi_throw_type_error(env, nullptr, "connectionId(res)");
-    return nullptr;
+    napi_throw_type_error(env, nullptr, usage);
+    *thrown = true;
+    return 0;
   }
   v8::Local<v8::Value> value;
   std::memcpy(static_cast<void*>(&value), &argv[0], sizeof(value));
   v8::Local<v8::Object> obj = value.As<v8::Object>();
-  double id = 0;
-  if (obj->InternalFieldCount() >= 1) {
-    // A user-space pointer fits in 47 bits: exact as a double.
-    id = static_cast<double>(reinterpret_cast<uintptr_t>(obj->GetAlignedPointerFromInternalField(0)));
+  if (obj->InternalFieldCount() < 1) return 0;
+  return reinterpret_cast<uintptr_t>(obj->GetAlignedPointerFromInternalField(0));
+}
+
+// Connection slots: a small integer per open client connection, so that JS keeps what it knows of
+// a connection in an array indexed by it (a pointer as a JS number is a heap number, and a Map
+// keyed by one hashes a double on every request). A slot is given on a connection's first request
+// and taken back when uWS reports the connection open or closed (app.filter); freed slots are
+// given again first, so the numbers stay as low as the open connections are many. One table per
+// process: only the thread that runs uWS calls these.
+struct ConnectionSlots {
+  std::unordered_map<uintptr_t, int32_t> byPointer;
+  std::vector<int32_t> released;
+  int32_t next = 0;
+};
+ConnectionSlots slots;
+
+// connectionSlot(res): the slot of the connection `res` belongs to (given now if it has none), or
+// -1 when `res` wraps nothing.
+napi_value ConnectionSlot(napi_env env, napi_callback_info info) {
+  bool thrown = false;
+  const uintptr_t p = ResponsePointer(env, info, "connectionSlot(res)", &thrown);
+  if (thrown) return nullptr;
+  int32_t slot = -1;
+  if (p != 0) {
+    auto found = slots.byPointer.find(p);
+    if (found != slots.byPointer.end()) {
+      slot = found->second;
+    } else {
+      if (slots.released.empty()) {
+        slot = slots.next++;
+      } else {
+        slot = slots.released.back();
+        slots.released.pop_back();
+      }
+      slots.byPointer.emplace(p, slot);
+    }
   }
-  if (napi_create_double(env, id, &result) != napi_ok) return nullptr;
+  napi_value result;
+  if (napi_create_int32(env, slot, &result) != napi_ok) return nullptr;
+  return result;
+}
+
+// releaseConnectionSlot(res): takes back the slot of `res`'s connection; returns it, or -1 when it
+// had none.
+napi_value ReleaseConnectionSlot(napi_env env, napi_callback_info info) {
+  bool thrown = false;
+  const uintptr_t p = ResponsePointer(env, info, "releaseConnectionSlot(res)", &thrown);
+  if (thrown) return nullptr;
+  int32_t slot = -1;
+  auto found = p != 0 ? slots.byPointer.find(p) : slots.byPointer.end();
+  if (found != slots.byPointer.end()) {
+    slot = found->second;
+    slots.byPointer.erase(found);
+    slots.released.push_back(slot);
+  }
+  napi_value result;
+  if (napi_create_int32(env, slot, &result) != napi_ok) return nullptr;
   return result;
 }
 
@@ -490,8 +543,10 @@ void InitUwsHead(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "setHeadForwarding", fn);
   if (napi_create_function(env, "inspectHead", NAPI_AUTO_LENGTH, InspectHead, nullptr, &fn) != napi_ok) return;
   napi_set_named_property(env, exports, "inspectHead", fn);
-  if (napi_create_function(env, "connectionId", NAPI_AUTO_LENGTH, ConnectionId, nullptr, &fn) != napi_ok) return;
-  napi_set_named_property(env, exports, "connectionId", fn);
+  if (napi_create_function(env, "connectionSlot", NAPI_AUTO_LENGTH, ConnectionSlot, nullptr, &fn) != napi_ok) return;
+  napi_set_named_property(env, exports, "connectionSlot", fn);
+  if (napi_create_function(env, "releaseConnectionSlot", NAPI_AUTO_LENGTH, ReleaseConnectionSlot, nullptr, &fn) != napi_ok) return;
+  napi_set_named_property(env, exports, "releaseConnectionSlot", fn);
   if (napi_create_function(env, "limitReceiveBuffer", NAPI_AUTO_LENGTH, LimitReceiveBuffer, nullptr, &fn) != napi_ok) return;
   napi_set_named_property(env, exports, "limitReceiveBuffer", fn);
 }

@@ -40,17 +40,25 @@ export const SEEN_TRACESTATE = 4;
 
 type InspectHead = (req: HttpRequest, methodLength: number, targetLength: number, maxBytes: number, forwardOptions?: number) => number;
 let inspect: InspectHead | null = null;
-type ConnectionId = (res: HttpResponse) => number;
-let connId: ConnectionId | null = null;
+type SlotOf = (res: HttpResponse) => number;
+let slotOf: SlotOf | null = null;
+let releaseSlot: SlotOf | null = null;
 
 /**
- * The id of the connection a uWS HttpResponse belongs to (its socket's address): the same for
- * every request of a connection, different for every open connection; an id may come back for a
- * later connection once this one closed (app.filter tells when).
+ * The slot of the connection a uWS HttpResponse belongs to: a small integer, the same for every
+ * request of the connection and different for every open one, given on first use (-1 when `res`
+ * wraps nothing). A slot is given again once releaseConnectionSlot took it back (app.filter tells
+ * when a connection opens or closes), lowest numbers first.
  */
-export function connectionId(res: HttpResponse): number {
-  if (connId === null) connId = nativeExport<ConnectionId>('connectionId');
-  return connId(res);
+export function connectionSlot(res: HttpResponse): number {
+  if (slotOf === null) slotOf = nativeExport<SlotOf>('connectionSlot');
+  return slotOf(res);
+}
+
+/** Takes back the slot of `res`'s connection; returns it, or -1 when it had none. */
+export function releaseConnectionSlot(res: HttpResponse): number {
+  if (releaseSlot === null) releaseSlot = nativeExport<SlotOf>('releaseConnectionSlot');
+  return releaseSlot(res);
 }
 
 type LimitReceiveBuffer = (res: HttpResponse, bytes: number) => number;

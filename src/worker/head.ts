@@ -28,7 +28,7 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { GatewayErrorCode } from '../errors.js';
 import type { AddressMatcher } from '../net/cidr.js';
-import { connectionId } from '../native/uws-head.js';
+import { connectionSlot, releaseConnectionSlot } from '../native/uws-head.js';
 import { takeLines, takenCount, takenLength } from './header-lines.js';
 import { newTraceparent, parseTraceparent, random32 } from '../observability/trace-context.js';
 import { HEAD_CONNECTION_CLOSE, HEAD_CONNECTION_HEADER, HEAD_EIGHT_BIT, SEEN_TRACEPARENT, SEEN_TRACESTATE, SEEN_VIA, forwardedContentLengths, forwardedLineCount, forwardedLines, forwardedSeen } from '../native/uws-head.js';
@@ -193,23 +193,24 @@ export function hostWithoutPort(host: string): string {
 /**
  * What the gateway keeps of one client connection: its peer address (uWS asks the kernel,
  * getpeername, and allocates an ArrayBuffer on every call: about 2 µs a request) and the last
- * forwarding lines its requests got (forwardingLines). Kept by connection id until uWS reports the
- * connection open or closed (forgetConnection, from app.filter), which is what makes a reused
- * connection id safe.
+ * forwarding lines its requests got (forwardingLines). Kept by connection slot until uWS reports
+ * the connection open or closed (forgetConnection, from app.filter), which is what makes a slot
+ * given again to another connection safe.
  */
 export class ClientConnection {
   forwarding: ForwardingLines | null = null;
   constructor(readonly peer: string) {}
 }
 
-const connections = new Map<number, ClientConnection>();
+/** By connection slot (connectionSlot): what is known of each open client connection. */
+const connections: Array<ClientConnection | undefined> = [];
 
 export function clientConnection(res: HttpResponse): ClientConnection {
-  const id = connectionId(res);
-  let c = connections.get(id);
+  const slot = connectionSlot(res);
+  let c = slot >= 0 ? connections[slot] : undefined;
   if (c === undefined) {
     c = new ClientConnection(Buffer.from(res.getRemoteAddressAsText()).toString('latin1'));
-    connections.set(id, c);
+    if (slot >= 0) connections[slot] = c;
   }
   return c;
 }
@@ -218,9 +219,10 @@ export function remoteAddress(res: HttpResponse): string {
   return clientConnection(res).peer;
 }
 
-/** uWS opened or closed a connection (app.filter): whatever was known about its id is stale. */
+/** uWS opened or closed a connection (app.filter): whatever was known about its slot is stale. */
 export function forgetConnection(res: HttpResponse): void {
-  connections.delete(connectionId(res));
+  const slot = releaseConnectionSlot(res);
+  if (slot >= 0) connections[slot] = undefined;
 }
 
 /**
