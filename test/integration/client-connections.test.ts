@@ -108,4 +108,27 @@ describe('per-connection facts follow the connection', () => {
     await Promise.all(open.map((c) => c.close()));
     expect(n).toBe(6 + 11 * 3);
   });
+
+  it('hundreds open at once, closed in shuffled order while new ones come: still each its own', async () => {
+    // Past the addon's first table size (128 entries at half load), with removals all over it.
+    let seed = 7;
+    const random = (k: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % k);
+    let n = 0;
+    const addr = () => `127.0.${1 + Math.floor(n / 250)}.${1 + (n++ % 250)}`;
+    const open: Client[] = [];
+    const check = async (c: Client) => expect(await c.get('/who'), c.from).toEqual({ realIp: c.from, forwardedFor: c.from });
+    for (let i = 0; i < 300; i++) open.push(new Client(gw.port, addr()));
+    await Promise.all(open.map((c) => c.ready));
+    await Promise.all(open.map(check));
+    for (let step = 0; step < 4; step++) {
+      const closing: Client[] = [];
+      for (let k = 0; k < 100; k++) closing.push(...open.splice(random(open.length), 1));
+      await Promise.all(closing.map((c) => c.close()));
+      const fresh = Array.from({ length: 100 }, () => new Client(gw.port, addr()));
+      await Promise.all(fresh.map((c) => c.ready));
+      open.push(...fresh);
+      await Promise.all(open.map(check));
+    }
+    await Promise.all(open.map((c) => c.close()));
+  });
 });
