@@ -47,15 +47,6 @@ const VIA_VALUE_BYTES = Buffer.from(VIA_VALUE, 'latin1');
 /** Via as a line following others in one writeHeader value (writeGatewayHeaders). */
 const VIA_LINE_AFTER = '\r\nvia: ' + VIA_VALUE;
 const VIA_LINE = 'via: ' + VIA_VALUE;
-
-/**
- * The lines writeGatewayHeaders writes of its own (the request id, Via) as one "name: value"
- * block joined by CRLF, for an engine that appends them to the head it prepares
- * (UpstreamRequest.responseTail). Without a request id it is one constant string.
- */
-export function gatewayResponseTail(head: RequestHead): string {
-  return head.requestIdHeader !== '' ? head.requestIdHeader + ': ' + head.requestId + '\r\n' + VIA_LINE : VIA_LINE;
-}
 const CONTENT_TYPE_BYTES = Buffer.from('content-type', 'latin1');
 const APPLICATION_JSON_BYTES = Buffer.from('application/json', 'latin1');
 /** Request-id header names as bytes: the config's few names, each made once. */
@@ -67,6 +58,15 @@ function requestIdNameBytes(name: string): Buffer {
     requestIdNames.set(name, b);
   }
   return b;
+}
+
+/**
+ * The lines writeGatewayHeaders writes of its own (the request id, Via) as one "name: value"
+ * block joined by CRLF, for an engine that appends them to the head it prepares
+ * (UpstreamRequest.responseTail). Without a request id it is one constant string.
+ */
+export function gatewayResponseTail(head: RequestHead): string {
+  return head.requestIdHeader !== '' ? head.requestIdHeader + ': ' + head.requestId + '\r\n' + VIA_LINE : VIA_LINE;
 }
 
 /** What the worker provides to every transaction. */

@@ -764,6 +764,14 @@ describe('plugins', () => {
       /^expected an IPv4\/IPv6 address or CIDR/,
     );
     expect(oneError(withPlugins({ requestId: { header: 'x id' } }), '/plugins/requestId/header')).toBe('invalid header name "x id"');
+    // A header the gateway writes, removes or frames itself cannot carry the id (the upstream
+    // engine would refuse the request head, or the answer would carry two of it).
+    for (const header of ['Connection', 'content-length', 'transfer-encoding', 'host', 'via', 'traceparent', 'x-forwarded-for', 'proxy-authorization', 'te']) {
+      expect(oneError(withPlugins({ requestId: { header } }), '/plugins/requestId/header')).toBe(
+        `the request id cannot travel in "${header}": the gateway writes, removes or frames that header itself`,
+      );
+    }
+    for (const header of ['x-request-id', 'x-correlation-id', 'request-id', 'x-trace']) valid(withPlugins({ requestId: { header } }));
   });
 
   it('warns about opt-outs with nothing to opt out of, and acl without authentication', () => {
