@@ -480,27 +480,21 @@ class ConnectionSlots {
 };
 ConnectionSlots slots;
 
-// connectionSlot(res): the slot of the connection `res` belongs to (given now if it has none), or
-// -1 when `res` wraps nothing.
-napi_value ConnectionSlot(napi_env env, napi_callback_info info) {
+// connectionSlot(res): the slot of the connection `res` belongs to (given now if it has none);
+// releaseConnectionSlot(res): takes that slot back and returns it. Both -1 when there is none
+// (`res` wraps nothing, or its connection had no slot).
+napi_value SlotCall(napi_env env, napi_callback_info info, bool release) {
   bool thrown = false;
-  const uintptr_t p = ResponsePointer(env, info, "connectionSlot(res)", &thrown);
+  const uintptr_t p = ResponsePointer(env, info, release ? "releaseConnectionSlot(res)" : "connectionSlot(res)", &thrown);
   if (thrown) return nullptr;
+  const int32_t slot = p == 0 ? -1 : release ? slots.Release(p) : slots.Of(p);
   napi_value result;
-  if (napi_create_int32(env, p != 0 ? slots.Of(p) : -1, &result) != napi_ok) return nullptr;
+  if (napi_create_int32(env, slot, &result) != napi_ok) return nullptr;
   return result;
 }
 
-// releaseConnectionSlot(res): takes back the slot of `res`'s connection; returns it, or -1 when it
-// had none.
-napi_value ReleaseConnectionSlot(napi_env env, napi_callback_info info) {
-  bool thrown = false;
-  const uintptr_t p = ResponsePointer(env, info, "releaseConnectionSlot(res)", &thrown);
-  if (thrown) return nullptr;
-  napi_value result;
-  if (napi_create_int32(env, p != 0 ? slots.Release(p) : -1, &result) != napi_ok) return nullptr;
-  return result;
-}
+napi_value ConnectionSlot(napi_env env, napi_callback_info info) { return SlotCall(env, info, false); }
+napi_value ReleaseConnectionSlot(napi_env env, napi_callback_info info) { return SlotCall(env, info, true); }
 
 }  // namespace
 
