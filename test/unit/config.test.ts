@@ -652,6 +652,21 @@ describe('paths, hosts, methods, headers', () => {
       'invalid header name "bad:name"',
     );
   });
+
+  it('refuses header transforms that set a framing or connection header (each error at its own key), not their removal', () => {
+    for (const plugin of ['requestHeaders', 'responseHeaders']) {
+      const set = { 'Content-Length': '5', 'transfer-encoding': 'chunked', connection: 'close', 'x-fine': '1' };
+      const errors = errorsOf(withPlugins({ [plugin]: { set } }));
+      expect(errors.map((e) => [e.pointer, e.message]).sort()).toEqual(
+        ['Content-Length', 'connection', 'transfer-encoding'].map((name) => [
+          `/plugins/${plugin}/set/${name}`,
+          `"${name}" cannot be set: the gateway frames each message and its connection itself`,
+        ]),
+      );
+      valid(withPlugins({ [plugin]: { set: { 'x-fine': '1', 'cache-control': 'no-store' }, remove: ['connection', 'content-length'] } }));
+    }
+    expect(oneError(withRoute({ plugins: { responseHeaders: { set: { upgrade: 'h2c' } } } }), '/routes/0/plugins/responseHeaders/set/upgrade')).toMatch(/cannot be set/);
+  });
 });
 
 describe('rewrite and stripPrefix', () => {
