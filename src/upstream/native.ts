@@ -111,8 +111,6 @@ export interface Addon {
   sendSlot: number;
   /** Bytes the addon leaves free in front of a prepared head's lines, for the status line and CRLF. */
   preparedRoom: number;
-  /** The longest response tail the addon takes (UpstreamRequest.responseTail). */
-  maxResponseTail: number;
   staging: Buffer;
   errName: (code: number) => string;
 }
@@ -170,7 +168,6 @@ function loadAddon(): Addon {
     scratch: new Int32Array(init.scratch),
     sendSlot: init.sendSlot,
     preparedRoom: init.preparedRoom,
-    maxResponseTail: init.maxResponseTail,
     staging: Buffer.from(init.staging),
     errName: nativeExport<(code: number) => string>('uvErrName'),
   };
@@ -421,8 +418,7 @@ class Connection implements PoolConnection {
       flags |= SEND_PREPARED;
       drop = dropListOf(req.dropResponseHeaders);
     }
-    const { scratch: S, sendSlot: at, maxResponseTail } = loadAddon();
-    if ((flags & SEND_PREPARED) !== 0 && headTailLength > maxResponseTail) return this.refuse('the response tail is too long', 'INVALID_RESPONSE_TAIL');
+    const { scratch: S, sendSlot: at } = loadAddon();
     S[at] = len;
     S[at + 1] = headFields;
     S[at + 2] = kind;

@@ -9,6 +9,18 @@ import { isIPv4, isIPv6 } from 'node:net';
 export const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 export const PARAM_NAME = /^[A-Za-z0-9_]+$/;
 
+/**
+ * Header names that frame the message or belong to one connection: the gateway writes them itself
+ * for each hop (Content-Length or chunked framing, keep-alive), so a configured one would be a
+ * second, contradicting line (two Content-Lengths in an answer, a request head the upstream
+ * engine refuses).
+ */
+const FRAMING_HEADER = /^(connection|keep-alive|proxy-connection|te|trailer|transfer-encoding|upgrade|expect|content-length)$/i;
+
+export function isFramingHeader(name: string): boolean {
+  return FRAMING_HEADER.test(name);
+}
+
 /** Where the helpers below report (a plugin's Reporter is one; so is the config checks' root reporter). */
 export interface SyntaxReporter {
   error(pointer: string, message: string): void;

@@ -104,9 +104,9 @@ describe('defect 8: legal upstream answers are relayed, not turned into 502', ()
     ['only headers that are dropped', 'HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nDate: x\r\nContent-Length: 2\r\n\r\nok'],
     ['103 first', 'HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nX-Up: 1\r\nContent-Length: 2\r\n\r\nok'],
     ['103 first, no header after it', 'HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'],
-  ])('a route with a request id: the answer with %s carries the id and Via once', async (_what, bytes) => {
+  ])('a route with a request id: the answer with %s carries the id and Via once', async (what, bytes) => {
     for (const [base, extra] of [['/id/', []], ['/hdrs/', ['gw']]] as const) {
-      const path = answer(`${base}${encodeURIComponent(_what)}`, bytes);
+      const path = answer(`${base}${encodeURIComponent(what)}`, bytes);
       const head = finalHead(await get(path));
       const id = sentId(path);
       expect(id).toHaveLength(1);

@@ -6,16 +6,15 @@
  * route's effective plugins.
  */
 import { definePlugin } from '../api.js';
-import { checkHeaderName } from '../check-kit.js';
+import { checkHeaderName, isFramingHeader } from '../check-kit.js';
 import { RequestIdPluginSchema } from './schema.js';
 
 /**
- * Headers the id would collide with on the way up or back: framing and hop-by-hop ones (the
- * engine refuses them in a request head, and a response must carry its own), Host, Date, and the
- * lines the gateway writes itself (Via, the trace context, the forwarding headers).
+ * Besides the framing headers (isFramingHeader), the ones the id would collide with on the way up
+ * or back: Host, Date, and the lines the gateway writes itself (Via, the trace context, the
+ * forwarding headers, Proxy-*).
  */
-const GATEWAY_OWNED =
-  /^(connection|keep-alive|te|trailer|transfer-encoding|upgrade|expect|content-length|host|date|via|traceparent|tracestate|forwarded|x-real-ip|x-forwarded-(for|proto|host|port|prefix)|proxy-.+)$/i;
+const GATEWAY_WRITTEN = /^(host|date|via|traceparent|tracestate|forwarded|x-real-ip|x-forwarded-(for|proto|host|port|prefix)|proxy-.+)$/i;
 
 export const requestIdPlugin = definePlugin({
   name: 'requestId',
@@ -23,7 +22,7 @@ export const requestIdPlugin = definePlugin({
   schema: RequestIdPluginSchema,
   check(conf, r) {
     checkHeaderName(r, '/header', conf.header);
-    if (typeof conf.header === 'string' && GATEWAY_OWNED.test(conf.header)) {
+    if (typeof conf.header === 'string' && (isFramingHeader(conf.header) || GATEWAY_WRITTEN.test(conf.header))) {
       r.error('/header', `the request id cannot travel in ${r.show('/header', conf.header)}: the gateway writes, removes or frames that header itself`);
     }
   },
