@@ -1,6 +1,7 @@
 /**
- * The traceparent the gateway sends upstream (src/observability/trace-context.ts): built in one
- * reused byte buffer, so every result must be a well-formed, independent string.
+ * The traceparent the gateway sends upstream (src/observability/trace-context.ts): sliced from a
+ * pool of ready-made ones refilled every 512 calls, so every result must be a well-formed,
+ * independent string, across refills too.
  */
 import { describe, expect, it } from 'vitest';
 import { newTraceparent, parseTraceparent } from '../../src/observability/trace-context.js';
@@ -27,6 +28,11 @@ describe('newTraceparent', () => {
     expect(a.slice(3, 35)).toBe(trace);
     expect(b.slice(3, 35)).toBe(trace);
     expect(a.slice(36, 52)).not.toBe(b.slice(36, 52));
+    // The client's decision is kept either way, and the result parses as a valid traceparent.
+    const c = newTraceparent(trace, false);
+    expect(c).toMatch(FORMAT);
+    expect(parseTraceparent(c)).toEqual({ traceId: trace, spanId: c.slice(36, 52), sampled: false });
+    expect(parseTraceparent(a)).toEqual({ traceId: trace, spanId: a.slice(36, 52), sampled: true });
   });
 
   it('returns strings that a later call does not change (the buffer is reused)', () => {
