@@ -60,13 +60,9 @@ function requestIdNameBytes(name: string): Buffer {
   return b;
 }
 
-/**
- * The lines writeGatewayHeaders writes of its own (the request id, Via) as one "name: value"
- * block joined by CRLF, for an engine that appends them to the head it prepares
- * (UpstreamRequest.responseTail). Without a request id it is one constant string.
- */
-export function gatewayResponseTail(head: RequestHead): string {
-  return head.requestIdHeader !== '' ? head.requestIdHeader + ': ' + head.requestId + '\r\n' + VIA_LINE : VIA_LINE;
+/** Whether `s` is at most `limit` bytes in UTF-8 (a char is at most 3; the exact count only for long strings). */
+function utf8Fits(s: string, limit: number): boolean {
+  return s.length * 3 <= limit || (s.length <= limit && Buffer.byteLength(s) <= limit);
 }
 
 /** What the worker provides to every transaction. */
@@ -131,6 +127,8 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
   responseBytes = 0;
   /** Plugin state, on routes with plugins. */
   ctx: RequestContext | null = null;
+  /** Entries of ctx.responseHeaders the prepared head's tail carries (responseTail). */
+  headersInTail = 0;
   readonly body: RequestBody | null;
   /** Close the client connection after the answer (chunked request bodies, Connection: close). */
   closeAfter: boolean;
@@ -346,9 +344,35 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
   }
 
   /**
+   * The lines writeGatewayHeaders would write, as one "name: value" block joined by CRLF, for an
+   * engine that appends them to the head it prepares (UpstreamRequest.responseTail): the headers
+   * the plugins have added so far (the access phase's: the rate-limit state), the request id, Via.
+   * `headersInTail` says how many entries of ctx.responseHeaders it holds: on a route with a
+   * plugin module none (a module's header may be one the engine refuses in a tail, a connection
+   * header; uWS writes it as it is). '' when even the request id and Via exceed `limit` bytes.
+   */
+  responseTail(limit: number): string {
+    const head = this.head;
+    const own = head.requestIdHeader !== '' ? head.requestIdHeader + ': ' + head.requestId + '\r\n' + VIA_LINE : VIA_LINE;
+    this.headersInTail = 0;
+    const ctx = this.ctx;
+    if (ctx !== null && !ctx.checkHeaders && ctx.responseHeaders.length !== 0) {
+      const extra = ctx.responseHeaders;
+      let lines = '';
+      for (let i = 0; i < extra.length; i += 2) lines += extra[i] + ': ' + extra[i + 1] + '\r\n';
+      const all = lines + own;
+      if (utf8Fits(all, limit)) {
+        this.headersInTail = extra.length;
+        return all;
+      }
+    }
+    return utf8Fits(own, limit) ? own : '';
+  }
+
+  /**
    * The headers the gateway puts on every answer once the route is known: what the plugins add
-   * (CORS, rate-limit state...), the request id, Via. `tailWritten`: the request id and Via went
-   * with the head already (gatewayResponseTail).
+   * (CORS, rate-limit state...), the request id, Via. `tailWritten`: the request id, Via and the
+   * first `headersInTail` entries of ctx.responseHeaders went with the head already (responseTail).
    */
   writeGatewayHeaders(status: number, viaWritten = false, tailWritten = false): void {
     const res = this.res;
@@ -357,17 +381,18 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
     if (ctx !== null) {
       this.runResponseHooksOnce(status);
       const extra = ctx.responseHeaders;
-      if (extra.length !== 0) {
+      const from = tailWritten ? this.headersInTail : 0;
+      if (extra.length > from) {
         // One uWS call for all of them: uWS writes name + ": " + value + CRLF verbatim
         // (test/native/uws-verbatim.test.ts), so the other lines ride in the first value. Their
         // bytes are checked (the built-ins' at load, modules' in addResponseHeader) as before.
-        let rest = extra[1];
-        for (let i = 2; i < extra.length; i += 2) rest += '\r\n' + extra[i] + ': ' + extra[i + 1];
+        let rest = extra[from + 1];
+        for (let i = from + 2; i < extra.length; i += 2) rest += '\r\n' + extra[i] + ': ' + extra[i + 1];
         if (!tailWritten) {
           if (head.requestIdHeader !== '') rest += '\r\n' + head.requestIdHeader + ': ' + head.requestId;
           if (!viaWritten) rest += VIA_LINE_AFTER;
         }
-        res.writeHeader(extra[0], rest);
+        res.writeHeader(extra[from], rest);
         return;
       }
     }

@@ -69,6 +69,12 @@ const FAULTY = pluginSource(`{
           case 'invalid': return { status: 'ok' };
           case 'crlf': ctx.setHeader('x-evil', 'a\\r\\nx-injected: 1'); return;
           case 'null': return null;
+          case 'early-headers':
+            // Added before the request goes upstream, one of them a connection header: uWS writes
+            // both as they are (the engine would refuse the second in a prepared head's tail).
+            ctx.addResponseHeader('x-early', '1');
+            ctx.addResponseHeader('keep-alive', 'timeout=30');
+            return;
         }
       },
       onResponseHeaders(ctx) {
@@ -237,6 +243,15 @@ describe('a plugin module that fails', () => {
       const line = await logged((l) => l.pid === Number(r.headers['x-worker-pid']) && l.msg === 'plugin "faulty" rejected in onComplete');
       expect(line).toMatchObject({ level: 'error', plugin: 'faulty', hook: 'onComplete', route: 'faulty' });
       expect(line.error).toContain('completion on purpose');
+    });
+  });
+
+  it('response headers a module adds in onRequest reach the proxied answer once each, whatever their name', async () => {
+    await onOneConnection(async (get) => {
+      const r = await get('/faulty', { 'x-mode': 'early-headers' });
+      expect(r.status).toBe(200);
+      expect(r.headers['x-early']).toBe('1');
+      expect(r.headers['keep-alive']).toBe('timeout=30');
     });
   });
 

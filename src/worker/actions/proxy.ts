@@ -27,7 +27,7 @@ import { log } from '../../observability/log.js';
 import { isPromise } from '../../util/promise.js';
 import type { BodyReplacement } from '../../plugins/api.js';
 import { arm } from '../../util/timer-lists.js';
-import { Transaction, endWithoutBody, gatewayResponseTail, tryEndPiece, type WorkerHost } from '../transaction.js';
+import { Transaction, endWithoutBody, tryEndPiece, type WorkerHost } from '../transaction.js';
 import { appendForwardingHeaders, forwardingLines, type ForwardingLines, type RequestHead } from '../head.js';
 import { dropResponseHeader, nameIs, nameIsOneOf, parseContentLength, responseConnectionTokens } from '../response-head.js';
 import { AnswerPlan } from './answer-plan.js';
@@ -113,7 +113,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   /** Length of its first header's name, -1 when it holds only the status line. */
   private preparedFirstLength = -1;
   private prepared = false;
-  /** The first attempt asked for the gateway's own lines at the end of the prepared head (gatewayResponseTail). */
+  /** The first attempt asked for the gateway's own lines at the end of the prepared head (Transaction.responseTail). */
   private tailAsked = false;
   /** Of the upstream response; -1 = unknown (chunked or close-delimited). */
   private contentLength = -1;
@@ -245,12 +245,12 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     this.headersAt = 0;
     const t = this.target;
     const fwd = this.forwarding;
-    // The request id and Via ride in a prepared head (one writeStatus for the whole head); only
-    // the first attempt gets prepared heads (a retry's handler has no onPreparedHeaders).
+    // The request id, Via and the plugins' headers so far ride in a prepared head (one
+    // writeStatus for the whole head); only the first attempt gets prepared heads (a retry's
+    // handler has no onPreparedHeaders).
     let tail = '';
     if (handler === this) {
-      tail = gatewayResponseTail(this.head);
-      if (tail.length > RESPONSE_TAIL_LIMIT) tail = '';
+      tail = this.responseTail(RESPONSE_TAIL_LIMIT);
       this.tailAsked = tail !== '';
     }
     const req: UpstreamRequest = {
@@ -653,7 +653,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     if (this.prepared) {
       const head = this.preparedHead!;
       this.preparedHead = null;
-      // The head ends with the gateway's request id and Via (responseTail).
+      // The head ends with the gateway's lines (responseTail).
       const tail = this.tailAsked;
       if (!this.interimSent) {
         res.writeStatus(head);
