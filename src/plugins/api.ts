@@ -157,6 +157,12 @@ export interface PluginInstance {
   onComplete?: CompleteHook;
   /** Upstream response header names (lower-case) this plugin owns: the upstream's copies are dropped. */
   readonly removeResponseHeaders?: readonly string[];
+  /**
+   * Headers added to every answer of the route whatever its status, flat [name, value, ...]
+   * (lower-case names, values checked at load): known when the config compiles, so they cost no
+   * hook call, and a proxied answer carries them in its prepared head (Transaction.responseTail).
+   */
+  readonly fixedResponseHeaders?: readonly string[];
 }
 
 /** A problem in the config that only compile can see. `pointer` is relative to the plugin's config ('' = the plugin itself). */

@@ -39,6 +39,8 @@ export interface CompiledPipeline {
   readonly onComplete: readonly CompleteHook[] | null;
   /** Upstream response headers to drop (lower-case), or null. */
   readonly removeResponseHeaders: readonly string[] | null;
+  /** Headers every answer gets (PluginInstance.fixedResponseHeaders, in plugin order), or null. */
+  readonly fixedResponseHeaders: readonly string[] | null;
   /** Some plugin rewrites request bodies: the route must buffer them ('buffer' body mode). */
   readonly rewritesBodies: boolean;
   /** Some plugin answers CORS preflights (its descriptor says answersPreflight). */
@@ -106,6 +108,7 @@ export function compilePipeline(plugins: readonly EffectivePlugin[], deps: Pipel
   const answers: UpstreamAnswerHook[] = [];
   const complete: CompleteHook[] = [];
   const remove: string[] = [];
+  const fixed: string[] = [];
   let answersPreflight = false;
   let modules = false;
   for (const def of catalog.descriptors) {
@@ -127,6 +130,7 @@ export function compilePipeline(plugins: readonly EffectivePlugin[], deps: Pipel
     if (inst.onUpstreamAnswer) answers.push(inst.onUpstreamAnswer);
     if (inst.onComplete) complete.push(inst.onComplete);
     if (inst.removeResponseHeaders) remove.push(...inst.removeResponseHeaders);
+    if (inst.fixedResponseHeaders) fixed.push(...inst.fixedResponseHeaders);
     if (def.answersPreflight === true) answersPreflight = true;
   }
   const orNull = <T>(a: T[]): readonly T[] | null => (a.length > 0 ? a : null);
@@ -138,6 +142,7 @@ export function compilePipeline(plugins: readonly EffectivePlugin[], deps: Pipel
     onUpstreamAnswer: orNull(answers),
     onComplete: orNull(complete),
     removeResponseHeaders: orNull(remove),
+    fixedResponseHeaders: orNull(fixed),
     rewritesBodies: requestBody.length > 0,
     answersPreflight,
     modules,
@@ -149,7 +154,8 @@ export function compilePipeline(plugins: readonly EffectivePlugin[], deps: Pipel
     pipeline.onResponseHeaders === null &&
     pipeline.onUpstreamAnswer === null &&
     pipeline.onComplete === null &&
-    pipeline.removeResponseHeaders === null;
+    pipeline.removeResponseHeaders === null &&
+    pipeline.fixedResponseHeaders === null;
   return empty ? null : pipeline;
 }
 

@@ -164,6 +164,8 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
   const ctx = new RequestContext(method, path!, query, hostHeader, head.headers, head.peer, head.clientIp, route.id, head.rawHeaders, head.rawHeaderCount);
   ctx.startedAt = startedAt;
   ctx.requestId = head.requestId;
+  const fixed = pipeline.fixedResponseHeaders;
+  if (fixed !== null) for (let i = 0; i < fixed.length; i++) ctx.responseHeaders.push(fixed[i]);
   if (pipeline.modules) openToModules(ctx, pattern.paramNames, path!, matchOut.params, pickedParams);
   tx.ctx = ctx;
   if (pipeline.access === null) return tx.proceed();

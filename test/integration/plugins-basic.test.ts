@@ -120,8 +120,9 @@ describe('header transforms', () => {
     };
     const names = (ls: Array<[string, string]>) => ls.map(([n]) => n);
     const proxied = await lines('/app/x');
-    // On a prepared head (the native engine) the request id and Via end the relayed lines and the
-    // plugins' headers follow; the undici path writes the plugins' first: once each either way.
+    // On a prepared head (the native engine) responseHeaders' lines, the request id and Via end the
+    // relayed lines (Transaction.responseTail); the undici path writes the plugins' first and then
+    // the id and Via: once each either way.
     const tail = names(proxied).filter((n) => n === 'x-override' || n === 'x-request-id' || n === 'via');
     expect([...tail].sort()).toEqual(['via', 'x-override', 'x-request-id']);
     expect(proxied.find(([n]) => n === 'via')![1]).toBe('1.1 gateway');

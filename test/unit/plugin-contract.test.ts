@@ -165,6 +165,14 @@ describe.each(REGISTRY.map((d) => [d.name, d as PluginDescriptor] as const))('pl
     for (const [k, v] of Object.entries(inst)) {
       if (k === 'removeResponseHeaders') {
         for (const h of v as string[]) expect(h).toBe(h.toLowerCase());
+      } else if (k === 'fixedResponseHeaders') {
+        // Pairs: a lower-case token name, then a value a header line can carry.
+        const pairs = v as string[];
+        expect(pairs.length % 2).toBe(0);
+        for (let i = 0; i < pairs.length; i += 2) {
+          expect(pairs[i]).toMatch(/^[!#$%&'*+.^_`|~0-9a-z-]+$/);
+          expect(pairs[i + 1]).not.toMatch(/[\r\n\0]/);
+        }
       } else {
         expect(['onRequest', 'onUpstream', 'onRequestBody', 'onResponseHeaders', 'onUpstreamAnswer', 'onComplete']).toContain(k);
         if (k === 'onRequestBody') expect(typeof (v as { rewrite: unknown }).rewrite).toBe('function');
