@@ -93,10 +93,10 @@ export interface UpstreamRequest {
   readonly rawHeaders?: boolean;
   /**
    * Optional, for engines that prepare the response head: lines the prepared head ends with
-   * ("name: value" joined by CRLF, sent as UTF-8; the gateway's request id, Via and the headers
-   * its plugins added before the request went out), so that the handler writes the whole head in
-   * one call. An engine that prepares a head includes them or fails the request; one that does
-   * not prepare heads ignores them. At most RESPONSE_TAIL_LIMIT bytes.
+   * ("name: value" joined by CRLF, ASCII; the gateway's request id, Via and the headers its
+   * plugins added before the request went out), so that the handler writes the whole head in one
+   * call. An engine that prepares a head includes them or fails the request; one that does not
+   * prepare heads ignores them. At most RESPONSE_TAIL_LIMIT chars.
    */
   readonly responseTail?: string;
 }

@@ -264,7 +264,7 @@ export function serializeHead(req: UpstreamRequest): number {
   if (lines !== null) size += lines.length;
   if (forward !== null) size += forward.length;
   const tail = req.responseTail ?? '';
-  size += tail.length * 3;
+  size += tail.length;
   let cl = -1;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i];
@@ -318,9 +318,9 @@ export function serializeHead(req: UpstreamRequest): number {
   headFields = fields;
   headChunked = chunked;
   headContentLength = cl;
-  // The response tail rides after the head in the same buffer (the addon keeps a copy), as
-  // UTF-8: the bytes uWS would write for the same string.
-  headTailLength = tail.length !== 0 ? b.write(tail, o, 'utf8') : 0;
+  // The response tail rides after the head in the same buffer (the addon keeps a copy).
+  headTailLength = tail.length;
+  if (headTailLength !== 0) put(b, tail, o);
   return o;
 }
 

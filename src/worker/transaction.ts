@@ -60,11 +60,6 @@ function requestIdNameBytes(name: string): Buffer {
   return b;
 }
 
-/** Whether `s` is at most `limit` bytes in UTF-8 (a char is at most 3; the exact count only for long strings). */
-function utf8Fits(s: string, limit: number): boolean {
-  return s.length * 3 <= limit || (s.length <= limit && Buffer.byteLength(s) <= limit);
-}
-
 /** What the worker provides to every transaction. */
 export interface WorkerHost {
   config: CompiledConfig;
@@ -349,7 +344,10 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
    * the plugins have added so far (the access phase's: the rate-limit state), the request id, Via.
    * `headersInTail` says how many entries of ctx.responseHeaders it holds: on a route with a
    * plugin module none (a module's header may be one the engine refuses in a tail, a connection
-   * header; uWS writes it as it is). '' when even the request id and Via exceed `limit` bytes.
+   * header, or not ASCII; uWS writes it as it is). Without modules every line is ASCII, so its
+   * length is its bytes: names are tokens, the request id is plain (SAFE_REQUEST_ID), rateLimit's
+   * values are structured-field strings and numbers, and responseHeaders makes fixed headers of
+   * ASCII values only. '' when even the request id and Via exceed `limit`.
    */
   responseTail(limit: number): string {
     const head = this.head;
@@ -361,12 +359,12 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
       let lines = '';
       for (let i = 0; i < extra.length; i += 2) lines += extra[i] + ': ' + extra[i + 1] + '\r\n';
       const all = lines + own;
-      if (utf8Fits(all, limit)) {
+      if (all.length <= limit) {
         this.headersInTail = extra.length;
         return all;
       }
     }
-    return utf8Fits(own, limit) ? own : '';
+    return own.length <= limit ? own : '';
   }
 
   /**

@@ -29,6 +29,7 @@ beforeAll(async () => {
         },
       },
       { id: 'no-id', paths: ['/no-id'], upstream: 'app', plugins: { requestId: false } },
+      { id: 'utf8', paths: ['/utf8'], upstream: 'app', plugins: { responseHeaders: { set: { 'x-note': 'café', 'x-plain': 'tea' } } } },
       { id: 'dead', paths: ['/dead'], upstream: 'dead' },
       { id: 'stub', paths: ['/stub'], respond: { status: 200, body: 'stub' } },
     ],
@@ -105,6 +106,15 @@ describe('header transforms', () => {
     const other = await get('/no-id');
     expect(other.headers['x-gateway']).toBe('yes');
     expect(other.headers.server).toBeUndefined();
+  });
+
+  it('a set value beyond ASCII goes out as UTF-8, as every other header the gateway writes; an ASCII one beside it too', async () => {
+    // Bytes as latin1: é is C3 A9 in UTF-8.
+    const raw = await rawRequest(gw.port, 'GET /utf8 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const head = raw.slice(0, raw.indexOf('\r\n\r\n')).split('\r\n');
+    expect(raw.startsWith('HTTP/1.1 200 ')).toBe(true);
+    expect(head.filter((l) => l.toLowerCase().startsWith('x-note:'))).toEqual(['x-note: caf\xc3\xa9']);
+    expect(head.filter((l) => l.toLowerCase().startsWith('x-plain:'))).toEqual(['x-plain: tea']);
   });
 
   it('the gateway\'s own lines (plugins\' headers, request id, Via) come once each, whole, after the answer\'s, on proxied, local and error answers', async () => {

@@ -12,9 +12,14 @@ export const responseHeadersPlugin = definePlugin({
     const set = Object.entries(conf.set).map(([k, v]) => [k.toLowerCase(), String(v)] as const);
     // A header we set replaces the upstream's copy, so it is removed from the upstream answer too.
     const remove = [...conf.remove.map((k) => k.toLowerCase()), ...set.map(([k]) => k)];
-    // The same on every answer: no hook per answer (the pipeline adds them to each request's list).
+    // The same on every answer: no hook per answer (the pipeline adds them to each request's
+    // list). A value beyond ASCII is added by the hook instead: a prepared head's tail is ASCII
+    // (Transaction.responseTail), and uWS writes such a value as UTF-8.
+    if (set.every(([, v]) => /^[\x00-\x7f]*$/.test(v))) return { fixedResponseHeaders: set.flat(), removeResponseHeaders: remove };
     return {
-      fixedResponseHeaders: set.flat(),
+      onResponseHeaders(ctx) {
+        for (let i = 0; i < set.length; i++) ctx.addResponseHeader(set[i][0], set[i][1]);
+      },
       removeResponseHeaders: remove,
     };
   },
