@@ -73,6 +73,20 @@ function table(title: string, m: Map<string, number>): string {
   return `${title}\n${[...m].map(([k, n]) => `  ${k.padEnd(w)}  ${n}`).join('\n')}`;
 }
 
+/**
+ * For a desync report: the upstream connection whose bytes hold `marker`, from its start (or 600
+ * bytes before the marker) to 200 after it, so that the report shows whether the gateway sent the
+ * smuggled request as a request of its own or inside another request's head or body.
+ */
+function upstreamStreamAround(streams: readonly Buffer[], marker: string): string {
+  const i = streams.findIndex((b) => b.includes(marker));
+  if (i < 0) return '  (no upstream connection holds it)';
+  const b = streams[i];
+  const at = b.indexOf(marker);
+  const from = Math.max(0, at - 600);
+  return `  upstream connection #${i} (${b.length} bytes), bytes ${from}..${Math.min(b.length, at + 200)}: ${hexDump(b.subarray(from, at + 200), 1024)}`;
+}
+
 function describeFailure(o: Outcome): string {
   const reasons = [...o.desync.map((d) => `DESYNC: ${d}`), ...o.other];
   return [
@@ -116,7 +130,7 @@ describe('request-smuggling corpus replay (smuggler TE mutations + http-garden c
       const smuggled = /SMUGGLED-(c\d{5})/.exec(s.url);
       if (smuggled) {
         const o = outcomeOf.get(smuggled[1]);
-        if (o) o.desync.push(`the upstream received the smuggled request: ${s.method} ${s.url}`);
+        if (o) o.desync.push(`the upstream received the smuggled request: ${s.method} ${s.url}\n${upstreamStreamAround(up.raw, s.url)}`);
         else strays.push(`smuggled request of an unknown case: ${s.method} ${s.url}`);
         continue;
       }
