@@ -13,9 +13,10 @@ export const responseHeadersPlugin = definePlugin({
     // A header we set replaces the upstream's copy, so it is removed from the upstream answer too.
     const remove = [...conf.remove.map((k) => k.toLowerCase()), ...set.map(([k]) => k)];
     // The same on every answer: no hook per answer (the pipeline adds them to each request's
-    // list). A value beyond ASCII is added by the hook instead: a prepared head's tail is ASCII
-    // (Transaction.responseTail), and uWS writes such a value as UTF-8.
-    if (set.every(([, v]) => /^[\x00-\x7f]*$/.test(v))) return { fixedResponseHeaders: set.flat(), removeResponseHeaders: remove };
+    // list). Only values of what a prepared head's tail takes (Transaction.responseTail: visible
+    // ASCII, space, HTAB; the addon refuses anything else); any other value is added by the hook
+    // as before (uWS writes it as it is, beyond ASCII as UTF-8).
+    if (set.every(([, v]) => /^[\t\x20-\x7e]*$/.test(v))) return { fixedResponseHeaders: set.flat(), removeResponseHeaders: remove };
     return {
       onResponseHeaders(ctx) {
         for (let i = 0; i < set.length; i++) ctx.addResponseHeader(set[i][0], set[i][1]);
