@@ -29,6 +29,7 @@ beforeAll(async () => {
         },
       },
       { id: 'no-id', paths: ['/no-id'], upstream: 'app', plugins: { requestId: false } },
+      { id: 'ctl', paths: ['/ctl'], upstream: 'app', plugins: { responseHeaders: { set: { 'x-ctl': 'a\u0001b' } } } },
       { id: 'utf8', paths: ['/utf8'], upstream: 'app', plugins: { responseHeaders: { set: { 'x-note': 'café', 'x-plain': 'tea' } } } },
       { id: 'dead', paths: ['/dead'], upstream: 'dead' },
       { id: 'stub', paths: ['/stub'], respond: { status: 200, body: 'stub' } },
@@ -115,6 +116,10 @@ describe('header transforms', () => {
     expect(raw.startsWith('HTTP/1.1 200 ')).toBe(true);
     expect(head.filter((l) => l.toLowerCase().startsWith('x-note:'))).toEqual(['x-note: caf\xc3\xa9']);
     expect(head.filter((l) => l.toLowerCase().startsWith('x-plain:'))).toEqual(['x-plain: tea']);
+    // A control byte the config lets through is written as it is, as before (not a refused tail).
+    const ctl = await rawRequest(gw.port, 'GET /ctl HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(ctl.startsWith('HTTP/1.1 200 ')).toBe(true);
+    expect(ctl.slice(0, ctl.indexOf('\r\n\r\n')).split('\r\n').filter((l) => l.startsWith('x-ctl:'))).toEqual(['x-ctl: a\x01b']);
   });
 
   it('the gateway\'s own lines (plugins\' headers, request id, Via) come once each, whole, after the answer\'s, on proxied, local and error answers', async () => {
