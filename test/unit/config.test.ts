@@ -667,6 +667,15 @@ describe('paths, hosts, methods, headers', () => {
     }
     expect(oneError(withRoute({ plugins: { responseHeaders: { set: { upgrade: 'h2c' } } } }), '/routes/0/plugins/responseHeaders/set/upgrade')).toMatch(/cannot be set/);
   });
+
+  it('refuses a header value with CR, LF or NUL in a header transform (it would start another line)', () => {
+    for (const plugin of ['requestHeaders', 'responseHeaders']) {
+      for (const v of ['a\r\nx-b: 1', 'a\nb', 'a\u0000b']) {
+        expect(oneError(withPlugins({ [plugin]: { set: { 'x-a': v } } }), `/plugins/${plugin}/set/x-a`)).toMatch(/cannot hold CR, LF or NUL/);
+      }
+      valid(withPlugins({ [plugin]: { set: { 'x-a': 'a\tb c', 'x-b': 'café' } } }));
+    }
+  });
 });
 
 describe('rewrite and stripPrefix', () => {

@@ -9,6 +9,8 @@ export function checkHeaders(conf: HeadersPluginConfig, r: Reporter): void {
       const at = `/set/${escapePointer(key)}`;
       checkHeaderName(r, at, key);
       if (isFramingHeader(key)) r.error(at, `${JSON.stringify(key)} cannot be set: the gateway frames each message and its connection itself`);
+      const value = (conf.set as Record<string, unknown>)[key];
+      if (typeof value === 'string' && /[\r\n\0]/.test(value)) r.error(at, 'a header value cannot hold CR, LF or NUL: it would end the line and start another');
     }
   }
   list(conf.remove).forEach((h, i) => checkHeaderName(r, `/remove/${i}`, h));
