@@ -235,7 +235,34 @@ describe('dashboard in chromium', () => {
       await load.stop();
     }
     // The window is a few seconds: the rates fall back to 0 once the load stopped.
-    await until(() => rps('web-pages'), (v) => v === 0, 'web-pages requests/s back to 0', 20_000);
+    // Read beside the page: what /dashboard/data says and the page's own status line, so a
+    // failure tells a page that stopped updating from a window that does not empty.
+    const apiRps = async (route: string) => {
+      const r = await request(`http://127.0.0.1:${adminPort}/dashboard/data`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      const d = (await r.body.json()) as { routes: Array<{ id: string; rps: number }> };
+      return d.routes.find((x) => x.id === route)?.rps;
+    };
+    await until(
+      async () => ({ page: await rps('web-pages'), data: await apiRps('web-pages'), status: await page.locator('#status').textContent() }),
+      (v) => v.page === 0,
+      'web-pages requests/s back to 0',
+      20_000,
+    );
     expect(await rps('users-api')).toBe(0);
+  });
+  it('a poll whose answer cannot be read (not JSON) does not stop the page: it says so and updates again on the next poll', async () => {
+    await page.locator('#data').waitFor({ state: 'visible' });
+    let broken = 0;
+    await page.route('**/dashboard/data', async (route) => {
+      if (broken++ === 0) await route.fulfill({ status: 200, contentType: 'application/json', body: '{"routes": [' });
+      else await route.continue();
+    });
+    try {
+      await until(() => page.locator('#status').textContent(), (t) => t === 'the gateway does not answer; retrying', 'the failed poll on the page');
+      await until(() => page.locator('#status').textContent(), (t) => t?.startsWith('updated ') === true, 'the page updating again');
+    } finally {
+      await page.unroute('**/dashboard/data');
+    }
+    expect(broken).toBeGreaterThan(1);
   });
 });

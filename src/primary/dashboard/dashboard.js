@@ -104,26 +104,31 @@ function showLogin(message) {
   $('token').focus();
 }
 
+// One poll chain at a time: every path through poll() schedules the next one exactly once
+// (a body that fails to read, a render error or a hung request must not stop the page from
+// updating), except a 401, which shows the login form.
+const POLL_TIMEOUT_MS = 5000;
+
 async function poll() {
+  clearTimeout(pollTimer);
   const token = sessionStorage.getItem(TOKEN_KEY);
-  let res;
   try {
-    res = await fetch(DATA_URL, { headers: token ? { authorization: `Bearer ${token}` } : {}, cache: 'no-store' });
+    const res = await fetch(DATA_URL, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+      cache: 'no-store',
+      signal: AbortSignal.timeout(POLL_TIMEOUT_MS),
+    });
+    if (res.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      showLogin(token ? 'That token was not accepted.' : '');
+      return;
+    }
+    if (!res.ok) $('status').textContent = `the gateway answered ${res.status}; retrying`;
+    else render(await res.json());
   } catch {
     $('status').textContent = 'the gateway does not answer; retrying';
-    pollTimer = setTimeout(poll, POLL_MS);
-    return;
   }
-  if (res.status === 401) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    showLogin(token ? 'That token was not accepted.' : '');
-    return;
-  }
-  if (!res.ok) {
-    $('status').textContent = `the gateway answered ${res.status}; retrying`;
-  } else {
-    render(await res.json());
-  }
+  clearTimeout(pollTimer);
   pollTimer = setTimeout(poll, POLL_MS);
 }
 
