@@ -407,6 +407,9 @@ export class Supervisor {
     switch (msg.type) {
       case 'hello':
         slot.hello = true;
+        // A drain sent while this worker was still booting was lost (no listener yet): it
+        // would wait for a config forever and the primary for it until the deadline's SIGKILL.
+        if (this.#shuttingDown) this.#send(worker, this.#drainMessage());
         this.#catchUp(slot);
         break;
       case 'ready':
@@ -682,7 +685,8 @@ export class Supervisor {
       this.#shuttingDown = true;
       this.#exitCode = exitCode;
       log('info', 'draining', { deadlineMs: this.drainMs, keepAliveGraceMs: this.keepAliveGraceMs });
-      for (const s of this.slots) if (s.worker) this.#send(s.worker, { type: 'drain', deadlineMs: this.drainMs, keepAliveGraceMs: this.keepAliveGraceMs });
+      // A worker that has not said hello gets it on hello (#onMessage): sent now, it could be lost.
+      for (const s of this.slots) if (s.worker && s.hello) this.#send(s.worker, this.#drainMessage());
       // Workers that outlive the deadline (plus a grace period) are killed.
       setTimeout(() => {
         for (const s of this.slots) s.worker?.process.kill('SIGKILL');
@@ -690,6 +694,10 @@ export class Supervisor {
       this.#maybeExit();
     }
     return new Promise((resolve) => this.#exitResolvers.push(resolve));
+  }
+
+  #drainMessage(): PrimaryToWorker {
+    return { type: 'drain', deadlineMs: this.drainMs, keepAliveGraceMs: this.keepAliveGraceMs };
   }
 
   #maybeExit(): void {

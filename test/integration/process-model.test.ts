@@ -272,4 +272,25 @@ describe('shutdown', () => {
     const exit = await gw.exited;
     expect(exit.code).toBe(0);
   });
+
+  it('SIGTERM while a restarted worker is still booting (before its hello): the drain reaches it and the gateway exits 0', async () => {
+    // The drain deadline is far beyond the wait below: a drain message lost on the booting
+    // worker would leave the primary waiting for it until the deadline's SIGKILL.
+    const gw = await startGateway(baseConfig(await upstream()), { env: { GATEWAY_DRAIN_MS: '120000' } });
+    cleanup.push(() => gw.stop());
+    const primary = gw.proc.pid!;
+    const [victim, survivor] = childPids(primary);
+    process.kill(victim, 'SIGKILL');
+    await gw.waitForLog(`"workerPid":${victim},`);
+    let replacement: number | undefined;
+    for (let i = 0; i < 400 && replacement === undefined; i++) {
+      replacement = childPids(primary).find((p) => p !== survivor && p !== victim);
+      if (replacement === undefined) await sleep(5);
+    }
+    expect(replacement).toBeDefined();
+    // At once: the replacement is still loading its modules, its IPC listener not attached yet.
+    gw.proc.kill('SIGTERM');
+    const exit = await Promise.race([gw.exited, sleep(15_000).then(() => 'still running')]);
+    expect(exit, gw.stderr.split('\n').slice(-8).join('\n')).toEqual({ code: 0, signal: null });
+  });
 });
