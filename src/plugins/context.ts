@@ -18,6 +18,7 @@ import type { RequestContext as PublicRequestContext } from './public.js';
 import { splitHeaderLines } from '../upstream/dispatch.js';
 import { countLines, lineValue, takeLines, takenCount, takenLength } from '../worker/header-lines.js';
 import { performance } from 'node:perf_hooks';
+import { isFramingHeader } from '../util/syntax.js';
 
 /** A typed per-request state cell; allocate with slot() at module load, never per request. */
 export interface Slot<T> {
@@ -59,9 +60,14 @@ const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze(Object.create(
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 const BAD_VALUE = /[\r\n\0]/;
 
-/** What plugin modules set must be a valid header: a lower-case token name, a value without CR, LF or NUL. */
+/**
+ * What plugin modules set must be a valid header: a lower-case token name that does not frame the
+ * message or its connection (the gateway writes those; a second Content-Length, or one beside
+ * chunked, would let the client frame the answer two ways), a value without CR, LF or NUL.
+ */
 function checkHeader(name: string, value: string): void {
   if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}: expected a lower-case RFC 9110 token`);
+  if (isFramingHeader(name)) throw new TypeError(`header "${name}" cannot be set by a plugin: the gateway frames each message and its connection itself`);
   if (typeof value !== 'string' || BAD_VALUE.test(value)) throw new TypeError(`invalid value for header "${name}": expected a string without CR, LF or NUL`);
 }
 

@@ -210,6 +210,8 @@ describe('replies a module may return', () => {
     [{ status: 200, headers: ['X-Up', 'v'] }, 'replied with the header name the string "X-Up": expected a lower-case token'],
     [{ status: 200, headers: ['x-up', 'a\r\nb: c'] }, 'replied with an invalid value for header "x-up"'],
     [{ status: 200, headers: ['x-up'] }, 'replied with headers that are not a flat [name, value, ...] list'],
+    [{ status: 200, headers: ['content-length', '3'] }, 'replied with the header "content-length", which a plugin cannot set: the gateway frames each message and its connection itself'],
+    [{ status: 200, headers: ['connection', 'close'] }, 'replied with the header "connection", which a plugin cannot set: the gateway frames each message and its connection itself'],
     [{ status: 200, body: 42 }, 'replied with a body that is neither a string nor a Buffer'],
   ])('%j', (reply, problem) => {
     expect(replyProblem(reply)).toBe(problem);

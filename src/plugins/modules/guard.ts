@@ -16,6 +16,7 @@
 import { GATEWAY_ERRORS, type GatewayErrorCode } from '../../errors.js';
 import { log } from '../../observability/log.js';
 import { isPromise } from '../../util/promise.js';
+import { isFramingHeader } from '../../util/syntax.js';
 import { ConfigFault, type AccessHandler, type AccessResult, type CompleteHook, type LocalReply, type PluginInstance, type ResponseHook } from '../api.js';
 import type { RequestContext } from '../context.js';
 
@@ -50,6 +51,7 @@ export function replyProblem(r: unknown): string | null {
     if (!Array.isArray(h) || h.length % 2 !== 0) return 'replied with headers that are not a flat [name, value, ...] list';
     for (let i = 0; i < h.length; i += 2) {
       if (typeof h[i] !== 'string' || !HEADER_NAME.test(h[i] as string)) return `replied with the header name ${describe(h[i])}: expected a lower-case token`;
+      if (isFramingHeader(h[i] as string)) return `replied with the header "${h[i] as string}", which a plugin cannot set: the gateway frames each message and its connection itself`;
       if (typeof h[i + 1] !== 'string' || /[\r\n\0]/.test(h[i + 1] as string)) return `replied with an invalid value for header "${h[i] as string}"`;
     }
   }
