@@ -14,6 +14,7 @@ export const BOTH_ENGINES = [
   'test/regressions/issue-8-timeouts.test.ts',
   'test/regressions/issue-8-slow-clients.test.ts',
   'test/regressions/issue-8-request-head.test.ts',
+  'test/regressions/close-after-streamed-answer.test.ts',
   'test/integration/resilience-retries.test.ts',
   'test/integration/aggregate.test.ts',
   'test/integration/process-model.test.ts',

@@ -23,7 +23,7 @@ import type { GatewayErrorCode } from '../errors.js';
 import { newMatchOutput, MATCH_FOUND, MATCH_METHOD_NOT_ALLOWED } from '../native/router-types.js';
 import { RequestContext, openToModules } from '../plugins/context.js';
 import { normalizePath } from './normalize-path.js';
-import { SAFE_REQUEST_ID, checkMethod, forgetConnection, hostWithoutPort, parseDecimal, readForwardedHead, readHeaders, remoteAddress, unroutedHead, validHost, validQuery } from './head.js';
+import { SAFE_REQUEST_ID, checkMethod, currentPeer, enterConnection, forgetConnection, hostWithoutPort, parseDecimal, readForwardedHead, readHeaders, unroutedHead, validHost, validQuery } from './head.js';
 import { newRequestId } from './request-id.js';
 import { Transaction, runAccessPhase, type WorkerHost } from './transaction.js';
 import { createUpgrade } from './actions/websocket.js';
@@ -109,6 +109,12 @@ function pickCandidate(cfg: CompiledConfig, req: HttpRequest): CompiledPattern |
 // hot path: change with care.
 export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequest, upgrade: us_socket_context_t | null = null): void {
   const startedAt = performance.now();
+  const connection = enterConnection(res);
+  if (connection.closing) {
+    // Answered with Connection: close already, and uWS kept it open: never a second answer.
+    res.close();
+    return;
+  }
   headFlags = 0; // nothing known yet of this head (the request line is checked first)
   const cfg = host.config;
   const method = req.getCaseSensitiveMethod();
@@ -230,7 +236,7 @@ function answerEarly(
   const cl = clText === '' ? 0 : parseDecimal(clText);
   const length = te !== '' ? -1 : cl > 0 ? cl : 0;
   // headFlags is 0 when the request line was refused before the head scan: then the answer closes anyway.
-  const head = unroutedHead(method, rawPath, path, hostHeader, remoteAddress(res), ridHeader, rid, length, (headFlags & HEAD_CONNECTION_CLOSE) !== 0, startedAt);
+  const head = unroutedHead(method, rawPath, path, hostHeader, currentPeer(), ridHeader, rid, length, (headFlags & HEAD_CONNECTION_CLOSE) !== 0, startedAt);
   const tx = new Transaction(res, head, null, host, 'discard');
   tx.replyError(code, close || cl < 0, extra);
 }

@@ -199,6 +199,14 @@ export function hostWithoutPort(host: string): string {
  */
 export class ClientConnection {
   forwarding: ForwardingLines | null = null;
+  /**
+   * The gateway answered with `Connection: close`: nothing more is served on this connection.
+   * uWS closes it after most such answers, not after one it did not end itself with its close
+   * flag (a streamed answer ends with tryEnd, which has none); a request that arrives on it after
+   * all is refused by closing the connection (front.ts), so bytes a front proxy took for the rest
+   * of a body are never served as a request of their own.
+   */
+  closing = false;
   constructor(readonly peer: string) {}
 }
 
@@ -215,8 +223,18 @@ export function clientConnection(res: HttpResponse): ClientConnection {
   return c;
 }
 
-export function remoteAddress(res: HttpResponse): string {
-  return clientConnection(res).peer;
+/** The connection of the request front.ts is handling now (enterConnection), read by the head builders below. */
+let current: ClientConnection = new ClientConnection('');
+
+/** Called first for every request: its connection, kept for the head builders of this request. */
+export function enterConnection(res: HttpResponse): ClientConnection {
+  current = clientConnection(res);
+  return current;
+}
+
+/** The peer address of the request being handled (after enterConnection). */
+export function currentPeer(): string {
+  return current.peer;
 }
 
 /** uWS opened or closed a connection (app.filter): whatever was known about its slot is stale. */
@@ -399,7 +417,7 @@ export interface ScanResult {
 
 /**
  * Reads the headers of a routed request into its head, or says why it is refused. `requestId` is
- * the id header for the route ('' for none). Only called synchronously in the uWS handler.
+ * the id header for the route ('' for none). Only called synchronously in the uWS handler, after enterConnection(res).
  */
 // hot path: change with care.
 export function readHeaders(
@@ -533,7 +551,7 @@ function finishHead(
   newId: () => string,
   startedAt: number,
 ): RequestHead {
-  const connection = clientConnection(res);
+  const connection = current;
   const peer = connection.peer;
   // Client-sent forwarding headers count only from trusted proxies.
   const trusted = hc.trustsAnyProxy && hc.isTrustedProxy(peer);

@@ -34,7 +34,7 @@ import { lineValue } from './header-lines.js';
 import type { TimerList, TimerNode } from '../util/timer-lists.js';
 import { cancel } from '../util/timer-lists.js';
 import { RequestBody, type BodyMode, type BodyOwner } from './request-body.js';
-import type { RequestHead } from './head.js';
+import { clientConnection, type RequestHead } from './head.js';
 import { Deadline, arm, timerList } from '../util/timer-lists.js';
 import { recordSpans, type ClientSpan } from './spans.js';
 import { performance } from 'node:perf_hooks';
@@ -274,11 +274,20 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
     // A request body still on the wire is not read: close rather than leave it to the parser.
     const body = this.body;
     const closeConn = close || this.closeAfter || this.host.draining || (body !== null && !body.complete);
+    if (closeConn) this.markConnectionClosing();
     body?.dispose();
     setImmediate(() => {
       if (!this.aborted) this.corkedReply(r, closeConn);
       this.finish();
     });
+  }
+
+  /**
+   * This answer says Connection: close: nothing more is served on its connection, whether or not
+   * uWS closes it (head.ts ClientConnection.closing; front.ts refuses what comes after).
+   */
+  markConnectionClosing(): void {
+    if (!this.aborted) clientConnection(this.res).closing = true;
   }
 
   private corkedReply(r: LocalReply, close: boolean): void {

@@ -20,7 +20,7 @@ import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { loadUws } from '../../src/uws.js';
 import { HeadGen } from '../helpers/head-gen.js';
 import { FORWARD_TRUSTS_PROXIES, FORWARD_UNDERSCORES, FORWARD_WRITE, HEAD_FORWARD_READY, inspectHead } from '../../src/native/uws-head.js';
-import { readForwardedHead, readHeaders, type HeadContext, type RequestHead } from '../../src/worker/head.js';
+import { enterConnection, readForwardedHead, readHeaders, type HeadContext, type RequestHead } from '../../src/worker/head.js';
 import { splitHeaderLines } from '../../src/upstream/dispatch.js';
 import { compileCidrs } from '../../src/net/cidr.js';
 
@@ -107,6 +107,7 @@ describe('native header forwarding against readHeaders', () => {
     let current = '';
     app.any('/*', (res: HttpResponse, req: HttpRequest) => {
       res.onAborted(() => undefined);
+      enterConnection(res); // as the front does first: the head builders read the connection's peer
       handled++;
       const method = req.getCaseSensitiveMethod();
       const url = req.getUrl();

@@ -35,13 +35,16 @@ import { ClientSpan } from '../spans.js';
 import { rewriteRequestBody } from './request-rewrite.js';
 import { performance } from 'node:perf_hooks';
 
+const CONNECTION_NAME = Buffer.from('Connection');
+const CLOSE_VALUE = Buffer.from('close');
+
 /** Response bodies up to this size are held until the end so status+headers+body go in one write. */
 const COALESCE_LIMIT = 16 * 1024;
 
 // Corked writes without a closure per call (cork runs its callback synchronously).
 let corkTx: ProxyTransaction;
 function writeHeadCorked(): void {
-  corkTx.writeHead();
+  corkTx.writeHead(corkTx.closeAfter || corkTx.host.draining);
 }
 function completeCorked(): void {
   corkTx.completeCorked();
@@ -587,7 +590,8 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     const res = this.res;
     const close = this.closeAfter || this.host.draining;
     if (!this.headersWritten) {
-      this.writeHead();
+      if (close) this.markConnectionClosing();
+      this.writeHead(false); // the end below writes Connection: close, with uWS's close flag
       const s = this.upstreamStatus;
       if (this.head.method === 'HEAD' || s === 204 || s === 304) {
         // HEAD keeps the upstream's Content-Length; 204/304 carry none.
@@ -599,7 +603,9 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
       }
       this.ended = true;
     } else if (this.contentLength < 0) {
-      res.end(undefined, close); // closes the chunked body
+      // Ends the chunked body. Never with uWS's close flag: after the head it would write its
+      // Connection: close line into the body; the head said so already (writeHead).
+      res.end();
       this.ended = true;
     } else if (this.pending === null) {
       this.ended = true; // tryEnd already sent the last byte
@@ -645,11 +651,18 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
   // ------------------------------------------------------------------ client response
 
   /** Status line and the filtered upstream headers, then the gateway's own (called corked). */
-  writeHead(): void {
+  /**
+   * Writes the response head. `close`: the answer is streamed (its end is a tryEnd or the chunked
+   * end, neither of which can carry uWS's close flag), and the connection must close after it: the
+   * head says `Connection: close` itself, and the connection is marked so that nothing more is
+   * served on it (uWS does not close it after such an end; its idle timeout does).
+   */
+  writeHead(close: boolean): void {
     const res = this.res;
     const status = this.upstreamStatus;
     this.headersWritten = true;
     this.status = status;
+    if (close) this.markConnectionClosing();
     if (this.prepared) {
       const head = this.preparedHead!;
       this.preparedHead = null;
@@ -670,6 +683,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
         }
       }
       this.writeGatewayHeaders(status, this.interimSent, tail);
+      if (close) res.writeHeader(CONNECTION_NAME, CLOSE_VALUE);
       return;
     }
     const raw = this.rawHeaders!;
@@ -690,6 +704,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
       if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i], extra[i + 1]);
     }
     this.writeGatewayHeaders(status, this.interimSent);
+    if (close) res.writeHeader(CONNECTION_NAME, CLOSE_VALUE);
   }
 
   /** Writes one body chunk with backpressure; returns false to pause the upstream. */
