@@ -18,6 +18,19 @@ export function childPids(pid: number): number[] {
   return out.sort((a, b) => a - b);
 }
 
+/**
+ * The worker the primary forks after `victim` died, as soon as it exists (polled every 5 ms, up
+ * to 2 s): a child of `primary` that is neither the victim nor one of `others`.
+ */
+export async function replacementWorker(primary: number, victim: number, others: readonly number[]): Promise<number | undefined> {
+  for (let i = 0; i < 400; i++) {
+    const found = childPids(primary).find((p) => p !== victim && !others.includes(p));
+    if (found !== undefined) return found;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return undefined;
+}
+
 /** Resident set size in bytes. */
 export function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import { echoUpstream, sleep, startGateway, startUpstream, withTestEngine, type Gateway, type Upstream } from '../helpers/gateway.js';
-import { childPids, establishedOnPort } from '../helpers/procs.js';
+import { childPids, establishedOnPort, replacementWorker } from '../helpers/procs.js';
 
 const cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -282,11 +282,7 @@ describe('shutdown', () => {
     const [victim, survivor] = childPids(primary);
     process.kill(victim, 'SIGKILL');
     await gw.waitForLog(`"workerPid":${victim},`);
-    let replacement: number | undefined;
-    for (let i = 0; i < 400 && replacement === undefined; i++) {
-      replacement = childPids(primary).find((p) => p !== survivor && p !== victim);
-      if (replacement === undefined) await sleep(5);
-    }
+    const replacement = await replacementWorker(primary, victim, [survivor]);
     expect(replacement).toBeDefined();
     // At once: the replacement is still loading its modules, its IPC listener not attached yet.
     gw.proc.kill('SIGTERM');

@@ -15,7 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { request } from 'undici';
 import { echoUpstream, freePort, sleep, startGateway, type Gateway } from '../helpers/gateway.js';
-import { childPids, cpuTicks, signalPending } from '../helpers/procs.js';
+import { childPids, cpuTicks, replacementWorker, signalPending } from '../helpers/procs.js';
 import { mulberry32 } from '../../src/util/prng.js';
 
 const TOKEN = 'admin-token-for-reload-tests-0123';
@@ -191,11 +191,7 @@ describe('reload while a worker starts', () => {
     // hello into the IPC channel and waits; the primary reads hello and the SIGHUP together
     // when it resumes, so version 1 goes out on hello and version 2 right behind it, while
     // the worker is still starting. The reload waits for it, and it is counted ready only on 2.
-    let replacement: number | undefined;
-    for (let i = 0; i < 400 && replacement === undefined; i++) {
-      replacement = childPids(primary).find((p) => p !== survivor && p !== victim);
-      if (replacement === undefined) await sleep(5);
-    }
+    const replacement = await replacementWorker(primary, victim, [survivor]);
     expect(replacement).toBeDefined();
     process.kill(primary, 'SIGSTOP');
     try {
