@@ -25,6 +25,7 @@ import { RequestContext, openToModules } from '../plugins/context.js';
 import { normalizePath } from './normalize-path.js';
 import { SAFE_REQUEST_ID, checkMethod, currentPeer, enterConnection, forgetConnection, hostWithoutPort, parseDecimal, readForwardedHead, readHeaders, unroutedHead, validHost, validQuery } from './head.js';
 import { newRequestId } from './request-id.js';
+import { counter } from '../observability/metrics.js';
 import { Transaction, runAccessPhase, type WorkerHost } from './transaction.js';
 import { createUpgrade } from './actions/websocket.js';
 import { HEAD_CONNECTION_CLOSE, HEAD_CONTROL, HEAD_EDGE_8BIT, HEAD_EMPTY_NAME, HEAD_FORWARD_READY, HEAD_UNTERMINATED, HEAD_VERIFIED, forwardedLineCount, inspectHead } from '../native/uws-head.js';
@@ -106,12 +107,18 @@ function pickCandidate(cfg: CompiledConfig, req: HttpRequest): CompiledPattern |
   return null;
 }
 
+const refusedOnClosingConnection = counter(
+  'gateway_requests_refused_on_closing_connection_total',
+  'Requests that arrived on a connection the gateway had answered with Connection: close, refused by closing it (docs/security.md #19).',
+);
+
 // hot path: change with care.
 export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequest, upgrade: us_socket_context_t | null = null): void {
   const startedAt = performance.now();
   const connection = enterConnection(res);
   if (connection.closing) {
     // Answered with Connection: close already, and uWS kept it open: never a second answer.
+    refusedOnClosingConnection.inc();
     res.close();
     return;
   }

@@ -14,11 +14,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
-import { responseStatuses, sleep, startGateway, startUpstream, type Gateway, type Upstream } from '../helpers/gateway.js';
+import { request } from 'undici';
+import { freePort, responseStatuses, sleep, startGateway, startUpstream, type Gateway, type Upstream } from '../helpers/gateway.js';
 
 let up: Upstream;
 let gw: Gateway;
+let adminPort: number;
 const seen: string[] = [];
+const ADMIN_TOKEN = 'admin-token-close-after-streamed-01';
 
 beforeAll(async () => {
   // The body in two writes 30 ms apart: the gateway gets the head and the first bytes first,
@@ -33,7 +36,12 @@ beforeAll(async () => {
       setTimeout(() => res.end('world'), 30);
     });
   });
-  gw = await startGateway({ upstreams: { app: { targets: [{ url: up.url }] } }, routes: [{ id: 'app', paths: ['/*'], upstream: 'app' }] });
+  adminPort = await freePort();
+  gw = await startGateway({
+    admin: { host: '127.0.0.1', port: adminPort, token: ADMIN_TOKEN },
+    upstreams: { app: { targets: [{ url: up.url }] } },
+    routes: [{ id: 'app', paths: ['/*'], upstream: 'app' }],
+  });
 });
 
 afterAll(async () => {
@@ -89,6 +97,22 @@ describe('a streamed answer that closes the connection', () => {
     expect(closed).toBe(true);
     await sleep(100);
     expect(seen.slice(before)).toEqual([path]);
+  });
+
+  it('the requests refused that way are counted: one for each case whose connection uWS kept open (a chunked request)', async () => {
+    // The cases above with the client's own Connection: close are closed by uWS (it saw the
+    // header); the three chunked ones are kept open by uWS and their next request is refused.
+    const refused = async () => {
+      const res = await request(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      const line = (await res.body.text()).split('\n').find((l) => l.startsWith('gateway_requests_refused_on_closing_connection_total '));
+      return line === undefined ? 0 : Number(line.split(' ')[1]);
+    };
+    let n = await refused();
+    for (let i = 0; i < 50 && n < 3; i++) {
+      await sleep(100); // workers flush their counters every second
+      n = await refused();
+    }
+    expect(n).toBe(3);
   });
 
   it('a keep-alive request with a streamed answer keeps its connection: the next request is served', async () => {
