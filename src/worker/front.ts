@@ -23,7 +23,7 @@ import type { GatewayErrorCode } from '../errors.js';
 import { newMatchOutput, MATCH_FOUND, MATCH_METHOD_NOT_ALLOWED } from '../native/router-types.js';
 import { RequestContext, openToModules } from '../plugins/context.js';
 import { normalizePath } from './normalize-path.js';
-import { SAFE_REQUEST_ID, checkMethod, currentPeer, enterConnection, forgetConnection, hostWithoutPort, parseDecimal, readForwardedHead, readHeaders, unroutedHead, validHost, validQuery } from './head.js';
+import { SAFE_REQUEST_ID, checkMethod, clientConnection, forgetConnection, hostWithoutPort, parseDecimal, readForwardedHead, readHeaders, remoteAddress, unroutedHead, validHost, validQuery } from './head.js';
 import { newRequestId } from './request-id.js';
 import { counter } from '../observability/metrics.js';
 import { Transaction, runAccessPhase, type WorkerHost } from './transaction.js';
@@ -115,7 +115,7 @@ const refusedOnClosingConnection = counter(
 // hot path: change with care.
 export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequest, upgrade: us_socket_context_t | null = null): void {
   const startedAt = performance.now();
-  const connection = enterConnection(res);
+  const connection = clientConnection(res);
   if (connection.closing) {
     // Answered with Connection: close already, and uWS kept it open: never a second answer.
     refusedOnClosingConnection.inc();
@@ -164,8 +164,8 @@ export function handleRequest(host: WorkerHost, res: HttpResponse, req: HttpRequ
   // on a route with plugins only for a head of some size (below).
   const head =
     upgrade === null && route.forwardsLines && (headFlags & HEAD_FORWARD_READY) !== 0 && (route.pipeline === null || forwardedLineCount() >= PLUGIN_LINES_AS_BYTES)
-      ? readForwardedHead(req, res, cfg, method, rawPath, path!, query, hostHeader, route.requestIdHeader, newRequestId, startedAt, headFlags)
-      : readHeaders(req, res, cfg, method, rawPath, path!, query, hostHeader, route.requestIdHeader, newRequestId, startedAt, headFlags);
+      ? readForwardedHead(req, connection, cfg, method, rawPath, path!, query, hostHeader, route.requestIdHeader, newRequestId, startedAt, headFlags)
+      : readHeaders(req, connection, cfg, method, rawPath, path!, query, hostHeader, route.requestIdHeader, newRequestId, startedAt, headFlags);
   if (typeof head === 'string') return answerEarly(host, res, req, head, true, method, rawPath, path!, hostHeader, startedAt);
 
   // A WebSocket upgrade (src/worker/websocket.ts) is its own action on every route.
@@ -243,7 +243,7 @@ function answerEarly(
   const cl = clText === '' ? 0 : parseDecimal(clText);
   const length = te !== '' ? -1 : cl > 0 ? cl : 0;
   // headFlags is 0 when the request line was refused before the head scan: then the answer closes anyway.
-  const head = unroutedHead(method, rawPath, path, hostHeader, currentPeer(), ridHeader, rid, length, (headFlags & HEAD_CONNECTION_CLOSE) !== 0, startedAt);
+  const head = unroutedHead(method, rawPath, path, hostHeader, remoteAddress(res), ridHeader, rid, length, (headFlags & HEAD_CONNECTION_CLOSE) !== 0, startedAt);
   const tx = new Transaction(res, head, null, host, 'discard');
   tx.replyError(code, close || cl < 0, extra);
 }

@@ -223,18 +223,8 @@ export function clientConnection(res: HttpResponse): ClientConnection {
   return c;
 }
 
-/** The connection of the request front.ts is handling now (enterConnection), read by the head builders below. */
-let current: ClientConnection = new ClientConnection('');
-
-/** Called first for every request: its connection, kept for the head builders of this request. */
-export function enterConnection(res: HttpResponse): ClientConnection {
-  current = clientConnection(res);
-  return current;
-}
-
-/** The peer address of the request being handled (after enterConnection). */
-export function currentPeer(): string {
-  return current.peer;
+export function remoteAddress(res: HttpResponse): string {
+  return clientConnection(res).peer;
 }
 
 /** uWS opened or closed a connection (app.filter): whatever was known about its slot is stale. */
@@ -417,12 +407,13 @@ export interface ScanResult {
 
 /**
  * Reads the headers of a routed request into its head, or says why it is refused. `requestId` is
- * the id header for the route ('' for none). Only called synchronously in the uWS handler, after enterConnection(res).
+ * the id header for the route ('' for none); `client` is the request's connection (clientConnection). Only
+ * called synchronously in the uWS handler.
  */
 // hot path: change with care.
 export function readHeaders(
   req: HttpRequest,
-  res: HttpResponse,
+  client: ClientConnection,
   hc: HeadContext,
   method: string,
   rawPath: string,
@@ -467,7 +458,7 @@ export function readHeaders(
   }
   const out = scan.out;
   if (eightBit && !fixEightBitValues(req, out)) return 'bad_header';
-  return finishHead(res, hc, method, rawPath, path, query, hostHeader, out, null, 0, contentLength, clientClose, requestIdHeader, undefined, newId, startedAt);
+  return finishHead(client, hc, method, rawPath, path, query, hostHeader, out, null, 0, contentLength, clientClose, requestIdHeader, undefined, newId, startedAt);
 }
 
 /** A Content-Length value as the body's length, or why it is refused. */
@@ -487,7 +478,7 @@ function bodyLength(value: string, hc: HeadContext): number | GatewayErrorCode {
 // hot path: change with care.
 export function readForwardedHead(
   req: HttpRequest,
-  res: HttpResponse,
+  client: ClientConnection,
   hc: HeadContext,
   method: string,
   rawPath: string,
@@ -524,7 +515,7 @@ export function readForwardedHead(
     }
   }
   const clientClose = (headFlags & HEAD_CONNECTION_CLOSE) !== 0;
-  return finishHead(res, hc, method, rawPath, path, query, hostHeader, [], lines, lineCount, contentLength, clientClose, requestIdHeader, givenId, newId, startedAt);
+  return finishHead(client, hc, method, rawPath, path, query, hostHeader, [], lines, lineCount, contentLength, clientClose, requestIdHeader, givenId, newId, startedAt);
 }
 
 /**
@@ -533,7 +524,7 @@ export function readForwardedHead(
  * (the client's, or only the gateway's when `rawLines` holds the client's).
  */
 function finishHead(
-  res: HttpResponse,
+  client: ClientConnection,
   hc: HeadContext,
   method: string,
   rawPath: string,
@@ -551,8 +542,7 @@ function finishHead(
   newId: () => string,
   startedAt: number,
 ): RequestHead {
-  const connection = current;
-  const peer = connection.peer;
+  const peer = client.peer;
   // Client-sent forwarding headers count only from trusted proxies.
   const trusted = hc.trustsAnyProxy && hc.isTrustedProxy(peer);
   const xff = scan.xff;
@@ -594,7 +584,7 @@ function finishHead(
     query,
     hostHeader,
     peer,
-    connection,
+    connection: client,
     clientIp,
     headers: out,
     rawHeaders: rawLines,

@@ -287,7 +287,8 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
    * uWS closes it (head.ts ClientConnection.closing; front.ts refuses what comes after).
    */
   markConnectionClosing(): void {
-    if (!this.aborted) clientConnection(this.res).closing = true;
+    // A routed head holds its connection; an unrouted one (an early error) has none.
+    if (!this.aborted) (this.head.connection ?? clientConnection(this.res)).closing = true;
   }
 
   private corkedReply(r: LocalReply, close: boolean): void {

@@ -20,7 +20,7 @@ import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { loadUws } from '../../src/uws.js';
 import { HeadGen } from '../helpers/head-gen.js';
 import { FORWARD_TRUSTS_PROXIES, FORWARD_UNDERSCORES, FORWARD_WRITE, HEAD_FORWARD_READY, inspectHead } from '../../src/native/uws-head.js';
-import { enterConnection, readForwardedHead, readHeaders, type HeadContext, type RequestHead } from '../../src/worker/head.js';
+import { clientConnection, readForwardedHead, readHeaders, type HeadContext, type RequestHead } from '../../src/worker/head.js';
 import { splitHeaderLines } from '../../src/upstream/dispatch.js';
 import { compileCidrs } from '../../src/net/cidr.js';
 
@@ -107,7 +107,6 @@ describe('native header forwarding against readHeaders', () => {
     let current = '';
     app.any('/*', (res: HttpResponse, req: HttpRequest) => {
       res.onAborted(() => undefined);
-      enterConnection(res); // as the front does first: the head builders read the connection's peer
       handled++;
       const method = req.getCaseSensitiveMethod();
       const url = req.getUrl();
@@ -122,8 +121,9 @@ describe('native header forwarding against readHeaders', () => {
           continue;
         }
         ready++;
-        const fast = readForwardedHead(req, res, hc, method, url, url, q ?? '', host, requestIdHeader, () => 'id', 0, flags);
-        const js = readHeaders(req, res, hc, method, url, url, q ?? '', host, requestIdHeader, () => 'id', 0, flags & ~HEAD_FORWARD_READY);
+        const connection = clientConnection(res);
+        const fast = readForwardedHead(req, connection, hc, method, url, url, q ?? '', host, requestIdHeader, () => 'id', 0, flags);
+        const js = readHeaders(req, connection, hc, method, url, url, q ?? '', host, requestIdHeader, () => 'id', 0, flags & ~HEAD_FORWARD_READY);
         const where = `seed ${SEED}, options ${options}, head ${JSON.stringify(current)}`;
         if (typeof js === 'string' || typeof fast === 'string') {
           if (js !== fast) failures.push(`${where}: readHeaders ${String(typeof js === 'string' ? js : 'a head')}, forwarded ${String(typeof fast === 'string' ? fast : 'a head')}`);

@@ -650,12 +650,12 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
 
   // ------------------------------------------------------------------ client response
 
-  /** Status line and the filtered upstream headers, then the gateway's own (called corked). */
   /**
-   * Writes the response head. `close`: the answer is streamed (its end is a tryEnd or the chunked
-   * end, neither of which can carry uWS's close flag), and the connection must close after it: the
-   * head says `Connection: close` itself, and the connection is marked so that nothing more is
-   * served on it (uWS does not close it after such an end; its idle timeout does).
+   * Status line and the filtered upstream headers, then the gateway's own (called corked).
+   * `close`: the answer is streamed (its end is a tryEnd or the chunked end, neither of which can
+   * carry uWS's close flag) and the connection must close after it: the head says
+   * `Connection: close` itself, and the connection is marked so that nothing more is served on it
+   * (uWS does not close it after such an end; its idle timeout does).
    */
   writeHead(close: boolean): void {
     const res = this.res;
