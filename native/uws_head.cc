@@ -29,7 +29,10 @@
 //   a bit set: kVerified (1) always when the layout checked out; kEmptyName (2); kEdge8Bit (4);
 //   kUnterminated (8: no end of head within maxBytes); kControl (16); kEightBit (32);
 //   kConnectionClose (64: a Connection header lists "close"); kConnectionHeader (128: there is a
-//   Connection header line: JS reads its value only then); or kLayoutMismatch (-1).
+//   Connection header line: JS reads its value only then); kForwardReady (256, below); kUwsCloses
+//   (512: uWS has set its own close flag for this request, because the first Connection value is
+//   5 bytes long whatever they are: it closes after the answer, and its end() with the close flag
+//   then writes no `Connection: close`, so JS must); or kLayoutMismatch (-1).
 //
 // The JS object is reached through V8 (an N-API value is a v8::Local<v8::Value> in every Node
 // version this builds for: 20, 22, 24), because N-API offers no access to another addon's
@@ -56,6 +59,7 @@ constexpr int32_t kEightBit = 32;
 constexpr int32_t kConnectionClose = 64;
 constexpr int32_t kConnectionHeader = 128;
 constexpr int32_t kForwardReady = 256;
+constexpr int32_t kUwsCloses = 512;
 constexpr int32_t kLayoutMismatch = -1;
 
 // inspectHead's forwarding options (its 5th argument) and what it reports (the registered scratch).
@@ -150,6 +154,14 @@ bool IsClose(const unsigned char* t, size_t n) { return n == 5 && LowerEquals(t,
 // case. uWS itself closes only when the whole first Connection value is 5 bytes long.
 bool HasCloseOption(const unsigned char* v, const unsigned char* e) {
   return !EachOption(v, e, [](const unsigned char* t, size_t n) { return !IsClose(t, n); });
+}
+
+// The length uWS gives a field value [v, e): it trims bytes that compare < 33 as a signed char
+// from both ends (spaces, HTAB, and every byte >= 0x80; HttpParser.h at 65f0af8).
+size_t UwsTrimmedLength(const unsigned char* v, const unsigned char* e) {
+  while (e > v && static_cast<signed char>(e[-1]) < 33) e--;
+  while (v < e && static_cast<signed char>(*v) < 33) v++;
+  return static_cast<size_t>(e - v);
 }
 
 
@@ -310,6 +322,8 @@ int32_t ScanHeaderLines(const unsigned char* p, const unsigned char* limit) {
       const unsigned char* e = cr;
       flags |= ScanValue(v, e);
       if (colon - p == 10 && LowerEquals(p, "connection", 10)) {
+        // uWS's getHeader("connection") is the first such line: its length decides uWS's close flag.
+        if ((flags & kConnectionHeader) == 0 && UwsTrimmedLength(v, e) == 5) flags |= kUwsCloses;
         flags |= kConnectionHeader;
         if (HasCloseOption(v, e)) flags |= kConnectionClose;
       }

@@ -24,6 +24,12 @@ export const HEAD_CONNECTION_HEADER = 128;
  * FORWARD_WRITE, and the head holds nothing the native filter leaves to JS.
  */
 export const HEAD_FORWARD_READY = 256;
+/**
+ * uWS set its own close flag for this request: the first Connection value is 5 bytes long, whatever
+ * they are (`close`, `CLOSE`, `abcde`). uWS closes the connection after the answer, and its end()
+ * with the close flag then writes no `Connection: close`: the gateway writes it (RFC 9112 §9.6).
+ */
+export const HEAD_UWS_CLOSES = 512;
 export const HEAD_LAYOUT_MISMATCH = -1;
 
 // inspectHead's forwarding options.

@@ -28,7 +28,7 @@ import { newRequestId } from './request-id.js';
 import { counter } from '../observability/metrics.js';
 import { Transaction, runAccessPhase, type WorkerHost } from './transaction.js';
 import { createUpgrade } from './actions/websocket.js';
-import { HEAD_CONNECTION_CLOSE, HEAD_CONTROL, HEAD_EDGE_8BIT, HEAD_EMPTY_NAME, HEAD_FORWARD_READY, HEAD_UNTERMINATED, HEAD_VERIFIED, forwardedLineCount, inspectHead } from '../native/uws-head.js';
+import { HEAD_CONTROL, HEAD_EDGE_8BIT, HEAD_EMPTY_NAME, HEAD_FORWARD_READY, HEAD_UNTERMINATED, HEAD_VERIFIED, forwardedLineCount, inspectHead } from '../native/uws-head.js';
 import { log } from '../observability/log.js';
 import { performance } from 'node:perf_hooks';
 
@@ -243,7 +243,7 @@ function answerEarly(
   const cl = clText === '' ? 0 : parseDecimal(clText);
   const length = te !== '' ? -1 : cl > 0 ? cl : 0;
   // headFlags is 0 when the request line was refused before the head scan: then the answer closes anyway.
-  const head = unroutedHead(method, rawPath, path, hostHeader, remoteAddress(res), ridHeader, rid, length, (headFlags & HEAD_CONNECTION_CLOSE) !== 0, startedAt);
+  const head = unroutedHead(method, rawPath, path, hostHeader, remoteAddress(res), ridHeader, rid, length, headFlags, startedAt);
   const tx = new Transaction(res, head, null, host, 'discard');
   tx.replyError(code, close || cl < 0, extra);
 }

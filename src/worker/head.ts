@@ -31,7 +31,7 @@ import type { AddressMatcher } from '../net/cidr.js';
 import { connectionSlot, releaseConnectionSlot } from '../native/uws-head.js';
 import { takeLines, takenCount, takenLength } from './header-lines.js';
 import { newTraceparent, parseTraceparent, random32 } from '../observability/trace-context.js';
-import { HEAD_CONNECTION_CLOSE, HEAD_CONNECTION_HEADER, HEAD_EIGHT_BIT, SEEN_TRACEPARENT, SEEN_TRACESTATE, SEEN_VIA, forwardedContentLengths, forwardedLineCount, forwardedLines, forwardedSeen } from '../native/uws-head.js';
+import { HEAD_CONNECTION_CLOSE, HEAD_CONNECTION_HEADER, HEAD_EIGHT_BIT, HEAD_UWS_CLOSES, SEEN_TRACEPARENT, SEEN_TRACESTATE, SEEN_VIA, forwardedContentLengths, forwardedLineCount, forwardedLines, forwardedSeen } from '../native/uws-head.js';
 import { performance } from 'node:perf_hooks';
 
 export interface RequestHead {
@@ -67,8 +67,17 @@ export interface RequestHead {
   readonly rawHeaderCount: number;
   /** Body: 0 none, -1 chunked, else its Content-Length. */
   readonly contentLength: number;
-  /** The client asked to close the connection after this request (a Connection "close" option). */
+  /**
+   * The connection closes after this request because of what the client sent: a Connection
+   * "close" option, or a first Connection value uWS closes on (closeUnsaid).
+   */
   readonly clientClose: boolean;
+  /**
+   * uWS closes the connection after this answer on its own (HEAD_UWS_CLOSES), and so writes no
+   * `Connection: close` when the answer ends with its close flag: the gateway writes it
+   * (Transaction.sayClose).
+   */
+  readonly closeUnsaid: boolean;
   // Forwarding values, computed from the client's headers before any plugin runs.
   readonly forwardedFor: string;
   readonly forwardedProto: string;
@@ -430,7 +439,7 @@ export function readHeaders(
   headFlags: number,
 ): RequestHead | GatewayErrorCode {
   const eightBit = (headFlags & HEAD_EIGHT_BIT) !== 0;
-  const clientClose = (headFlags & HEAD_CONNECTION_CLOSE) !== 0;
+  const clientClose = (headFlags & (HEAD_CONNECTION_CLOSE | HEAD_UWS_CLOSES)) !== 0;
   const connection = (headFlags & HEAD_CONNECTION_HEADER) !== 0 ? req.getHeader('connection') : '';
   scan.out = [];
   scan.contentLengthCount = 0;
@@ -458,7 +467,7 @@ export function readHeaders(
   }
   const out = scan.out;
   if (eightBit && !fixEightBitValues(req, out)) return 'bad_header';
-  return finishHead(client, hc, method, rawPath, path, query, hostHeader, out, null, 0, contentLength, clientClose, requestIdHeader, undefined, newId, startedAt);
+  return finishHead(client, hc, method, rawPath, path, query, hostHeader, out, null, 0, contentLength, clientClose, (headFlags & HEAD_UWS_CLOSES) !== 0, requestIdHeader, undefined, newId, startedAt);
 }
 
 /** A Content-Length value as the body's length, or why it is refused. */
@@ -514,8 +523,8 @@ export function readForwardedHead(
       lines = lineCount === 0 ? null : lines.subarray(0, takenLength());
     }
   }
-  const clientClose = (headFlags & HEAD_CONNECTION_CLOSE) !== 0;
-  return finishHead(client, hc, method, rawPath, path, query, hostHeader, [], lines, lineCount, contentLength, clientClose, requestIdHeader, givenId, newId, startedAt);
+  const clientClose = (headFlags & (HEAD_CONNECTION_CLOSE | HEAD_UWS_CLOSES)) !== 0;
+  return finishHead(client, hc, method, rawPath, path, query, hostHeader, [], lines, lineCount, contentLength, clientClose, (headFlags & HEAD_UWS_CLOSES) !== 0, requestIdHeader, givenId, newId, startedAt);
 }
 
 /**
@@ -536,6 +545,7 @@ function finishHead(
   rawLineCount: number,
   contentLength: number,
   clientClose: boolean,
+  closeUnsaid: boolean,
   requestIdHeader: string,
   /** The client's id when its lines were taken out of rawLines (readForwardedHead), else undefined. */
   givenId: string | undefined,
@@ -591,6 +601,7 @@ function finishHead(
     rawHeaderCount: rawLineCount,
     contentLength,
     clientClose,
+    closeUnsaid,
     forwardedFor: trusted && xff ? xff + ', ' + peer : peer,
     forwardedProto: trusted && scan.xfProto ? scan.xfProto : hc.tls ? 'https' : 'http',
     forwardedHost: trusted && scan.xfHost ? scan.xfHost : hostHeader,
@@ -680,9 +691,11 @@ export const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * A head for answers given before routing (404, 405, request-line errors): what the access log
  * and the request-id echo need.
  */
-export function unroutedHead(method: string, rawPath: string, path: string, hostHeader: string, peer: string, requestIdHeader: string, requestId: string, contentLength: number, clientClose: boolean, startedAt: number): RequestHead {
+export function unroutedHead(method: string, rawPath: string, path: string, hostHeader: string, peer: string, requestIdHeader: string, requestId: string, contentLength: number, headFlags: number, startedAt: number): RequestHead {
   return {
-    method, rawPath, path, query: '', hostHeader, peer, connection: null, clientIp: peer, headers: [], rawHeaders: null, rawHeaderCount: 0, contentLength, clientClose,
+    method, rawPath, path, query: '', hostHeader, peer, connection: null, clientIp: peer, headers: [], rawHeaders: null, rawHeaderCount: 0, contentLength,
+    clientClose: (headFlags & (HEAD_CONNECTION_CLOSE | HEAD_UWS_CLOSES)) !== 0,
+    closeUnsaid: (headFlags & HEAD_UWS_CLOSES) !== 0,
     forwardedFor: '', forwardedProto: '', forwardedHost: '', forwardedPort: '', via: '', trustedExtra: null,
     requestIdHeader, requestId, startedAt,
     traceId: '', parentSpanId: '', upstreamSpanId: '', traceRecorded: false,

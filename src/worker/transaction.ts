@@ -83,6 +83,10 @@ export function endWithoutBody(res: HttpResponse, reportedLength: number | undef
   else res.endWithoutBody(0, true);
 }
 
+/** `Connection: close`, written by the gateway where uWS would not (Transaction.sayClose, proxy's streamed answers). */
+export const CONNECTION_NAME = Buffer.from('Connection');
+export const CLOSE_VALUE = Buffer.from('close');
+
 const TAKEN_NOT_DONE: [boolean, boolean] = [true, false];
 
 /**
@@ -291,6 +295,15 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
     if (!this.aborted) (this.head.connection ?? clientConnection(this.res)).closing = true;
   }
 
+  /**
+   * Before an end with uWS's close flag (called corked): uWS writes `Connection: close` then only
+   * if its own flag was not set by the client's first Connection value (head.closeUnsaid); the
+   * client must be told either way (RFC 9112 §9.6).
+   */
+  sayClose(close: boolean): void {
+    if (close && this.head.closeUnsaid) this.res.writeHeader(CONNECTION_NAME, CLOSE_VALUE);
+  }
+
   private corkedReply(r: LocalReply, close: boolean): void {
     corkTx = this;
     corkReply = r;
@@ -312,6 +325,7 @@ export class Transaction implements BodyOwner, PickContext, TimerNode, TxSummary
     const h = r.headers;
     if (h !== undefined) for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i], h[i + 1]);
     this.writeGatewayHeaders(r.status);
+    this.sayClose(close);
     if (r.status === 204 || r.status === 304) {
       endWithoutBody(res, undefined, close); // no body and no Content-Length (RFC 9110 §8.6)
       return;

@@ -220,7 +220,7 @@ export class FakeDispatcher implements UpstreamDispatcher {
 export function testHead(over: Partial<RequestHead> = {}): RequestHead {
   return {
     method: 'GET', rawPath: '/x', path: '/x', query: '', hostHeader: 'client.example', peer: '127.0.0.1', clientIp: '127.0.0.1',
-    headers: ['accept', '*/*'], contentLength: 0, clientClose: false, forwardedFor: '127.0.0.1', forwardedProto: 'http',
+    headers: ['accept', '*/*'], contentLength: 0, clientClose: false, closeUnsaid: false, forwardedFor: '127.0.0.1', forwardedProto: 'http',
     forwardedHost: 'client.example', forwardedPort: '8080', via: '1.1 gateway', trustedExtra: null, requestIdHeader: '',
     requestId: '', startedAt: performance.now(),
     ...over,

@@ -574,6 +574,7 @@ export class AggregateTransaction extends Transaction {
     res.writeHeader('content-type', 'application/json');
     if (this.partial !== '') res.writeHeader('x-gateway-partial', this.partial);
     this.writeGatewayHeaders(200);
+    this.sayClose(this.closeConnection);
     if (this.head.method === 'HEAD') {
       endWithoutBody(res, answer.length, this.closeConnection);
       this.ended = true;

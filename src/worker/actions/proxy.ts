@@ -27,16 +27,13 @@ import { log } from '../../observability/log.js';
 import { isPromise } from '../../util/promise.js';
 import type { BodyReplacement } from '../../plugins/api.js';
 import { arm } from '../../util/timer-lists.js';
-import { Transaction, endWithoutBody, tryEndPiece, type WorkerHost } from '../transaction.js';
+import { CLOSE_VALUE, CONNECTION_NAME, Transaction, endWithoutBody, tryEndPiece, type WorkerHost } from '../transaction.js';
 import { appendForwardingHeaders, forwardingLines, type ForwardingLines, type RequestHead } from '../head.js';
 import { dropResponseHeader, nameIs, nameIsOneOf, parseContentLength, responseConnectionTokens } from '../response-head.js';
 import { AnswerPlan } from './answer-plan.js';
 import { ClientSpan } from '../spans.js';
 import { rewriteRequestBody } from './request-rewrite.js';
 import { performance } from 'node:perf_hooks';
-
-const CONNECTION_NAME = Buffer.from('Connection');
-const CLOSE_VALUE = Buffer.from('close');
 
 /** Response bodies up to this size are held until the end so status+headers+body go in one write. */
 const COALESCE_LIMIT = 16 * 1024;
@@ -592,6 +589,7 @@ export class ProxyTransaction extends Transaction implements UpstreamHandler {
     if (!this.headersWritten) {
       if (close) this.markConnectionClosing();
       this.writeHead(false); // the end below writes Connection: close, with uWS's close flag
+      this.sayClose(close); // or the gateway does, when uWS's flag is the client's
       const s = this.upstreamStatus;
       if (this.head.method === 'HEAD' || s === 204 || s === 304) {
         // HEAD keeps the upstream's Content-Length; 204/304 carry none.
